@@ -1,0 +1,1 @@
+//! Datasets: IDX (MNIST, Fashion-MNIST) loading, fetching, augmentation.

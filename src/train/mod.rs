@@ -1,0 +1,3 @@
+//! Training: parameter walks, the Ranger optimizer, the trainer.
+pub mod params;
+pub mod ranger;

@@ -1,0 +1,1 @@
+//! Ranger optimizer (placeholder until written).
