@@ -3,4 +3,5 @@
 //! every hidden activation, a Ranger trainer, data loaders and experiments.
 pub mod bundle;
 pub mod data;
+pub mod npy;
 pub mod train;

@@ -1,0 +1,171 @@
+//! `cb bundles` end to end: output format and one-line errors.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use common::*;
+
+fn cb(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_cb"))
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+fn files(dir: &Path) -> (String, String) {
+    // 4 samples of shape (2, 2): samples 0 and 1 equal (labels 0, 1), 2 and 3 distinct.
+    let acts: Vec<f32> = [
+        [1., 2., 3., 4.],
+        [1., 2., 3., 4.],
+        [0., 0., 0., 1.],
+        [5., 5., 5., 5.],
+    ]
+    .concat();
+    let a = dir.join("a.npy");
+    let y = dir.join("y.npy");
+    write_npy(&a, "<f4", &[4, 2, 2], &f32_bytes(&acts));
+    write_npy(&y, "|u1", &[4], &[0, 1, 1, 2]);
+    (a.to_str().unwrap().into(), y.to_str().unwrap().into())
+}
+
+fn base<'a>(a: &'a str, y: &'a str) -> Vec<&'a str> {
+    vec![
+        "bundles",
+        "--activations",
+        a,
+        "--labels",
+        y,
+        "--classes",
+        "3",
+        "--lr",
+        "0.001",
+        "--batch-size",
+        "64",
+    ]
+}
+
+#[test]
+fn prints_one_json_object() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, y) = files(dir.path());
+    let mut args = base(&a, &y);
+    args.extend(["--max-weight", "0.5", "--sizes"]);
+    let (code, out, err) = cb(&args);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(v["num_samples"], 4);
+    assert_eq!(v["num_bundles"], 3);
+    assert_eq!(v["non_finite"], 0);
+    assert_eq!(v["bundle_sizes"], serde_json::json!([2, 1, 1]));
+    let h = -(0.5f64 * (0.5f64 + 1e-5).ln()) * 2.0 * 2.0 / 4.0;
+    assert!((v["bundle_entropy"].as_f64().unwrap() - h).abs() < 1e-12);
+    assert_eq!(out.trim().lines().count(), 1);
+}
+
+#[test]
+fn threshold_mode_and_f64_and_wide_int_labels() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = dir.path().join("a.npy");
+    let y = dir.path().join("y.npy");
+    write_npy(&a, "<f8", &[3, 1], &f64_bytes(&[0.0, 1e-4, 10.0]));
+    let labels: Vec<u8> = [0i64, 1, 1].iter().flat_map(|x| x.to_le_bytes()).collect();
+    write_npy(&y, "<i8", &[3], &labels);
+    let (a, y) = (a.to_str().unwrap(), y.to_str().unwrap());
+    let mut args = base(a, y);
+    args.extend(["--gamma", "1e-8"]);
+    let (code, out, err) = cb(&args);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(v["num_bundles"], 2);
+    assert!(v.get("bundle_sizes").is_none());
+}
+
+fn assert_one_line_error(args: &[&str], needle: &str) {
+    let (code, out, err) = cb(args);
+    assert_ne!(code, 0, "expected failure for {args:?}");
+    assert!(out.is_empty(), "stdout must stay empty: {out}");
+    assert_eq!(err.trim().lines().count(), 1, "not one line: {err}");
+    assert!(err.contains(needle), "{needle:?} not in {err:?}");
+    assert!(
+        !err.contains("panicked") && !err.contains("backtrace"),
+        "{err}"
+    );
+}
+
+#[test]
+fn bad_input_gives_one_line_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, y) = files(dir.path());
+    let d = dir.path();
+    let p = |n: &str| d.join(n).to_str().unwrap().to_string();
+
+    let missing = p("nope.npy");
+    let mut args = base(&missing, &y);
+    args.extend(["--max-weight", "1"]);
+    assert_one_line_error(&args, "nope.npy: file not found");
+
+    std::fs::write(p("text.npy"), "hello").unwrap();
+    let text = p("text.npy");
+    let mut args = base(&text, &y);
+    args.extend(["--max-weight", "1"]);
+    assert_one_line_error(&args, "not a .npy file");
+
+    write_npy(&d.join("i.npy"), "<i4", &[4, 1], &[0u8; 16]);
+    let ints = p("i.npy");
+    let mut args = base(&ints, &y);
+    args.extend(["--max-weight", "1"]);
+    assert_one_line_error(&args, "unsupported dtype");
+
+    write_npy(
+        &d.join("yf.npy"),
+        "<f4",
+        &[4],
+        &f32_bytes(&[0., 1., 1., 2.]),
+    );
+    let yf = p("yf.npy");
+    let mut args = base(&a, &yf);
+    args.extend(["--max-weight", "1"]);
+    assert_one_line_error(&args, "unsupported dtype");
+
+    write_npy(&d.join("y3.npy"), "|u1", &[3], &[0, 1, 2]);
+    let y3 = p("y3.npy");
+    let mut args = base(&a, &y3);
+    args.extend(["--max-weight", "1"]);
+    assert_one_line_error(&args, "has 3 labels but");
+
+    write_npy(&d.join("yneg.npy"), "|i1", &[4], &[0, 1, 0xff, 2]);
+    let yneg = p("yneg.npy");
+    let mut args = base(&a, &yneg);
+    args.extend(["--max-weight", "1"]);
+    assert_one_line_error(&args, "label -1 of sample 2 is outside 0..3");
+
+    write_npy(&d.join("y9.npy"), "|u1", &[4], &[0, 1, 9, 2]);
+    let y9 = p("y9.npy");
+    let mut args = base(&a, &y9);
+    args.extend(["--max-weight", "1"]);
+    assert_one_line_error(&args, "label 9 of sample 2 is outside 0..3");
+
+    write_npy(&d.join("empty.npy"), "<f4", &[0, 3], &[]);
+    write_npy(&d.join("yempty.npy"), "|u1", &[0], &[]);
+    let (e, ye) = (p("empty.npy"), p("yempty.npy"));
+    let mut args = base(&e, &ye);
+    args.extend(["--max-weight", "1"]);
+    assert_one_line_error(&args, "N = 0");
+
+    let mut args = base(&a, &y);
+    args[6] = "0";
+    args.extend(["--max-weight", "1"]);
+    assert_one_line_error(&args, "--classes must be at least 1");
+
+    assert_one_line_error(&base(&a, &y), "required arguments were not provided");
+    let mut args = base(&a, &y);
+    args.extend(["--max-weight", "1", "--gamma", "1e-8"]);
+    assert_one_line_error(&args, "cannot be used with");
+}
