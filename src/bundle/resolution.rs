@@ -76,7 +76,7 @@ pub fn resolution_bundles(
     batch_size: usize,
 ) -> Assignment {
     let bs = batch_size as f32;
-    let dim = if n == 0 { 0 } else { acts.len() / n };
+    let dim = acts.len().checked_div(n).unwrap_or(0);
     let row = |i: usize| &acts[i * dim..(i + 1) * dim];
     let mut bundle_of = Vec::with_capacity(n);
     let mut non_finite = 0;

@@ -16,7 +16,7 @@ pub fn threshold_bundles(
     lr: f32,
     batch_size: usize,
 ) -> Assignment {
-    let dim = if n == 0 { 0 } else { acts.len() / n };
+    let dim = acts.len().checked_div(n).unwrap_or(0);
     let scale = lr / batch_size as f32;
     let row = |i: usize| &acts[i * dim..(i + 1) * dim];
     let finite: Vec<bool> = (0..n)
