@@ -3,5 +3,6 @@
 //! every hidden activation, a Ranger trainer, data loaders and experiments.
 pub mod bundle;
 pub mod data;
+pub mod models;
 pub mod npy;
 pub mod train;

@@ -15,7 +15,7 @@ use super::dataset::ImageShape;
 use super::kind::DatasetKind;
 
 /// What [`Augmenter`] does.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct AugmentConfig {
     /// Subtracted from every pixel last.
     pub mean: f32,

@@ -20,7 +20,13 @@ pub trait Params<E: Dtype, D: Device<E>> {
 }
 
 /// Visits a dfdx `Linear` layer's weight and bias under `prefix.weight` / `prefix.bias`.
-pub fn visit_linear<const I: usize, const O: usize, E: Dtype, D: Device<E>, V: ParamVisitor<E, D>>(
+pub fn visit_linear<
+    const I: usize,
+    const O: usize,
+    E: Dtype,
+    D: Device<E>,
+    V: ParamVisitor<E, D>,
+>(
     layer: &mut dfdx::nn::modules::Linear<I, O, E, D>,
     prefix: &str,
     v: &mut V,
@@ -29,7 +35,9 @@ pub fn visit_linear<const I: usize, const O: usize, E: Dtype, D: Device<E>, V: P
     v.visit(&format!("{prefix}.bias"), &mut layer.bias);
 }
 
-impl<const I: usize, const O: usize, E: Dtype, D: Device<E>> Params<E, D> for dfdx::nn::modules::Linear<I, O, E, D> {
+impl<const I: usize, const O: usize, E: Dtype, D: Device<E>> Params<E, D>
+    for dfdx::nn::modules::Linear<I, O, E, D>
+{
     fn visit_params<V: ParamVisitor<E, D>>(&mut self, prefix: &str, v: &mut V) {
         visit_linear(self, prefix, v)
     }

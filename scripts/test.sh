@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# The whole test suite, as README states it: formatting, lints, the CUDA
+# type-check where enabled, and every test. Run from anywhere.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy (all targets, warnings are errors)"
+cargo clippy --all-targets --locked -- -D warnings
+
+step "cargo test"
+cargo test --all-targets --locked
+
+step "doc tests"
+cargo test --doc --locked
+
+echo
+echo "all tests passed"

@@ -1,0 +1,122 @@
+//! Checkpoints in safetensors: model parameters by name, the optimizer state,
+//! and a JSON metadata entry with the training progress. Written atomically.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use ::safetensors::tensor::{
+    serialize, Dtype as StDtype, SafeTensorError, SafeTensors, TensorView,
+};
+use anyhow::{bail, Context, Result};
+use dfdx::prelude::*;
+
+use super::params::{ParamVisitor, Params};
+
+/// Name → flat f32 values of every parameter, in walk order.
+pub fn export_params<M: Params<f32, D>, D: Device<f32>>(model: &mut M) -> Vec<(String, Vec<f32>)> {
+    struct Export(Vec<(String, Vec<f32>)>);
+    impl<D: Device<f32>> ParamVisitor<f32, D> for Export {
+        fn visit<S: Shape>(&mut self, name: &str, t: &mut Tensor<S, f32, D>) {
+            self.0.push((name.to_string(), t.as_vec()));
+        }
+    }
+    let mut e = Export(Vec::new());
+    model.visit_params("", &mut e);
+    e.0
+}
+
+/// Overwrites every parameter from `values`; each must be present with the
+/// right number of elements.
+pub fn import_params<M: Params<f32, D>, D: Device<f32>>(
+    model: &mut M,
+    values: &HashMap<String, Vec<f32>>,
+) -> Result<()> {
+    struct Import<'a>(&'a HashMap<String, Vec<f32>>, Option<String>);
+    impl<D: Device<f32>> ParamVisitor<f32, D> for Import<'_> {
+        fn visit<S: Shape>(&mut self, name: &str, t: &mut Tensor<S, f32, D>) {
+            match self.0.get(name) {
+                Some(v) if v.len() == t.shape().num_elements() => t.copy_from(v),
+                Some(v) => {
+                    self.1.get_or_insert(format!(
+                        "parameter {name} has {} values, the model needs {}",
+                        v.len(),
+                        t.shape().num_elements()
+                    ));
+                }
+                None => {
+                    self.1.get_or_insert(format!("parameter {name} is missing"));
+                }
+            }
+        }
+    }
+    let mut i = Import(values, None);
+    model.visit_params("", &mut i);
+    match i.1 {
+        Some(e) => bail!("checkpoint does not fit the model: {e}"),
+        None => Ok(()),
+    }
+}
+
+/// Writes `tensors` and `metadata` to `path` via a temp file and a rename, so
+/// an interrupted write never leaves a half checkpoint behind.
+pub fn save(
+    path: &Path,
+    tensors: &[(String, Vec<f32>)],
+    metadata: HashMap<String, String>,
+) -> Result<()> {
+    let bytes: Vec<(String, Vec<u8>)> = tensors
+        .iter()
+        .map(|(n, v)| (n.clone(), v.iter().flat_map(|x| x.to_le_bytes()).collect()))
+        .collect();
+    let views = bytes
+        .iter()
+        .zip(tensors)
+        .map(|((n, b), (_, v))| Ok((n.clone(), TensorView::new(StDtype::F32, vec![v.len()], b)?)))
+        .collect::<Result<Vec<_>, SafeTensorError>>()
+        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    let data = serialize(views, &Some(metadata)).map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    write_atomic(path, &data)
+}
+
+/// Reads the tensors and metadata written by [`save`].
+pub fn load(path: &Path) -> Result<(HashMap<String, Vec<f32>>, HashMap<String, String>)> {
+    let bytes = std::fs::read(path)
+        .with_context(|| format!("{}: cannot read checkpoint", path.display()))?;
+    let bad =
+        |e: SafeTensorError| anyhow::anyhow!("{}: not a valid checkpoint ({e:?})", path.display());
+    let st = SafeTensors::deserialize(&bytes).map_err(bad)?;
+    let (_, meta) = SafeTensors::read_metadata(&bytes).map_err(bad)?;
+    let mut tensors = HashMap::new();
+    for (name, view) in st.tensors() {
+        if view.dtype() != StDtype::F32 {
+            bail!("{}: tensor {name} is not f32", path.display());
+        }
+        let v = view
+            .data()
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect();
+        tensors.insert(name, v);
+    }
+    Ok((tensors, meta.metadata().clone().unwrap_or_default()))
+}
+
+/// Writes `bytes` to `path` through a sibling temp file and a rename.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("{}: cannot create directory", dir.display()))?;
+    let tmp = dir.join(format!(
+        ".{}.tmp-{}",
+        path.file_name().and_then(|n| n.to_str()).unwrap_or("out"),
+        std::process::id()
+    ));
+    let result = std::fs::write(&tmp, bytes).and_then(|_| std::fs::rename(&tmp, path));
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result.with_context(|| format!("{}: cannot write", path.display()))
+}

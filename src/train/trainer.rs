@@ -1,0 +1,550 @@
+//! The trainer: Ranger on cross-entropy, per-epoch loss/accuracy, per-layer
+//! bundle entropy on a fixed training subset, progress, JSON results,
+//! safetensors checkpoints and resumption after an interruption.
+//!
+//! Determinism: model init, the bundle subset, each epoch's shuffle and each
+//! epoch's augmentation all derive from `seed` (and the epoch number), so a
+//! resumed run replays exactly what an uninterrupted one would have done; on
+//! the CPU the same seed gives identical numbers.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use dfdx::prelude::*;
+use rand::{seq::SliceRandom, SeedableRng};
+use serde::{Deserialize, Serialize};
+
+use super::checkpoint;
+use super::params::{ParamVisitor, Params};
+use super::progress::{EpochProgress, ProgressMode};
+use super::ranger::{Ranger, RangerConfig};
+use super::samples::Samples;
+use crate::bundle::{measure_tensors, BundleConfig, Criterion, LayerReport};
+use crate::data::{epoch_seed, shuffled_batches, AugmentConfig, Augmenter};
+use crate::models::Classifier;
+
+/// Everything that determines a training run's numbers (stored with results
+/// and checkpoints; a checkpoint only resumes a run with the same config).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TrainConfig {
+    pub epochs: usize,
+    pub batch_size: usize,
+    pub optimizer: RangerConfig,
+    pub seed: u64,
+    /// Size of the fixed random training subset the metric is measured on.
+    pub bundle_samples: usize,
+    /// Also measure every this many steps (besides each epoch's end).
+    pub bundle_every_steps: Option<usize>,
+    /// Measure once before the first step.
+    pub measure_at_start: bool,
+    /// Random augmentation of image rows (§3.1); `None` trains on raw rows.
+    pub augment: Option<AugmentConfig>,
+    /// Cut epochs short (quick modes); `None` runs full epochs.
+    pub max_steps_per_epoch: Option<usize>,
+    /// Record the global L2 norm of the gradient (mean per epoch).
+    pub track_grad_norm: bool,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        Self {
+            epochs: 1,
+            batch_size: 64,
+            optimizer: RangerConfig::default(),
+            seed: 0,
+            bundle_samples: 2048,
+            bundle_every_steps: None,
+            measure_at_start: true,
+            augment: None,
+            max_steps_per_epoch: None,
+            track_grad_norm: true,
+        }
+    }
+}
+
+/// Where results go and how progress is shown (does not affect the numbers).
+#[derive(Clone, Debug, Default)]
+pub struct RunOptions {
+    /// Folder for `results.json` and `checkpoint.safetensors`; also enables resuming.
+    pub out_dir: Option<PathBuf>,
+    pub progress: ProgressMode,
+    /// Shown in progress lines.
+    pub label: String,
+}
+
+/// One epoch's numbers.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EpochStats {
+    /// 1-based epoch number.
+    pub epoch: usize,
+    /// Optimizer steps taken so far.
+    pub step: usize,
+    pub train_loss: f64,
+    pub train_accuracy: f64,
+    pub test_loss: Option<f64>,
+    pub test_accuracy: Option<f64>,
+    /// Mean over the epoch's steps of the gradient's global L2 norm.
+    pub grad_norm: Option<f64>,
+    /// Mean softmax output per class over the epoch's training batches.
+    pub mean_softmax: Vec<f64>,
+    pub seconds: f64,
+}
+
+/// The metric on every hidden layer at one moment of training.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BundlePoint {
+    /// Epochs completed (0 = before training).
+    pub epoch: usize,
+    pub step: usize,
+    pub w_max: f32,
+    /// `H^l` for l = 1..L.
+    pub entropy: Vec<f64>,
+    /// Number of bundles for l = 1..L.
+    pub num_bundles: Vec<usize>,
+    pub non_finite: Vec<usize>,
+}
+
+impl BundlePoint {
+    fn new(epoch: usize, step: usize, w_max: f32, layers: &[LayerReport]) -> Self {
+        Self {
+            epoch,
+            step,
+            w_max,
+            entropy: layers.iter().map(|r| r.bundle_entropy).collect(),
+            num_bundles: layers.iter().map(|r| r.num_bundles).collect(),
+            non_finite: layers.iter().map(|r| r.non_finite).collect(),
+        }
+    }
+
+    /// `H^L` of the last hidden layer.
+    pub fn last_entropy(&self) -> f64 {
+        self.entropy.last().copied().unwrap_or(0.0)
+    }
+
+    /// 1-based index of the first layer with `H^l > 0`.
+    pub fn first_conflicting_layer(&self) -> Option<usize> {
+        self.entropy.iter().position(|&h| h > 0.0).map(|i| i + 1)
+    }
+}
+
+/// A training run's results (`results.json`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TrainReport {
+    pub label: String,
+    pub config: TrainConfig,
+    pub num_hidden: usize,
+    pub epochs: Vec<EpochStats>,
+    pub bundles: Vec<BundlePoint>,
+}
+
+impl TrainReport {
+    /// Test accuracy as the paper reports it: mean over the last 5 epochs.
+    pub fn test_accuracy(&self) -> Option<f64> {
+        let last: Vec<f64> = self
+            .epochs
+            .iter()
+            .rev()
+            .take(5)
+            .filter_map(|e| e.test_accuracy)
+            .collect();
+        (!last.is_empty()).then(|| last.iter().sum::<f64>() / last.len() as f64)
+    }
+
+    /// Training accuracy of the last epoch.
+    pub fn train_accuracy(&self) -> Option<f64> {
+        self.epochs.last().map(|e| e.train_accuracy)
+    }
+
+    /// `H^L` at the last measurement.
+    pub fn final_entropy(&self) -> Option<f64> {
+        self.bundles.last().map(|b| b.last_entropy())
+    }
+
+    /// The paper's "bundle entropy" H^L: `H^L(t)` averaged over measurements.
+    pub fn mean_entropy(&self) -> Option<f64> {
+        (!self.bundles.is_empty()).then(|| {
+            self.bundles.iter().map(|b| b.last_entropy()).sum::<f64>() / self.bundles.len() as f64
+        })
+    }
+}
+
+const CHECKPOINT: &str = "checkpoint.safetensors";
+const RESULTS: &str = "results.json";
+
+/// Trains `model` on `train` (evaluating on `test` each epoch) per `cfg`.
+///
+/// With `run.out_dir` set, results and a checkpoint are written after every
+/// epoch and an existing checkpoint there is resumed from its last completed
+/// epoch (it must have been written with the same `cfg`).
+pub fn train<const IN: usize, const C: usize, D: Device<f32>, M: Classifier<IN, C, D>>(
+    dev: &D,
+    model: &mut M,
+    train: &Samples,
+    test: Option<&Samples>,
+    cfg: &TrainConfig,
+    run: &RunOptions,
+) -> Result<TrainReport> {
+    check_samples::<IN, C>(train, "training")?;
+    if let Some(t) = test {
+        check_samples::<IN, C>(t, "test")?;
+    }
+    if cfg.batch_size == 0 {
+        bail!("batch size must be at least 1");
+    }
+    let mut opt = Ranger::new(cfg.optimizer.clone());
+    let mut report = TrainReport {
+        label: run.label.clone(),
+        config: cfg.clone(),
+        num_hidden: model.num_hidden(),
+        epochs: Vec::new(),
+        bundles: Vec::new(),
+    };
+    if let Some(dir) = &run.out_dir {
+        if dir.join(CHECKPOINT).exists() {
+            report = resume(dir, model, &mut opt, cfg)?;
+        }
+    }
+    let subset = bundle_subset(train, cfg);
+    let lr = cfg.optimizer.lr as f32;
+    let measure = |model: &M| measure_hidden(dev, model, &subset, lr, cfg.batch_size);
+    let mut step = report.epochs.last().map_or(0, |e| e.step);
+    if report.bundles.is_empty() && cfg.measure_at_start {
+        report.bundles.push(measure(model)?);
+    }
+
+    let mut xb = Vec::new();
+    let mut yb = Vec::new();
+    for epoch in report.epochs.len() + 1..=cfg.epochs {
+        let started = Instant::now();
+        let mut batches: Vec<Vec<usize>> = shuffled_batches(
+            train.len(),
+            cfg.batch_size,
+            epoch_seed(cfg.seed, epoch as u64),
+            false,
+        )
+        .collect();
+        if let Some(max) = cfg.max_steps_per_epoch {
+            batches.truncate(max.max(1));
+        }
+        let mut aug = cfg
+            .augment
+            .map(|a| Augmenter::new(a, epoch_seed(cfg.seed ^ 0xA076_1D64, epoch as u64)));
+        let progress =
+            EpochProgress::new(run.progress, &run.label, epoch, cfg.epochs, batches.len());
+        let mut acc = EpochAccumulator::new(C);
+        for idx in &batches {
+            train.gather_into(idx, &mut xb, &mut yb);
+            if let (Some(aug), Some(shape)) = (aug.as_mut(), train.image) {
+                aug.apply(&mut xb, shape);
+            }
+            let x: Tensor<(usize, Const<IN>), f32, D> =
+                dev.tensor_from_vec(xb.clone(), (yb.len(), Const));
+            let logits = model.forward(x.leaky_trace());
+            acc.add_logits(&logits.retaped::<NoneTape>().as_vec(), &yb);
+            let loss = cross_entropy_with_logits_loss(logits, one_hot::<C, D>(dev, &yb));
+            let loss_value = loss.as_vec()[0];
+            acc.add_loss(loss_value as f64, yb.len());
+            let mut grads = loss.backward();
+            if cfg.track_grad_norm {
+                acc.add_grad_norm(grad_norm(model, &mut grads));
+            }
+            opt.update(model, &grads)
+                .map_err(|e| anyhow::anyhow!("optimizer step failed: {e:?}"))?;
+            step += 1;
+            progress.step(loss_value);
+            if cfg
+                .bundle_every_steps
+                .is_some_and(|k| k > 0 && step % k == 0)
+            {
+                let mut p = measure(model)?;
+                p.epoch = epoch - 1;
+                p.step = step;
+                report.bundles.push(p);
+            }
+        }
+        let (test_loss, test_accuracy) = match test {
+            Some(t) => {
+                let (l, a) = evaluate(dev, model, t);
+                (Some(l), Some(a))
+            }
+            None => (None, None),
+        };
+        let stats = acc.finish(
+            epoch,
+            step,
+            test_loss,
+            test_accuracy,
+            started.elapsed().as_secs_f64(),
+        );
+        let mut point = measure(model)?;
+        point.epoch = epoch;
+        point.step = step;
+        progress.finish(&summary(&run.label, &stats, &point));
+        report.epochs.push(stats);
+        report.bundles.push(point);
+        if let Some(dir) = &run.out_dir {
+            save(dir, model, &opt, &report)?;
+        }
+    }
+    Ok(report)
+}
+
+fn check_samples<const IN: usize, const C: usize>(s: &Samples, what: &str) -> Result<()> {
+    if s.is_empty() {
+        bail!("the {what} set is empty");
+    }
+    if s.x.len() != s.len() * IN {
+        bail!(
+            "the {what} set has {} values for {} samples; the model takes {IN} features per sample",
+            s.x.len(),
+            s.len()
+        );
+    }
+    if let Some((i, &y)) = s.y.iter().enumerate().find(|(_, &y)| y >= C) {
+        bail!("label {y} of {what} sample {i} is outside 0..{C}");
+    }
+    Ok(())
+}
+
+fn summary(label: &str, s: &EpochStats, p: &BundlePoint) -> String {
+    let test = s
+        .test_accuracy
+        .map_or(String::new(), |a| format!(" test acc {:.2}%", 100.0 * a));
+    format!(
+        "{label} epoch {} loss {:.4} train acc {:.2}%{test} H^L {:.3} bundles^L {} ({:.1}s)",
+        s.epoch,
+        s.train_loss,
+        100.0 * s.train_accuracy,
+        p.last_entropy(),
+        p.num_bundles.last().copied().unwrap_or(0),
+        s.seconds
+    )
+}
+
+/// The fixed random training subset the metric is measured on.
+fn bundle_subset(train: &Samples, cfg: &TrainConfig) -> Samples {
+    let mut idx: Vec<usize> = (0..train.len()).collect();
+    idx.shuffle(&mut rand::rngs::SmallRng::seed_from_u64(
+        cfg.seed ^ 0xB0D1_E5,
+    ));
+    idx.truncate(cfg.bundle_samples.min(train.len()).max(1));
+    let mut s = Samples {
+        x: Vec::new(),
+        y: Vec::new(),
+        image: train.image,
+    };
+    train.gather_into(&idx, &mut s.x, &mut s.y);
+    s
+}
+
+/// Per-layer bundle metric (resolution mode) of `model` on `samples`.
+pub fn measure_hidden<const IN: usize, const C: usize, D: Device<f32>, M: Classifier<IN, C, D>>(
+    dev: &D,
+    model: &M,
+    samples: &Samples,
+    lr: f32,
+    batch_size: usize,
+) -> Result<BundlePoint> {
+    let x: Tensor<(usize, Const<IN>), f32, D> =
+        dev.tensor_from_vec(samples.x.clone(), (samples.len(), Const));
+    let out = model.forward_hidden(x);
+    let w_max = model.w_max();
+    let cfg = BundleConfig {
+        lr,
+        batch_size,
+        num_classes: C,
+        criterion: Criterion::Resolution { w_max },
+    };
+    let layers = measure_tensors(&out.hidden, &samples.y, &cfg)?;
+    Ok(BundlePoint::new(0, 0, w_max, &layers))
+}
+
+/// Mean cross-entropy and accuracy over `samples`, in batches of 1000.
+pub fn evaluate<const IN: usize, const C: usize, D: Device<f32>, M: Classifier<IN, C, D>>(
+    dev: &D,
+    model: &M,
+    samples: &Samples,
+) -> (f64, f64) {
+    let mut acc = EpochAccumulator::new(C);
+    let d = samples.dim();
+    for start in (0..samples.len()).step_by(1000) {
+        let end = (start + 1000).min(samples.len());
+        let y = &samples.y[start..end];
+        let x: Tensor<(usize, Const<IN>), f32, D> =
+            dev.tensor_from_vec(samples.x[start * d..end * d].to_vec(), (y.len(), Const));
+        let logits = model.forward(x);
+        acc.add_logits(&logits.as_vec(), y);
+        let loss = cross_entropy_with_logits_loss(logits, one_hot::<C, D>(dev, y));
+        acc.add_loss(loss.as_vec()[0] as f64, y.len());
+    }
+    (
+        acc.loss_sum / acc.seen as f64,
+        acc.correct as f64 / acc.seen as f64,
+    )
+}
+
+fn one_hot<const C: usize, D: Device<f32>>(
+    dev: &D,
+    y: &[usize],
+) -> Tensor<(usize, Const<C>), f32, D> {
+    let mut v = vec![0.0f32; y.len() * C];
+    for (i, &c) in y.iter().enumerate() {
+        v[i * C + c] = 1.0;
+    }
+    dev.tensor_from_vec(v, (y.len(), Const))
+}
+
+/// Global L2 norm of the gradients of `model`'s parameters (a parameter
+/// without a gradient counts as a zero gradient and gets one allocated).
+pub fn grad_norm<M: Params<f32, D>, D: Device<f32>>(
+    model: &mut M,
+    grads: &mut Gradients<f32, D>,
+) -> f64 {
+    struct Norm<'a, D: Device<f32>>(&'a mut Gradients<f32, D>, f64);
+    impl<D: Device<f32>> ParamVisitor<f32, D> for Norm<'_, D> {
+        fn visit<S: Shape>(&mut self, _: &str, t: &mut Tensor<S, f32, D>) {
+            if self.0.get_or_alloc_mut(t).is_ok() {
+                self.1 += self.0.get(t).square().sum::<Rank0, _>().as_vec()[0] as f64;
+            }
+        }
+    }
+    let mut n = Norm(grads, 0.0);
+    model.visit_params("", &mut n);
+    n.1.sqrt()
+}
+
+/// Running sums over an epoch's batches.
+struct EpochAccumulator {
+    loss_sum: f64,
+    seen: usize,
+    correct: usize,
+    softmax_sum: Vec<f64>,
+    grad_norm_sum: f64,
+    grad_norms: usize,
+}
+
+impl EpochAccumulator {
+    fn new(classes: usize) -> Self {
+        Self {
+            loss_sum: 0.0,
+            seen: 0,
+            correct: 0,
+            softmax_sum: vec![0.0; classes],
+            grad_norm_sum: 0.0,
+            grad_norms: 0,
+        }
+    }
+
+    /// Counts correct argmax predictions and sums softmax outputs (f64).
+    fn add_logits(&mut self, logits: &[f32], y: &[usize]) {
+        let c = self.softmax_sum.len();
+        for (row, &label) in logits.chunks(c).zip(y) {
+            let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+            let argmax = row.iter().position(|&v| v == max).unwrap_or(0);
+            self.correct += usize::from(argmax == label);
+            let exps: Vec<f64> = row.iter().map(|&v| ((v - max) as f64).exp()).collect();
+            let z: f64 = exps.iter().sum();
+            for (s, e) in self.softmax_sum.iter_mut().zip(&exps) {
+                *s += e / z;
+            }
+        }
+    }
+
+    fn add_loss(&mut self, mean_loss: f64, n: usize) {
+        self.loss_sum += mean_loss * n as f64;
+        self.seen += n;
+    }
+
+    fn add_grad_norm(&mut self, g: f64) {
+        self.grad_norm_sum += g;
+        self.grad_norms += 1;
+    }
+
+    fn finish(
+        self,
+        epoch: usize,
+        step: usize,
+        test_loss: Option<f64>,
+        test_accuracy: Option<f64>,
+        seconds: f64,
+    ) -> EpochStats {
+        let n = self.seen.max(1) as f64;
+        EpochStats {
+            epoch,
+            step,
+            train_loss: self.loss_sum / n,
+            train_accuracy: self.correct as f64 / n,
+            test_loss,
+            test_accuracy,
+            grad_norm: (self.grad_norms > 0).then(|| self.grad_norm_sum / self.grad_norms as f64),
+            mean_softmax: self.softmax_sum.iter().map(|s| s / n).collect(),
+            seconds,
+        }
+    }
+}
+
+fn save<M: Params<f32, D>, D: Device<f32>>(
+    dir: &std::path::Path,
+    model: &mut M,
+    opt: &Ranger,
+    report: &TrainReport,
+) -> Result<()> {
+    let mut tensors = checkpoint::export_params(model);
+    tensors.extend(opt.state_tensors());
+    let mut meta = HashMap::new();
+    meta.insert("report".to_string(), serde_json::to_string(report)?);
+    meta.insert("optimizer_step".to_string(), opt.step_count().to_string());
+    checkpoint::save(&dir.join(CHECKPOINT), &tensors, meta)?;
+    checkpoint::write_atomic(
+        &dir.join(RESULTS),
+        serde_json::to_string_pretty(report)?.as_bytes(),
+    )
+}
+
+fn resume<M: Params<f32, D>, D: Device<f32>>(
+    dir: &std::path::Path,
+    model: &mut M,
+    opt: &mut Ranger,
+    cfg: &TrainConfig,
+) -> Result<TrainReport> {
+    let path = dir.join(CHECKPOINT);
+    let (mut tensors, meta) = checkpoint::load(&path)?;
+    let report: TrainReport = serde_json::from_str(
+        meta.get("report").map(String::as_str).unwrap_or(""),
+    )
+    .with_context(|| {
+        format!(
+            "{}: checkpoint has no readable progress record",
+            path.display()
+        )
+    })?;
+    // Only the epoch count may differ: a finished run can be extended.
+    if (TrainConfig {
+        epochs: cfg.epochs,
+        ..report.config.clone()
+    }) != *cfg
+    {
+        bail!(
+            "{}: checkpoint was written with a different training configuration; use another output folder or delete it",
+            path.display()
+        );
+    }
+    let mut report = report;
+    report.config.epochs = cfg.epochs;
+    let step: u64 = meta
+        .get("optimizer_step")
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let ranger: Vec<(String, Vec<f32>)> = tensors
+        .iter()
+        .filter(|(k, _)| k.starts_with("ranger/"))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    tensors.retain(|k, _| !k.starts_with("ranger/"));
+    checkpoint::import_params(model, &tensors).with_context(|| path.display().to_string())?;
+    opt.load_state(step, ranger)
+        .map_err(|e| anyhow::anyhow!("{}: optimizer state: {e:?}", path.display()))?;
+    Ok(report)
+}
