@@ -6,3 +6,4 @@ pub mod data;
 pub mod models;
 pub mod npy;
 pub mod train;
+pub mod experiments;

@@ -1,0 +1,1 @@
+//! FC sweep (placeholder).
