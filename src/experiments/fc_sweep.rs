@@ -1,1 +1,289 @@
-//! FC sweep (placeholder).
+//! §3.3, Figures 1, 4 and 5: fully connected nets on MNIST over width ×
+//! depth — test accuracy and `H^L` per net, `H^l(t)` for chosen nets, and
+//! the cheap conflict boundary (the first conflicting layer of the deepest
+//! net per width, measured early in training).
+//!
+//! Results are written after every net, and a rerun with the same
+//! configuration and output folder skips the nets already done.
+
+use std::path::Path;
+
+use anyhow::{bail, Result};
+use dfdx::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use super::write_json;
+use crate::data::{load_mnist, DatasetKind, Split};
+use crate::models::fnn::MnistFnn;
+use crate::train::{train, ProgressMode, RunOptions, Samples, TrainConfig, TrainReport};
+use crate::with_width;
+
+/// What to sweep and how long to train.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FcSweepConfig {
+    pub dataset: DatasetKind,
+    pub widths: Vec<usize>,
+    pub depths: Vec<usize>,
+    pub epochs: usize,
+    /// Use only the first this many training / test samples.
+    pub train_samples: Option<usize>,
+    pub test_samples: Option<usize>,
+    pub max_steps_per_epoch: Option<usize>,
+    pub bundle_samples: usize,
+    pub seed: u64,
+    /// Nets `(width, depth)` whose `H^l(t)` is traced every `trace_every_steps`.
+    pub trace: Vec<(usize, usize)>,
+    pub trace_every_steps: usize,
+    /// Depth of the net measured per width for the boundary.
+    pub boundary_depth: usize,
+    /// Training steps before the boundary measurement.
+    pub boundary_steps: usize,
+}
+
+impl FcSweepConfig {
+    /// The paper's scale: 50 epochs on the full data (GPU-sized work).
+    pub fn full() -> Self {
+        Self {
+            dataset: DatasetKind::Mnist,
+            widths: vec![5, 10, 25, 50, 100, 250, 500, 1000],
+            depths: vec![1, 2, 3, 5, 10, 25, 50, 100, 150],
+            epochs: 50,
+            train_samples: None,
+            test_samples: None,
+            max_steps_per_epoch: None,
+            bundle_samples: 2048,
+            seed: 0,
+            trace: vec![(10, 25), (25, 25), (10, 150), (25, 150)],
+            trace_every_steps: 100,
+            boundary_depth: 150,
+            boundary_steps: 938,
+        }
+    }
+
+    /// A few minutes on 2 CPU cores: fewer nets, a data subset, short epochs.
+    pub fn quick() -> Self {
+        Self {
+            widths: vec![10, 25, 100],
+            depths: vec![2, 10, 50],
+            epochs: 2,
+            train_samples: Some(19_200),
+            test_samples: Some(2_000),
+            max_steps_per_epoch: Some(300),
+            bundle_samples: 1024,
+            trace: vec![(10, 10), (25, 10), (10, 50), (25, 50)],
+            trace_every_steps: 50,
+            boundary_steps: 300,
+            ..Self::full()
+        }
+    }
+}
+
+/// One net of the grid (Figures 1 and 5).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SweepCell {
+    pub width: usize,
+    pub depth: usize,
+    /// Mean over the last 5 epochs (§3.1).
+    pub test_accuracy: f64,
+    pub train_accuracy: f64,
+    /// `H^L` at the end of training.
+    pub final_entropy: f64,
+    /// `H^L` averaged over the measurements during training (the paper's H^L).
+    pub mean_entropy: f64,
+    pub first_conflicting_layer: Option<usize>,
+}
+
+/// The boundary of Figure 1 for one width.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BoundaryPoint {
+    pub width: usize,
+    pub depth: usize,
+    pub step: usize,
+    /// First layer with `H^l > 0` (1-based); `None` = no conflicts up to `depth`.
+    pub first_conflicting_layer: Option<usize>,
+    pub last_entropy: f64,
+    /// `H^l` of every layer at the measurement.
+    pub entropy: Vec<f64>,
+}
+
+/// `fc_sweep.json`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FcSweepReport {
+    pub config: FcSweepConfig,
+    pub cells: Vec<SweepCell>,
+    pub boundary: Vec<BoundaryPoint>,
+    /// Full training reports of the traced nets (Figure 4).
+    pub traces: Vec<TrainReport>,
+}
+
+const REPORT: &str = "fc_sweep.json";
+
+/// Runs the sweep; `out_dir` (if any) receives `fc_sweep.json` after each net
+/// and lets an interrupted sweep resume.
+pub fn run_fc_sweep<D: Device<f32>>(
+    dev: &D,
+    cfg: &FcSweepConfig,
+    data_dir: &Path,
+    out_dir: Option<&Path>,
+    progress: ProgressMode,
+) -> Result<FcSweepReport> {
+    if cfg.widths.is_empty() || cfg.depths.is_empty() || cfg.depths.contains(&0) {
+        bail!("the sweep needs at least one width and depths >= 1");
+    }
+    let (train_set, test_set) = load(cfg, data_dir)?;
+    let mut report = match out_dir.map(|d| d.join(REPORT)).filter(|p| p.exists()) {
+        Some(p) => {
+            let old: FcSweepReport = serde_json::from_slice(&std::fs::read(&p)?)?;
+            if old.config != *cfg {
+                bail!(
+                    "{}: written by a sweep with another configuration; use another --out",
+                    p.display()
+                );
+            }
+            old
+        }
+        None => FcSweepReport {
+            config: cfg.clone(),
+            cells: vec![],
+            boundary: vec![],
+            traces: vec![],
+        },
+    };
+    let save = |r: &FcSweepReport| out_dir.map_or(Ok(()), |d| write_json(d, REPORT, r));
+    let total = cfg.widths.len() * (cfg.depths.len() + 1);
+    let mut done = report.cells.len() + report.boundary.len();
+
+    for &width in &cfg.widths {
+        if report.boundary.iter().all(|b| b.width != width) {
+            done += 1;
+            note(
+                progress,
+                &format!(
+                    "[{done}/{total}] boundary: width {width}, depth {}",
+                    cfg.boundary_depth
+                ),
+            );
+            let tc = TrainConfig {
+                epochs: 1,
+                max_steps_per_epoch: Some(cfg.boundary_steps),
+                measure_at_start: false,
+                ..train_config(cfg)
+            };
+            let r = train_net(
+                dev,
+                width,
+                cfg.boundary_depth,
+                &train_set,
+                None,
+                &tc,
+                run_options(width, cfg.boundary_depth, progress),
+            )?;
+            let p = r.bundles.last().expect("measured at the end of the epoch");
+            report.boundary.push(BoundaryPoint {
+                width,
+                depth: cfg.boundary_depth,
+                step: p.step,
+                first_conflicting_layer: p.first_conflicting_layer(),
+                last_entropy: p.last_entropy(),
+                entropy: p.entropy.clone(),
+            });
+            save(&report)?;
+        }
+        for &depth in &cfg.depths {
+            if report
+                .cells
+                .iter()
+                .any(|c| (c.width, c.depth) == (width, depth))
+            {
+                continue;
+            }
+            done += 1;
+            note(
+                progress,
+                &format!("[{done}/{total}] width {width}, depth {depth}"),
+            );
+            let traced = cfg.trace.contains(&(width, depth));
+            let tc = TrainConfig {
+                bundle_every_steps: traced.then_some(cfg.trace_every_steps),
+                ..train_config(cfg)
+            };
+            let r = train_net(
+                dev,
+                width,
+                depth,
+                &train_set,
+                Some(&test_set),
+                &tc,
+                run_options(width, depth, progress),
+            )?;
+            report.cells.push(SweepCell {
+                width,
+                depth,
+                test_accuracy: r.test_accuracy().unwrap_or(0.0),
+                train_accuracy: r.train_accuracy().unwrap_or(0.0),
+                final_entropy: r.final_entropy().unwrap_or(0.0),
+                mean_entropy: r.mean_entropy().unwrap_or(0.0),
+                first_conflicting_layer: r.bundles.last().and_then(|b| b.first_conflicting_layer()),
+            });
+            if traced {
+                report.traces.push(r);
+            }
+            save(&report)?;
+        }
+    }
+    Ok(report)
+}
+
+fn note(progress: ProgressMode, line: &str) {
+    if progress != ProgressMode::Off {
+        eprintln!("{line}");
+    }
+}
+
+fn run_options(width: usize, depth: usize, progress: ProgressMode) -> RunOptions {
+    RunOptions {
+        out_dir: None,
+        progress,
+        label: format!("fnn w{width} d{depth}"),
+    }
+}
+
+fn train_config(cfg: &FcSweepConfig) -> TrainConfig {
+    TrainConfig {
+        epochs: cfg.epochs,
+        seed: cfg.seed,
+        bundle_samples: cfg.bundle_samples,
+        max_steps_per_epoch: cfg.max_steps_per_epoch,
+        ..Default::default()
+    }
+}
+
+/// Loads and normalizes the train and test splits (subsets as configured).
+pub fn load(cfg: &FcSweepConfig, data_dir: &Path) -> Result<(Samples, Samples)> {
+    let (mean, std) = cfg.dataset.mean_std();
+    let get = |split, n: Option<usize>| -> Result<Samples> {
+        let s = Samples::from(&load_mnist(data_dir, cfg.dataset, split)?).normalized(mean, std);
+        Ok(n.map_or(s.clone(), |n| s.take(n)))
+    };
+    Ok((
+        get(Split::Train, cfg.train_samples)?,
+        get(Split::Test, cfg.test_samples)?,
+    ))
+}
+
+/// Trains one `MnistFnn<width>` of `depth` hidden layers (the width is
+/// dispatched to its compiled instantiation).
+pub fn train_net<D: Device<f32>>(
+    dev: &D,
+    width: usize,
+    depth: usize,
+    train_set: &Samples,
+    test_set: Option<&Samples>,
+    cfg: &TrainConfig,
+    run: RunOptions,
+) -> Result<TrainReport> {
+    with_width!(width, W => {
+        let mut model = MnistFnn::<W, D>::new(dev, depth, cfg.seed);
+        train(dev, &mut model, train_set, test_set, cfg, &run)
+    })
+}

@@ -14,5 +14,8 @@ use crate::train::checkpoint::write_atomic;
 
 /// Writes `value` as pretty JSON to `dir/name` (atomically), creating `dir`.
 pub fn write_json<T: Serialize>(dir: &Path, name: &str, value: &T) -> Result<()> {
-    write_atomic(&dir.join(name), serde_json::to_string_pretty(value)?.as_bytes())
+    write_atomic(
+        &dir.join(name),
+        serde_json::to_string_pretty(value)?.as_bytes(),
+    )
 }

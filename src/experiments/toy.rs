@@ -97,20 +97,37 @@ pub fn toy_data(samples: usize, share0: f64, seed: u64) -> Samples {
     let mut rng = SmallRng::seed_from_u64(seed);
     let n0 = (samples as f64 * share0).round() as usize;
     let mut rows: Vec<(f32, usize)> = (0..samples)
-        .map(|i| if i < n0 { (rng.gen_range(0.0..0.5), 0) } else { (rng.gen_range(0.5..=1.0), 1) })
+        .map(|i| {
+            if i < n0 {
+                (rng.gen_range(0.0..0.5), 0)
+            } else {
+                (rng.gen_range(0.5..=1.0), 1)
+            }
+        })
         .collect();
     for i in (1..rows.len()).rev() {
         rows.swap(i, rng.gen_range(0..=i));
     }
-    Samples::new(rows.iter().map(|r| r.0).collect(), rows.iter().map(|r| r.1).collect())
+    Samples::new(
+        rows.iter().map(|r| r.0).collect(),
+        rows.iter().map(|r| r.1).collect(),
+    )
 }
 
 /// Runs the three trainings of §3.2 and the gradient comparison of Figure 3.
-pub fn run_toy<D: Device<f32>>(dev: &D, cfg: &ToyConfig, progress: ProgressMode) -> Result<ToyReport> {
+pub fn run_toy<D: Device<f32>>(
+    dev: &D,
+    cfg: &ToyConfig,
+    progress: ProgressMode,
+) -> Result<ToyReport> {
     let plan = [
         ("normal", ToyInit::Separable, 0.5),
         ("conflicting_balanced", ToyInit::FullyConflicting, 0.5),
-        ("conflicting_imbalanced", ToyInit::FullyConflicting, cfg.imbalanced_share),
+        (
+            "conflicting_imbalanced",
+            ToyInit::FullyConflicting,
+            cfg.imbalanced_share,
+        ),
     ];
     let mut runs = Vec::new();
     for (name, init, share) in plan {
@@ -124,11 +141,25 @@ pub fn run_toy<D: Device<f32>>(dev: &D, cfg: &ToyConfig, progress: ProgressMode)
             bundle_samples: cfg.samples,
             ..Default::default()
         };
-        let run = RunOptions { progress, label: name.to_string(), ..Default::default() };
+        let run = RunOptions {
+            progress,
+            label: name.to_string(),
+            ..Default::default()
+        };
         // Per-epoch lines for hundreds of tiny epochs would drown the output.
-        let run = RunOptions { progress: if progress == ProgressMode::Auto && cfg.epochs > 50 { ProgressMode::Off } else { progress }, ..run };
+        let run = RunOptions {
+            progress: if progress == ProgressMode::Auto && cfg.epochs > 50 {
+                ProgressMode::Off
+            } else {
+                progress
+            },
+            ..run
+        };
         let report = train(dev, &mut net, &data, None, &tc, &run)?;
-        let counts = [data.y.iter().filter(|&&y| y == 0).count(), data.y.iter().filter(|&&y| y == 1).count()];
+        let counts = [
+            data.y.iter().filter(|&&y| y == 0).count(),
+            data.y.iter().filter(|&&y| y == 1).count(),
+        ];
         let shares = counts.map(|c| c as f64 / data.len() as f64);
         let epochs: Vec<ToyEpoch> = report
             .epochs
@@ -143,8 +174,12 @@ pub fn run_toy<D: Device<f32>>(dev: &D, cfg: &ToyConfig, progress: ProgressMode)
                 bundle_entropy: b.last_entropy(),
             })
             .collect();
-        let within = |e: &ToyEpoch| (0..2).all(|c| (e.mean_softmax[c] - shares[c]).abs() <= cfg.tolerance);
-        let converged_epoch = epochs.iter().rposition(|e| !within(e)).map_or(Some(1), |i| epochs.get(i + 1).map(|e| e.epoch));
+        let within =
+            |e: &ToyEpoch| (0..2).all(|c| (e.mean_softmax[c] - shares[c]).abs() <= cfg.tolerance);
+        let converged_epoch = epochs
+            .iter()
+            .rposition(|e| !within(e))
+            .map_or(Some(1), |i| epochs.get(i + 1).map(|e| e.epoch));
         let gradient = output_weight_gradient(dev, &net, cfg.grid);
         if progress != ProgressMode::Off {
             eprintln!(
@@ -170,7 +205,12 @@ pub fn run_toy<D: Device<f32>>(dev: &D, cfg: &ToyConfig, progress: ProgressMode)
     }
     let mut rng = SmallRng::seed_from_u64(cfg.seed ^ 0x1015E);
     let white_noise: Vec<f64> = (0..cfg.grid).map(|_| rng.sample(StandardNormal)).collect();
-    Ok(ToyReport { config: cfg.clone(), runs, white_noise_autocorrelation: lag1_autocorrelation(&white_noise), white_noise })
+    Ok(ToyReport {
+        config: cfg.clone(),
+        runs,
+        white_noise_autocorrelation: lag1_autocorrelation(&white_noise),
+        white_noise,
+    })
 }
 
 /// `∂J_i/∂W^L[0,0]` for single inputs on an even grid over [0, 1], labelled
@@ -181,7 +221,8 @@ pub fn output_weight_gradient<D: Device<f32>>(dev: &D, net: &ToyNet<D>, grid: us
             let x = i as f32 / (grid.max(2) - 1) as f32;
             let t: Tensor<(usize, Const<1>), f32, D> = dev.tensor_from_vec(vec![x], (1, Const));
             let target = if x < 0.5 { [1.0, 0.0] } else { [0.0, 1.0] };
-            let y: Tensor<(usize, Const<2>), f32, D> = dev.tensor_from_vec(target.to_vec(), (1, Const));
+            let y: Tensor<(usize, Const<2>), f32, D> =
+                dev.tensor_from_vec(target.to_vec(), (1, Const));
             let loss = cross_entropy_with_logits_loss(net.forward(t.leaky_trace()), y);
             let grads = loss.backward();
             grads.get(&net.output.weight).as_vec()[0] as f64
@@ -200,5 +241,8 @@ pub fn lag1_autocorrelation(v: &[f64]) -> f64 {
     if var == 0.0 {
         return 0.0;
     }
-    v.windows(2).map(|w| (w[0] - mean) * (w[1] - mean)).sum::<f64>() / var
+    v.windows(2)
+        .map(|w| (w[0] - mean) * (w[1] - mean))
+        .sum::<f64>()
+        / var
 }

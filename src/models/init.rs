@@ -24,5 +24,5 @@ pub fn he_uniform_linear<const I: usize, const O: usize, D: Device<f32>>(
 
 /// The model-init RNG for a seed (separate stream from data shuffling).
 pub fn model_rng(seed: u64) -> SmallRng {
-    SmallRng::seed_from_u64(seed ^ 0x5EED_0F_1417)
+    SmallRng::seed_from_u64(seed ^ 0x5EED_0F14_17AA)
 }

@@ -78,8 +78,11 @@ pub fn save(
     write_atomic(path, &data)
 }
 
+/// Tensors by name and string metadata of a checkpoint.
+pub type Contents = (HashMap<String, Vec<f32>>, HashMap<String, String>);
+
 /// Reads the tensors and metadata written by [`save`].
-pub fn load(path: &Path) -> Result<(HashMap<String, Vec<f32>>, HashMap<String, String>)> {
+pub fn load(path: &Path) -> Result<Contents> {
     let bytes = std::fs::read(path)
         .with_context(|| format!("{}: cannot read checkpoint", path.display()))?;
     let bad =

@@ -193,7 +193,7 @@ pub fn train<const IN: usize, const C: usize, D: Device<f32>, M: Classifier<IN, 
     if cfg.batch_size == 0 {
         bail!("batch size must be at least 1");
     }
-    let mut opt = Ranger::new(cfg.optimizer.clone());
+    let mut opt = Ranger::new(cfg.optimizer);
     let mut report = TrainReport {
         label: run.label.clone(),
         config: cfg.clone(),
@@ -327,7 +327,7 @@ fn summary(label: &str, s: &EpochStats, p: &BundlePoint) -> String {
 fn bundle_subset(train: &Samples, cfg: &TrainConfig) -> Samples {
     let mut idx: Vec<usize> = (0..train.len()).collect();
     idx.shuffle(&mut rand::rngs::SmallRng::seed_from_u64(
-        cfg.seed ^ 0xB0D1_E5,
+        cfg.seed ^ 0x00B0_D1E5,
     ));
     idx.truncate(cfg.bundle_samples.min(train.len()).max(1));
     let mut s = Samples {

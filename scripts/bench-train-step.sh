@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# One training step of the MNIST FNN (width 100, depth 10, batch 64) on the
+# CPU: ours (benches/train_step.rs, criterion) next to PyTorch
+# (scripts/bench_train_step_torch.py), same machine, same shapes, one run.
+# Each side runs with 2 threads (or nproc) and with 1 thread.
+#
+# Usage: scripts/bench-train-step.sh      Numbers go in docs/benchmarks.md.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+VENV=.cache/torch-venv   # ignored folder, reused across runs
+PY=$VENV/bin/python
+THREADS_MAX=$(( $(nproc) < 2 ? $(nproc) : 2 ))
+THREADS=$(printf '%s\n' "$THREADS_MAX" 1 | uniq)
+
+# --- PyTorch in a private venv (the CPU wheel is ~10x smaller than the CUDA one).
+if ! [ -x "$PY" ] || ! "$PY" -c 'import torch' 2>/dev/null; then
+    echo "==> installing torch into $VENV" >&2
+    python3 -m venv "$VENV"
+    "$PY" -m pip install -q --upgrade pip >&2
+    "$PY" -m pip install -q torch --index-url https://download.pytorch.org/whl/cpu >&2 ||
+        { echo "(CPU wheel index unreachable; installing torch from PyPI)" >&2
+          "$PY" -m pip install -q torch >&2; }
+fi
+
+# --- Ours: criterion's point estimate of the mean, per thread count.
+# RAYON_NUM_THREADS sizes the pool that dfdx's matmuls (gemm) run on.
+ours_ms() { # $1 = threads, $2 = bench id; prints ms/step
+    local line
+    line=$(RAYON_NUM_THREADS=$1 cargo bench -q --bench train_step -- --noplot "$2\$" 2>/dev/null |
+        grep -A1 "^$2" | grep -o 'time: *\[[^]]*\]' | head -1)
+    # time: [low unit mid unit high unit] -> mid in ms
+    awk '{v=$4; u=$5; f=(u=="ns")?1e-6:(u=="µs"||u=="us")?1e-3:(u=="s")?1e3:1; printf "%.4f", v*f}' \
+        <<<"${line//[\[\]]/}"
+}
+
+cargo bench -q --bench train_step --no-run >&2
+declare -A OURS OURS_GN TORCH
+for n in $THREADS; do
+    echo "==> ours, $n thread(s)" >&2
+    OURS[$n]=$(ours_ms "$n" fnn_w100_d10_b64/ranger_step)
+    OURS_GN[$n]=$(ours_ms "$n" fnn_w100_d10_b64/ranger_step_grad_norm)
+done
+echo "==> PyTorch" >&2
+TORCH_OUT=$("$PY" scripts/bench_train_step_torch.py --threads $THREADS)
+for n in $THREADS; do
+    TORCH[$n]=$(grep -o "threads=$n median_ms=[0-9.]*" <<<"$TORCH_OUT" | cut -d= -f3)
+done
+
+# --- Table.
+echo
+echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')"
+echo "$(rustc --version); $(head -1 <<<"$TORCH_OUT" | cut -d' ' -f1-2)"
+echo "MNIST FNN 784-100x10-10, batch 64, one Ranger step (RAdam + Lookahead k=6), ms/step"
+echo "ours = criterion mean; ours+gn = with the trainer's gradient norm; torch = median"
+printf '%-8s %10s %10s %10s %12s\n' threads ours ours+gn torch ours/torch
+for n in $THREADS; do
+    printf '%-8s %10s %10s %10s %12s\n' "$n" "${OURS[$n]}" "${OURS_GN[$n]}" "${TORCH[$n]}" \
+        "$(awk -v a="${OURS[$n]}" -v b="${TORCH[$n]}" 'BEGIN{printf "%.2f", a/b}')"
+done

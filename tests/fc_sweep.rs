@@ -1,0 +1,62 @@
+//! §3.3: the quick MNIST FC sweep produces a grid, traces and a boundary.
+
+use std::path::Path;
+
+use conflicting_bundles::experiments::fc_sweep::*;
+use conflicting_bundles::train::ProgressMode;
+use dfdx::prelude::*;
+
+#[test]
+fn quick_sweep_produces_grid_traces_and_boundary() {
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/mnist");
+    let out = tempfile::tempdir().unwrap();
+    let dev: Cpu = Default::default();
+    let cfg = FcSweepConfig::quick();
+    let t = std::time::Instant::now();
+    let r = run_fc_sweep(&dev, &cfg, &data, Some(out.path()), ProgressMode::Auto).unwrap();
+    eprintln!("quick sweep took {:?}", t.elapsed());
+    for c in &r.cells {
+        eprintln!("{c:?}");
+    }
+    for b in &r.boundary {
+        eprintln!(
+            "boundary w{} d{}: first {:?} H^L {:.3}",
+            b.width, b.depth, b.first_conflicting_layer, b.last_entropy
+        );
+    }
+    assert_eq!(r.cells.len(), cfg.widths.len() * cfg.depths.len());
+    assert_eq!(r.boundary.len(), cfg.widths.len());
+    assert_eq!(r.traces.len(), cfg.trace.len());
+    // The narrowest width conflicts early in its deepest net; the widest
+    // conflicts later or not at all (the boundary rises with width).
+    let first = |w: usize| {
+        r.boundary
+            .iter()
+            .find(|b| b.width == w)
+            .unwrap()
+            .first_conflicting_layer
+    };
+    let narrow = first(10).expect("width 10 has a conflicting layer within depth 150");
+    assert!(
+        first(50).map_or(true, |l| l > narrow),
+        "{:?} vs {narrow}",
+        first(50)
+    );
+    // Shallow, wide-enough nets learn; narrow deep ones conflict and do worse.
+    let cell = |w: usize, d: usize| {
+        r.cells
+            .iter()
+            .find(|c| (c.width, c.depth) == (w, d))
+            .unwrap()
+    };
+    assert!(cell(100, 2).test_accuracy > 0.8, "{:?}", cell(100, 2));
+    assert!(cell(10, 50).final_entropy > 0.0 && cell(100, 2).final_entropy == 0.0);
+    assert!(cell(10, 50).test_accuracy < cell(100, 2).test_accuracy);
+    // The file on disk is the report.
+    let on_disk: FcSweepReport =
+        serde_json::from_slice(&std::fs::read(out.path().join("fc_sweep.json")).unwrap()).unwrap();
+    assert_eq!(on_disk, r);
+    // A rerun resumes: nothing left to train, same report.
+    let again = run_fc_sweep(&dev, &cfg, &data, Some(out.path()), ProgressMode::Off).unwrap();
+    assert_eq!(again, r);
+}
