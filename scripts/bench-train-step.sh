@@ -23,15 +23,14 @@ if ! [ -x "$PY" ] || ! "$PY" -c 'import torch' 2>/dev/null; then
           "$PY" -m pip install -q torch >&2; }
 fi
 
-# --- Ours: criterion's point estimate of the mean, per thread count.
+# --- Ours: criterion's median (like the torch side's), per thread count.
 # RAYON_NUM_THREADS sizes the pool that dfdx's matmuls (gemm) run on.
-ours_ms() { # $1 = threads, $2 = bench id; prints ms/step
-    local line
-    line=$(RAYON_NUM_THREADS=$1 cargo bench -q --bench train_step -- --noplot "$2\$" 2>/dev/null |
-        grep -A1 "^$2" | grep -o 'time: *\[[^]]*\]' | head -1)
-    # time: [low unit mid unit high unit] -> mid in ms
-    awk '{v=$4; u=$5; f=(u=="ns")?1e-6:(u=="µs"||u=="us")?1e-3:(u=="s")?1e3:1; printf "%.4f", v*f}' \
-        <<<"${line//[\[\]]/}"
+CRIT=${CARGO_TARGET_DIR:-target}/criterion
+ours_ms() { # $1 = threads, $2 = bench id; prints median ms/step
+    rm -f "$CRIT/$2/new/estimates.json"   # never report a stale run
+    RAYON_NUM_THREADS=$1 cargo bench -q --bench train_step -- --noplot "$2\$" >/dev/null
+    "$PY" -c 'import json,sys; print("%.4f" % (json.load(open(sys.argv[1]))["median"]["point_estimate"] / 1e6))' \
+        "$CRIT/$2/new/estimates.json"
 }
 
 cargo bench -q --bench train_step --no-run >&2
@@ -52,7 +51,7 @@ echo
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')"
 echo "$(rustc --version); $(head -1 <<<"$TORCH_OUT" | cut -d' ' -f1-2)"
 echo "MNIST FNN 784-100x10-10, batch 64, one Ranger step (RAdam + Lookahead k=6), ms/step"
-echo "ours = criterion mean; ours+gn = with the trainer's gradient norm; torch = median"
+echo "medians (criterion's for ours); ours+gn also takes the trainer's gradient norm"
 printf '%-8s %10s %10s %10s %12s\n' threads ours ours+gn torch ours/torch
 for n in $THREADS; do
     printf '%-8s %10s %10s %10s %12s\n' "$n" "${OURS[$n]}" "${OURS_GN[$n]}" "${TORCH[$n]}" \

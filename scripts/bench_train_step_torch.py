@@ -10,9 +10,12 @@ import argparse
 import math
 import statistics
 import time
+import warnings
 
-import torch
-from torch import nn
+# The venv has no numpy (not needed here); keep torch's note about it quiet.
+warnings.filterwarnings("ignore", message="Failed to initialize NumPy")
+import torch  # noqa: E402
+from torch import nn  # noqa: E402
 
 WIDTH, DEPTH, BATCH, IN, CLASSES = 100, 10, 64, 784, 10
 

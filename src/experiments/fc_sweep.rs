@@ -12,6 +12,7 @@ use anyhow::{bail, Result};
 use dfdx::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use super::widths::check_width;
 use super::write_json;
 use crate::data::{load_mnist, DatasetKind, Split};
 use crate::models::fnn::MnistFnn;
@@ -130,6 +131,7 @@ pub fn run_fc_sweep<D: Device<f32>>(
     if cfg.widths.is_empty() || cfg.depths.is_empty() || cfg.depths.contains(&0) {
         bail!("the sweep needs at least one width and depths >= 1");
     }
+    cfg.widths.iter().try_for_each(|&w| check_width(w))?;
     let (train_set, test_set) = load(cfg, data_dir)?;
     let mut report = match out_dir.map(|d| d.join(REPORT)).filter(|p| p.exists()) {
         Some(p) => {

@@ -18,10 +18,20 @@ macro_rules! with_width {
                 const $W: usize = $w;
                 $body
             })+
-            other => Err(anyhow::anyhow!(
-                "width {other} is not compiled in; supported widths: {:?}",
-                $crate::experiments::widths::WIDTHS
-            )),
+            other => Err($crate::experiments::widths::unsupported(other)),
         }
     };
+}
+
+/// The error for a width that is not compiled in.
+pub fn unsupported(width: usize) -> anyhow::Error {
+    anyhow::anyhow!("width {width} is not compiled in; supported widths: {WIDTHS:?}")
+}
+
+/// Checks that `width` is compiled in, so bad input fails before any work.
+pub fn check_width(width: usize) -> anyhow::Result<()> {
+    match WIDTHS.contains(&width) {
+        true => Ok(()),
+        false => Err(unsupported(width)),
+    }
 }

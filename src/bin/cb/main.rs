@@ -2,6 +2,8 @@
 //! toolkit. Every failure is one line on stderr and a non-zero exit.
 
 mod bundles;
+mod data;
+mod experiments;
 
 use std::process::ExitCode;
 
@@ -22,6 +24,16 @@ struct Cli {
 enum Command {
     /// Bundle entropy of one layer's activations saved as .npy
     Bundles(bundles::Args),
+    /// Datasets: fetch
+    #[command(subcommand)]
+    Data(data::DataCommand),
+    /// §3.2: the toy net with and without a fully conflicting bundle
+    Toy(experiments::ToyArgs),
+    /// §3.3: FC nets over width x depth, H^L and the conflict boundary
+    FcSweep(experiments::SweepArgs),
+    /// Train one network (results, checkpoints, resumable)
+    #[command(subcommand)]
+    Train(experiments::TrainCommand),
 }
 
 fn main() -> ExitCode {
@@ -31,6 +43,10 @@ fn main() -> ExitCode {
     };
     let result = match cli.command {
         Command::Bundles(args) => bundles::run(args),
+        Command::Data(cmd) => data::run(cmd),
+        Command::Toy(args) => experiments::toy(args),
+        Command::FcSweep(args) => experiments::fc_sweep(args),
+        Command::Train(cmd) => experiments::train(cmd),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,0 +1,161 @@
+//! `cb toy`, `cb fc-sweep`, `cb train fnn`: the paper's experiments.
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Result};
+use conflicting_bundles::data::{resolve_data_dir, DatasetKind};
+use conflicting_bundles::experiments::fc_sweep::{load, run_fc_sweep, train_net, FcSweepConfig};
+use conflicting_bundles::experiments::toy::{run_toy, ToyConfig};
+use conflicting_bundles::experiments::widths::check_width;
+use conflicting_bundles::experiments::write_json;
+use conflicting_bundles::train::{ProgressMode, RunOptions, TrainConfig};
+use dfdx::prelude::Cpu;
+
+#[derive(clap::Args)]
+pub struct ToyArgs {
+    /// Output folder (receives toy.json)
+    #[arg(long)]
+    out: PathBuf,
+    /// Epochs per training
+    #[arg(long, default_value_t = ToyConfig::default().epochs)]
+    epochs: usize,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+}
+
+pub fn toy(args: ToyArgs) -> Result<()> {
+    let cfg = ToyConfig { epochs: args.epochs, seed: args.seed, ..Default::default() };
+    let report = run_toy(&Cpu::default(), &cfg, ProgressMode::Auto)?;
+    write_json(&args.out, "toy.json", &report)?;
+    for r in &report.runs {
+        println!(
+            "{:<24} train acc {:.3}  mean softmax [{:.3}, {:.3}]  class shares [{:.3}, {:.3}]  converged at epoch {}",
+            r.name,
+            r.train_accuracy,
+            r.final_mean_softmax[0],
+            r.final_mean_softmax[1],
+            r.class_shares[0],
+            r.class_shares[1],
+            r.converged_epoch.map_or("-".into(), |e| e.to_string())
+        );
+    }
+    println!("wrote {}", args.out.join("toy.json").display());
+    Ok(())
+}
+
+#[derive(clap::Args)]
+pub struct SweepArgs {
+    #[arg(long, default_value = "mnist")]
+    dataset: DatasetKind,
+    /// Comma-separated widths (default: the mode's list)
+    #[arg(long, value_delimiter = ',')]
+    widths: Vec<usize>,
+    /// Comma-separated depths (hidden layers)
+    #[arg(long, value_delimiter = ',')]
+    depths: Vec<usize>,
+    #[arg(long)]
+    epochs: Option<usize>,
+    /// A few minutes on 2 CPU cores: data subset, short epochs, fewer nets
+    #[arg(long)]
+    quick: bool,
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Output folder (receives fc_sweep.json; rerun to resume)
+    #[arg(long)]
+    out: PathBuf,
+    /// Data folder (default: $CB_DATA_DIR, else data/)
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+}
+
+pub fn fc_sweep(a: SweepArgs) -> Result<()> {
+    let mut cfg = if a.quick { FcSweepConfig::quick() } else { FcSweepConfig::full() };
+    cfg.dataset = a.dataset;
+    if !a.widths.is_empty() {
+        cfg.widths = a.widths;
+    }
+    if !a.depths.is_empty() {
+        cfg.depths = a.depths;
+    }
+    cfg.epochs = a.epochs.unwrap_or(cfg.epochs);
+    cfg.seed = a.seed.unwrap_or(cfg.seed);
+    let dir = resolve_data_dir(a.data_dir.as_deref());
+    let r = run_fc_sweep(&Cpu::default(), &cfg, &dir, Some(&a.out), ProgressMode::Auto)?;
+    println!("{:>6} {:>6} {:>9} {:>8} {:>6}", "width", "depth", "test acc", "H^L", "first");
+    for c in &r.cells {
+        println!(
+            "{:>6} {:>6} {:>8.2}% {:>8.3} {:>6}",
+            c.width,
+            c.depth,
+            100.0 * c.test_accuracy,
+            c.final_entropy,
+            c.first_conflicting_layer.map_or("-".into(), |l| l.to_string())
+        );
+    }
+    for b in &r.boundary {
+        println!(
+            "boundary: width {} -> first conflicting layer {} (depth {} net after {} steps, H^L {:.3})",
+            b.width,
+            b.first_conflicting_layer.map_or("none".into(), |l| l.to_string()),
+            b.depth,
+            b.step,
+            b.last_entropy
+        );
+    }
+    println!("wrote {}", a.out.join("fc_sweep.json").display());
+    Ok(())
+}
+
+#[derive(clap::Subcommand)]
+pub enum TrainCommand {
+    /// A fully connected ReLU net on MNIST / Fashion-MNIST
+    Fnn(FnnArgs),
+}
+
+#[derive(clap::Args)]
+pub struct FnnArgs {
+    #[arg(long)]
+    width: usize,
+    /// Hidden layers
+    #[arg(long)]
+    depth: usize,
+    #[arg(long, default_value_t = 1)]
+    epochs: usize,
+    #[arg(long, default_value = "mnist")]
+    dataset: DatasetKind,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Also measure bundles every this many steps
+    #[arg(long)]
+    bundle_every_steps: Option<usize>,
+    /// Output folder: results.json and checkpoint.safetensors; rerun to resume
+    #[arg(long)]
+    out: PathBuf,
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+}
+
+pub fn train(cmd: TrainCommand) -> Result<()> {
+    let TrainCommand::Fnn(a) = cmd;
+    if a.depth == 0 {
+        bail!("--depth must be at least 1");
+    }
+    check_width(a.width)?;
+    let sweep = FcSweepConfig { dataset: a.dataset, ..FcSweepConfig::full() };
+    let (train_set, test_set) = load(&sweep, &resolve_data_dir(a.data_dir.as_deref()))?;
+    let cfg = TrainConfig { epochs: a.epochs, seed: a.seed, bundle_every_steps: a.bundle_every_steps, ..Default::default() };
+    let run = RunOptions {
+        out_dir: Some(a.out.clone()),
+        progress: ProgressMode::Auto,
+        label: format!("fnn w{} d{}", a.width, a.depth),
+    };
+    let r = train_net(&Cpu::default(), a.width, a.depth, &train_set, Some(&test_set), &cfg, run)?;
+    println!(
+        "test accuracy (mean of last 5 epochs) {:.2}%, H^L {:.3}, first conflicting layer {}",
+        100.0 * r.test_accuracy().unwrap_or(0.0),
+        r.final_entropy().unwrap_or(0.0),
+        r.bundles.last().and_then(|b| b.first_conflicting_layer()).map_or("none".into(), |l| l.to_string())
+    );
+    println!("wrote {}", a.out.join("results.json").display());
+    Ok(())
+}
