@@ -6,4 +6,5 @@ pub mod data;
 pub mod experiments;
 pub mod models;
 pub mod npy;
+pub mod plots;
 pub mod train;

@@ -56,6 +56,26 @@ fn quick_sweep_produces_grid_traces_and_boundary() {
     let on_disk: FcSweepReport =
         serde_json::from_slice(&std::fs::read(out.path().join("fc_sweep.json")).unwrap()).unwrap();
     assert_eq!(on_disk, r);
+    // The charts of Figures 1, 4 and 5 have titles, labels and every net.
+    for plot in [
+        conflicting_bundles::plots::accuracy_heatmap(&r),
+        conflicting_bundles::plots::entropy_vs_accuracy(&r),
+        conflicting_bundles::plots::bundles_over_time(&r.traces),
+    ] {
+        let v: serde_json::Value = serde_json::from_str(&plot.to_json()).unwrap();
+        assert!(v["layout"]["title"]["text"]
+            .as_str()
+            .is_some_and(|t| !t.is_empty()));
+        assert!(v["layout"]["xaxis"]["title"]["text"]
+            .as_str()
+            .is_some_and(|t| !t.is_empty()));
+    }
+    let heat: serde_json::Value =
+        serde_json::from_str(&conflicting_bundles::plots::accuracy_heatmap(&r).to_json()).unwrap();
+    assert_eq!(
+        heat["data"][0]["z"].as_array().unwrap().len(),
+        cfg.depths.len()
+    );
     // A rerun resumes: nothing left to train, same report.
     let again = run_fc_sweep(&dev, &cfg, &data, Some(out.path()), ProgressMode::Off).unwrap();
     assert_eq!(again, r);

@@ -8,6 +8,7 @@ use conflicting_bundles::experiments::fc_sweep::{load, run_fc_sweep, train_net, 
 use conflicting_bundles::experiments::toy::{run_toy, ToyConfig};
 use conflicting_bundles::experiments::widths::check_width;
 use conflicting_bundles::experiments::write_json;
+use conflicting_bundles::plots::{self, save_html};
 use conflicting_bundles::train::{ProgressMode, RunOptions, TrainConfig};
 use dfdx::prelude::Cpu;
 
@@ -24,9 +25,31 @@ pub struct ToyArgs {
 }
 
 pub fn toy(args: ToyArgs) -> Result<()> {
-    let cfg = ToyConfig { epochs: args.epochs, seed: args.seed, ..Default::default() };
+    let cfg = ToyConfig {
+        epochs: args.epochs,
+        seed: args.seed,
+        ..Default::default()
+    };
     let report = run_toy(&Cpu::default(), &cfg, ProgressMode::Auto)?;
     write_json(&args.out, "toy.json", &report)?;
+    for r in &report.runs {
+        save_html(
+            &plots::toy_softmax(&report, &r.name),
+            &args.out.join(format!("softmax_{}.html", r.name)),
+        )?;
+    }
+    save_html(
+        &plots::toy_grad_norm(&report),
+        &args.out.join("grad_norm.html"),
+    )?;
+    save_html(
+        &plots::toy_bundle_entropy(&report),
+        &args.out.join("bundle_entropy.html"),
+    )?;
+    save_html(
+        &plots::toy_gradient_correlation(&report),
+        &args.out.join("gradient_correlation.html"),
+    )?;
     for r in &report.runs {
         println!(
             "{:<24} train acc {:.3}  mean softmax [{:.3}, {:.3}]  class shares [{:.3}, {:.3}]  converged at epoch {}",
@@ -39,7 +62,10 @@ pub fn toy(args: ToyArgs) -> Result<()> {
             r.converged_epoch.map_or("-".into(), |e| e.to_string())
         );
     }
-    println!("wrote {}", args.out.join("toy.json").display());
+    println!(
+        "wrote {} and charts (*.html)",
+        args.out.join("toy.json").display()
+    );
     Ok(())
 }
 
@@ -69,7 +95,11 @@ pub struct SweepArgs {
 }
 
 pub fn fc_sweep(a: SweepArgs) -> Result<()> {
-    let mut cfg = if a.quick { FcSweepConfig::quick() } else { FcSweepConfig::full() };
+    let mut cfg = if a.quick {
+        FcSweepConfig::quick()
+    } else {
+        FcSweepConfig::full()
+    };
     cfg.dataset = a.dataset;
     if !a.widths.is_empty() {
         cfg.widths = a.widths;
@@ -80,8 +110,17 @@ pub fn fc_sweep(a: SweepArgs) -> Result<()> {
     cfg.epochs = a.epochs.unwrap_or(cfg.epochs);
     cfg.seed = a.seed.unwrap_or(cfg.seed);
     let dir = resolve_data_dir(a.data_dir.as_deref());
-    let r = run_fc_sweep(&Cpu::default(), &cfg, &dir, Some(&a.out), ProgressMode::Auto)?;
-    println!("{:>6} {:>6} {:>9} {:>8} {:>6}", "width", "depth", "test acc", "H^L", "first");
+    let r = run_fc_sweep(
+        &Cpu::default(),
+        &cfg,
+        &dir,
+        Some(&a.out),
+        ProgressMode::Auto,
+    )?;
+    println!(
+        "{:>6} {:>6} {:>9} {:>8} {:>6}",
+        "width", "depth", "test acc", "H^L", "first"
+    );
     for c in &r.cells {
         println!(
             "{:>6} {:>6} {:>8.2}% {:>8.3} {:>6}",
@@ -89,7 +128,8 @@ pub fn fc_sweep(a: SweepArgs) -> Result<()> {
             c.depth,
             100.0 * c.test_accuracy,
             c.final_entropy,
-            c.first_conflicting_layer.map_or("-".into(), |l| l.to_string())
+            c.first_conflicting_layer
+                .map_or("-".into(), |l| l.to_string())
         );
     }
     for b in &r.boundary {
@@ -102,7 +142,29 @@ pub fn fc_sweep(a: SweepArgs) -> Result<()> {
             b.last_entropy
         );
     }
-    println!("wrote {}", a.out.join("fc_sweep.json").display());
+    save_html(
+        &plots::accuracy_heatmap(&r),
+        &a.out.join("accuracy_heatmap.html"),
+    )?;
+    save_html(
+        &plots::entropy_vs_accuracy(&r),
+        &a.out.join("entropy_vs_accuracy.html"),
+    )?;
+    save_html(
+        &plots::bundles_over_time(&r.traces),
+        &a.out.join("entropy_over_time.html"),
+    )?;
+    for t in &r.traces {
+        let name = t.label.replace(' ', "_");
+        save_html(
+            &plots::layer_entropy_over_time(t),
+            &a.out.join(format!("layers_{name}.html")),
+        )?;
+    }
+    println!(
+        "wrote {} and charts (*.html)",
+        a.out.join("fc_sweep.json").display()
+    );
     Ok(())
 }
 
@@ -141,20 +203,39 @@ pub fn train(cmd: TrainCommand) -> Result<()> {
         bail!("--depth must be at least 1");
     }
     check_width(a.width)?;
-    let sweep = FcSweepConfig { dataset: a.dataset, ..FcSweepConfig::full() };
+    let sweep = FcSweepConfig {
+        dataset: a.dataset,
+        ..FcSweepConfig::full()
+    };
     let (train_set, test_set) = load(&sweep, &resolve_data_dir(a.data_dir.as_deref()))?;
-    let cfg = TrainConfig { epochs: a.epochs, seed: a.seed, bundle_every_steps: a.bundle_every_steps, ..Default::default() };
+    let cfg = TrainConfig {
+        epochs: a.epochs,
+        seed: a.seed,
+        bundle_every_steps: a.bundle_every_steps,
+        ..Default::default()
+    };
     let run = RunOptions {
         out_dir: Some(a.out.clone()),
         progress: ProgressMode::Auto,
         label: format!("fnn w{} d{}", a.width, a.depth),
     };
-    let r = train_net(&Cpu::default(), a.width, a.depth, &train_set, Some(&test_set), &cfg, run)?;
+    let r = train_net(
+        &Cpu::default(),
+        a.width,
+        a.depth,
+        &train_set,
+        Some(&test_set),
+        &cfg,
+        run,
+    )?;
     println!(
         "test accuracy (mean of last 5 epochs) {:.2}%, H^L {:.3}, first conflicting layer {}",
         100.0 * r.test_accuracy().unwrap_or(0.0),
         r.final_entropy().unwrap_or(0.0),
-        r.bundles.last().and_then(|b| b.first_conflicting_layer()).map_or("none".into(), |l| l.to_string())
+        r.bundles
+            .last()
+            .and_then(|b| b.first_conflicting_layer())
+            .map_or("none".into(), |l| l.to_string())
     );
     println!("wrote {}", a.out.join("results.json").display());
     Ok(())

@@ -1,0 +1,250 @@
+//! plotly charts of the experiments' reports (the paper's figures). Every
+//! chart has a title and labelled axes; notebooks show them with
+//! `plot.evcxr_display()`, the CLI writes them as HTML.
+
+use plotly::common::{Mode, Title};
+use plotly::layout::{Axis, Layout};
+use plotly::{HeatMap, Plot, Scatter};
+
+use crate::experiments::fc_sweep::FcSweepReport;
+use crate::experiments::toy::ToyReport;
+use crate::train::TrainReport;
+
+fn layout(title: &str, x: &str, y: &str) -> Layout {
+    Layout::new()
+        .title(Title::with_text(title))
+        .x_axis(Axis::new().title(Title::with_text(x)))
+        .y_axis(Axis::new().title(Title::with_text(y)))
+}
+
+fn line(x: Vec<f64>, y: Vec<f64>, name: &str) -> Box<Scatter<f64, f64>> {
+    Scatter::new(x, y).mode(Mode::Lines).name(name)
+}
+
+/// A horizontal reference line over `[x0, x1]`.
+fn hline(x0: f64, x1: f64, y: f64, name: &str) -> Box<Scatter<f64, f64>> {
+    Scatter::new(vec![x0, x1], vec![y, y])
+        .mode(Mode::Lines)
+        .name(name)
+        .line(plotly::common::Line::new().dash(plotly::common::DashType::Dash))
+}
+
+/// Figure 2 (a/b/c): mean softmax output per class and epoch for one run,
+/// with `1/N_c` and the class shares drawn in.
+pub fn toy_softmax(report: &ToyReport, run: &str) -> Plot {
+    let mut plot = Plot::new();
+    let Some(r) = report.runs.iter().find(|r| r.name == run) else {
+        return plot;
+    };
+    let epochs: Vec<f64> = r.epochs.iter().map(|e| e.epoch as f64).collect();
+    let last = epochs.last().copied().unwrap_or(1.0);
+    for c in 0..2 {
+        plot.add_trace(line(
+            epochs.clone(),
+            r.epochs.iter().map(|e| e.mean_softmax[c]).collect(),
+            &format!("output neuron {c}"),
+        ));
+    }
+    plot.add_trace(hline(1.0, last, 0.5, "1/N_c = 0.5"));
+    if (r.class_shares[0] - 0.5).abs() > 1e-9 {
+        plot.add_trace(hline(
+            1.0,
+            last,
+            r.class_shares[0],
+            &format!("class share {:.2}", r.class_shares[0]),
+        ));
+    }
+    plot.set_layout(layout(
+        &format!("Toy net, {run}: mean softmax output per epoch"),
+        "epoch",
+        "mean softmax output",
+    ));
+    plot
+}
+
+/// Figure 2 (bottom): the gradient's global L2 norm per epoch, all runs.
+pub fn toy_grad_norm(report: &ToyReport) -> Plot {
+    let mut plot = Plot::new();
+    for r in &report.runs {
+        plot.add_trace(line(
+            r.epochs.iter().map(|e| e.epoch as f64).collect(),
+            r.epochs.iter().map(|e| e.grad_norm).collect(),
+            &r.name,
+        ));
+    }
+    plot.set_layout(layout(
+        "Toy net: gradient magnitude",
+        "epoch",
+        "mean ‖∇J‖₂ per step",
+    ));
+    plot
+}
+
+/// Bundle entropy `H^L` of the last hidden layer per epoch, all runs.
+pub fn toy_bundle_entropy(report: &ToyReport) -> Plot {
+    let mut plot = Plot::new();
+    for r in &report.runs {
+        plot.add_trace(line(
+            r.epochs.iter().map(|e| e.epoch as f64).collect(),
+            r.epochs.iter().map(|e| e.bundle_entropy).collect(),
+            &r.name,
+        ));
+    }
+    plot.set_layout(layout(
+        "Toy net: bundle entropy of the last hidden layer",
+        "epoch",
+        "H^L (nats)",
+    ));
+    plot
+}
+
+/// Figure 3: per-input gradients of the trained toy nets against white noise.
+pub fn toy_gradient_correlation(report: &ToyReport) -> Plot {
+    let mut plot = Plot::new();
+    let n = report.white_noise.len();
+    let xs: Vec<f64> = (0..n).map(|i| i as f64 / (n.max(2) - 1) as f64).collect();
+    let scale = |v: &[f64]| {
+        let m = v.iter().fold(0.0f64, |m, x| m.max(x.abs()));
+        v.iter()
+            .map(|x| if m > 0.0 { x / m } else { 0.0 })
+            .collect::<Vec<_>>()
+    };
+    for r in &report.runs {
+        plot.add_trace(line(
+            xs.clone(),
+            scale(&r.gradient),
+            &format!("{} (lag-1 corr {:.2})", r.name, r.gradient_autocorrelation),
+        ));
+    }
+    plot.add_trace(line(
+        xs,
+        scale(&report.white_noise),
+        &format!(
+            "white noise (lag-1 corr {:.2})",
+            report.white_noise_autocorrelation
+        ),
+    ));
+    plot.set_layout(layout(
+        "Gradients of conflicting bundles vs white noise",
+        "input x",
+        "∂J/∂W^L[0,0] (scaled to max |·| = 1)",
+    ));
+    plot
+}
+
+/// Figure 1: test accuracy over width × depth with the conflict boundary.
+pub fn accuracy_heatmap(report: &FcSweepReport) -> Plot {
+    let widths = report.config.widths.clone();
+    let depths = report.config.depths.clone();
+    let z: Vec<Vec<f64>> = depths
+        .iter()
+        .map(|&d| {
+            widths
+                .iter()
+                .map(|&w| {
+                    report
+                        .cells
+                        .iter()
+                        .find(|c| (c.width, c.depth) == (w, d))
+                        .map_or(f64::NAN, |c| 100.0 * c.test_accuracy)
+                })
+                .collect()
+        })
+        .collect();
+    let labels = |v: &[usize]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+    let mut plot = Plot::new();
+    plot.add_trace(HeatMap::new(labels(&widths), labels(&depths), z).name("test accuracy [%]"));
+    // The boundary: first conflicting layer per width (none = above the grid).
+    let (bx, by): (Vec<String>, Vec<f64>) = report
+        .boundary
+        .iter()
+        .map(|b| {
+            (
+                b.width.to_string(),
+                b.first_conflicting_layer.unwrap_or(b.depth) as f64,
+            )
+        })
+        .unzip();
+    plot.add_trace(
+        Scatter::new(bx, by)
+            .mode(Mode::LinesMarkers)
+            .name("conflict boundary (first conflicting layer)"),
+    );
+    plot.set_layout(
+        layout(
+            "MNIST, fully connected: test accuracy and conflict boundary",
+            "width (neurons per layer)",
+            "depth (hidden layers)",
+        )
+        .y_axis(
+            Axis::new()
+                .title(Title::with_text("depth (hidden layers)"))
+                .type_(plotly::layout::AxisType::Category),
+        ),
+    );
+    plot
+}
+
+/// Figure 4: `H^l(t)` of one trained net as a heat map over step × layer.
+pub fn layer_entropy_over_time(trace: &TrainReport) -> Plot {
+    let steps: Vec<f64> = trace.bundles.iter().map(|b| b.step as f64).collect();
+    let layers: Vec<f64> = (1..=trace.num_hidden).map(|l| l as f64).collect();
+    let z: Vec<Vec<f64>> = (0..trace.num_hidden)
+        .map(|l| trace.bundles.iter().map(|b| b.entropy[l]).collect())
+        .collect();
+    let mut plot = Plot::new();
+    plot.add_trace(HeatMap::new(steps, layers, z).name("H^l(t)"));
+    plot.set_layout(layout(
+        &format!("{}: bundle entropy per layer during training", trace.label),
+        "training step",
+        "layer l",
+    ));
+    plot
+}
+
+/// Figure 4 (lines): number of bundles of the last hidden layer over steps
+/// for several traced nets.
+pub fn bundles_over_time(traces: &[TrainReport]) -> Plot {
+    let mut plot = Plot::new();
+    for t in traces {
+        plot.add_trace(line(
+            t.bundles.iter().map(|b| b.step as f64).collect(),
+            t.bundles.iter().map(|b| b.last_entropy()).collect(),
+            &t.label,
+        ));
+    }
+    plot.set_layout(layout(
+        "Bundle entropy of the last hidden layer during training",
+        "training step",
+        "H^L(t) (nats)",
+    ));
+    plot
+}
+
+/// Figure 5: `H^L` against test accuracy, one point per net.
+pub fn entropy_vs_accuracy(report: &FcSweepReport) -> Plot {
+    let mut plot = Plot::new();
+    for &w in &report.config.widths {
+        let cells: Vec<_> = report.cells.iter().filter(|c| c.width == w).collect();
+        plot.add_trace(
+            Scatter::new(
+                cells.iter().map(|c| c.mean_entropy).collect(),
+                cells.iter().map(|c| 100.0 * c.test_accuracy).collect(),
+            )
+            .mode(Mode::Markers)
+            .name(format!("width {w}"))
+            .text_array(cells.iter().map(|c| format!("depth {}", c.depth)).collect()),
+        );
+    }
+    plot.set_layout(layout(
+        "Bundle entropy vs test accuracy (MNIST, FC)",
+        "H^L averaged over training (nats)",
+        "test accuracy [%]",
+    ));
+    plot
+}
+
+/// Writes `plot` as a standalone HTML page (plotly.js from its CDN), atomically.
+pub fn save_html(plot: &Plot, path: &std::path::Path) -> anyhow::Result<()> {
+    crate::train::checkpoint::write_atomic(path, plot.to_html().as_bytes())
+}
