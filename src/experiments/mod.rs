@@ -19,3 +19,9 @@ pub fn write_json<T: Serialize>(dir: &Path, name: &str, value: &T) -> Result<()>
         serde_json::to_string_pretty(value)?.as_bytes(),
     )
 }
+
+/// True when the environment asks for quick mode (`CB_QUICK=1`, as the
+/// notebooks' CI run sets): drivers then pick their CPU-minutes configs.
+pub fn quick_mode() -> bool {
+    std::env::var("CB_QUICK").is_ok_and(|v| !v.is_empty() && v != "0")
+}
