@@ -169,3 +169,29 @@ fn bad_input_gives_one_line_errors() {
     args.extend(["--max-weight", "1", "--gamma", "1e-8"]);
     assert_one_line_error(&args, "cannot be used with");
 }
+
+#[test]
+fn shipped_example_shows_a_conflicting_bundle() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let (a, y) = (
+        format!("{root}/examples/activations/layer.npy"),
+        format!("{root}/examples/activations/labels.npy"),
+    );
+    let (code, out, err) = cb(&[
+        "bundles",
+        "--activations",
+        &a,
+        "--labels",
+        &y,
+        "--classes",
+        "10",
+        "--max-weight",
+        "0.5",
+        "--sizes",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(v["num_samples"], 512);
+    assert_eq!(v["bundle_sizes"][0], 138, "the dead-ReLU bundle");
+    assert!(v["bundle_entropy"].as_f64().unwrap() > 0.4);
+}
