@@ -23,17 +23,25 @@ if ! [ -x "$PY" ] || ! "$PY" -c 'import torch' 2>/dev/null; then
           "$PY" -m pip install -q torch >&2; }
 fi
 
-# --- Ours: criterion's median (like the torch side's), per thread count.
+# --- Ours: build once, then run the criterion binary per thread count (so
+# edits elsewhere in the tree cannot trigger a rebuild between runs).
 # RAYON_NUM_THREADS sizes the pool that dfdx's matmuls (gemm) run on.
-CRIT=${CARGO_TARGET_DIR:-target}/criterion
-ours_ms() { # $1 = threads, $2 = bench id; prints median ms/step
-    rm -f "$CRIT/$2/new/estimates.json"   # never report a stale run
-    RAYON_NUM_THREADS=$1 cargo bench -q --bench train_step -- --noplot "$2\$" >/dev/null
-    "$PY" -c 'import json,sys; print("%.4f" % (json.load(open(sys.argv[1]))["median"]["point_estimate"] / 1e6))' \
-        "$CRIT/$2/new/estimates.json"
+TARGET=${CARGO_TARGET_DIR:-$PWD/target}
+BIN=$(cargo bench --bench train_step --no-run --message-format=json | "$PY" -c '
+import json, sys
+for m in map(json.loads, sys.stdin):
+    if m.get("reason") == "compiler-artifact" and m["target"]["name"] == "train_step" and m.get("executable"):
+        print(m["executable"])')
+LOG=$(mktemp); trap 'rm -f "$LOG"' EXIT
+ours_ms() { # $1 = threads, $2 = bench id; prints criterion's median, ms/step
+    local est=$TARGET/criterion/$2/new/estimates.json
+    rm -f "$est"   # never report a stale run
+    RAYON_NUM_THREADS=$1 CARGO_TARGET_DIR=$TARGET "$BIN" --bench --noplot "$2\$" >"$LOG" 2>&1 ||
+        { cat "$LOG" >&2; return 1; }
+    "$PY" -c 'import json,sys; print("%.4f" % (json.load(open(sys.argv[1]))["median"]["point_estimate"] / 1e6))' "$est"
 }
 
-cargo bench -q --bench train_step --no-run >&2
+LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 declare -A OURS OURS_GN TORCH
 for n in $THREADS; do
     echo "==> ours, $n thread(s)" >&2
@@ -48,7 +56,7 @@ done
 
 # --- Table.
 echo
-echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')"
+echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'); load avg before: $LOAD_BEFORE, after: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "$(rustc --version); $(head -1 <<<"$TORCH_OUT" | cut -d' ' -f1-2)"
 echo "MNIST FNN 784-100x10-10, batch 64, one Ranger step (RAdam + Lookahead k=6), ms/step"
 echo "medians (criterion's for ours); ours+gn also takes the trainer's gradient norm"
