@@ -3,6 +3,7 @@
 //! every hidden activation, a Ranger trainer, data loaders and experiments.
 pub mod bundle;
 pub mod data;
+pub mod device;
 pub mod experiments;
 pub mod models;
 pub mod npy;

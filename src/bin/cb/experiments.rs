@@ -4,13 +4,14 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Result};
 use conflicting_bundles::data::{resolve_data_dir, DatasetKind};
+use conflicting_bundles::device::DeviceChoice;
 use conflicting_bundles::experiments::fc_sweep::{load, run_fc_sweep, train_net, FcSweepConfig};
 use conflicting_bundles::experiments::toy::{run_toy, ToyConfig};
 use conflicting_bundles::experiments::widths::check_width;
 use conflicting_bundles::experiments::write_json;
 use conflicting_bundles::plots::{self, save_html};
 use conflicting_bundles::train::{ProgressMode, RunOptions, TrainConfig};
-use dfdx::prelude::Cpu;
+use conflicting_bundles::with_device;
 
 #[derive(clap::Args)]
 pub struct ToyArgs {
@@ -22,6 +23,9 @@ pub struct ToyArgs {
     epochs: usize,
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// Compute device: cpu, cuda or cuda:N (CUDA needs a `--features cuda` build)
+    #[arg(long, default_value = "cpu")]
+    device: DeviceChoice,
 }
 
 pub fn toy(args: ToyArgs) -> Result<()> {
@@ -30,7 +34,7 @@ pub fn toy(args: ToyArgs) -> Result<()> {
         seed: args.seed,
         ..Default::default()
     };
-    let report = run_toy(&Cpu::default(), &cfg, ProgressMode::Auto)?;
+    let report = with_device!(args.device, dev => run_toy(dev, &cfg, ProgressMode::Auto))?;
     write_json(&args.out, "toy.json", &report)?;
     for r in &report.runs {
         save_html(
@@ -92,6 +96,9 @@ pub struct SweepArgs {
     /// Data folder (default: $CB_DATA_DIR, else data/)
     #[arg(long)]
     data_dir: Option<PathBuf>,
+    /// Compute device: cpu, cuda or cuda:N (CUDA needs a `--features cuda` build)
+    #[arg(long, default_value = "cpu")]
+    device: DeviceChoice,
 }
 
 pub fn fc_sweep(a: SweepArgs) -> Result<()> {
@@ -110,13 +117,7 @@ pub fn fc_sweep(a: SweepArgs) -> Result<()> {
     cfg.epochs = a.epochs.unwrap_or(cfg.epochs);
     cfg.seed = a.seed.unwrap_or(cfg.seed);
     let dir = resolve_data_dir(a.data_dir.as_deref());
-    let r = run_fc_sweep(
-        &Cpu::default(),
-        &cfg,
-        &dir,
-        Some(&a.out),
-        ProgressMode::Auto,
-    )?;
+    let r = with_device!(a.device, dev => run_fc_sweep(dev, &cfg, &dir, Some(&a.out), ProgressMode::Auto))?;
     println!(
         "{:>6} {:>6} {:>9} {:>8} {:>6}",
         "width", "depth", "test acc", "H^L", "first"
@@ -195,6 +196,9 @@ pub struct FnnArgs {
     out: PathBuf,
     #[arg(long)]
     data_dir: Option<PathBuf>,
+    /// Compute device: cpu, cuda or cuda:N (CUDA needs a `--features cuda` build)
+    #[arg(long, default_value = "cpu")]
+    device: DeviceChoice,
 }
 
 pub fn train(cmd: TrainCommand) -> Result<()> {
@@ -219,15 +223,7 @@ pub fn train(cmd: TrainCommand) -> Result<()> {
         progress: ProgressMode::Auto,
         label: format!("fnn w{} d{}", a.width, a.depth),
     };
-    let r = train_net(
-        &Cpu::default(),
-        a.width,
-        a.depth,
-        &train_set,
-        Some(&test_set),
-        &cfg,
-        run,
-    )?;
+    let r = with_device!(a.device, dev => train_net(dev, a.width, a.depth, &train_set, Some(&test_set), &cfg, run))?;
     println!(
         "test accuracy (mean of last 5 epochs) {:.2}%, H^L {:.3}, first conflicting layer {}",
         100.0 * r.test_accuracy().unwrap_or(0.0),
