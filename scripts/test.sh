@@ -12,6 +12,9 @@ cargo fmt --all -- --check
 step "cargo clippy (all targets, warnings are errors)"
 cargo clippy --all-targets --locked -- -D warnings
 
+step "CUDA code paths type-check (dfdx ci-check: no toolkit needed)"
+cargo check --features ci-check --all-targets --locked
+
 step "cargo test"
 cargo test --all-targets --locked
 
