@@ -122,50 +122,31 @@ pub fn read_labels(path: &Path) -> Result<Vec<i64>, NpyError> {
         });
     }
     let dtype = npy.dtype();
-    let e = data_err(path);
+    // Widens any integer column to i64 (one generic read per width).
+    fn widen<T: npyz::Deserialize + Into<i64>, R: std::io::Read>(
+        npy: NpyFile<R>,
+        path: &Path,
+    ) -> Result<Vec<i64>, NpyError> {
+        Ok(npy
+            .into_vec::<T>()
+            .map_err(data_err(path))?
+            .into_iter()
+            .map(Into::into)
+            .collect())
+    }
     Ok(match plain(path, &dtype, EXPECTED)? {
-        (TypeChar::Int, 1) => npy
-            .into_vec::<i8>()
-            .map_err(e)?
-            .into_iter()
-            .map(i64::from)
-            .collect(),
-        (TypeChar::Int, 2) => npy
-            .into_vec::<i16>()
-            .map_err(e)?
-            .into_iter()
-            .map(i64::from)
-            .collect(),
-        (TypeChar::Int, 4) => npy
-            .into_vec::<i32>()
-            .map_err(e)?
-            .into_iter()
-            .map(i64::from)
-            .collect(),
-        (TypeChar::Int, 8) => npy.into_vec::<i64>().map_err(e)?,
-        (TypeChar::Uint, 1) => npy
-            .into_vec::<u8>()
-            .map_err(e)?
-            .into_iter()
-            .map(i64::from)
-            .collect(),
-        (TypeChar::Uint, 2) => npy
-            .into_vec::<u16>()
-            .map_err(e)?
-            .into_iter()
-            .map(i64::from)
-            .collect(),
-        (TypeChar::Uint, 4) => npy
-            .into_vec::<u32>()
-            .map_err(e)?
-            .into_iter()
-            .map(i64::from)
-            .collect(),
+        (TypeChar::Int, 1) => widen::<i8, _>(npy, path)?,
+        (TypeChar::Int, 2) => widen::<i16, _>(npy, path)?,
+        (TypeChar::Int, 4) => widen::<i32, _>(npy, path)?,
+        (TypeChar::Int, 8) => widen::<i64, _>(npy, path)?,
+        (TypeChar::Uint, 1) => widen::<u8, _>(npy, path)?,
+        (TypeChar::Uint, 2) => widen::<u16, _>(npy, path)?,
+        (TypeChar::Uint, 4) => widen::<u32, _>(npy, path)?,
         // Labels beyond i64::MAX are out of any class range; saturate so the
         // range check reports them.
         (TypeChar::Uint, 8) => npy
             .into_vec::<u64>()
-            .map_err(e)?
+            .map_err(data_err(path))?
             .into_iter()
             .map(|x| x.min(i64::MAX as u64) as i64)
             .collect(),

@@ -36,24 +36,23 @@ pub fn toy(args: ToyArgs) -> Result<()> {
     };
     let report = with_device!(args.device, dev => run_toy(dev, &cfg, ProgressMode::Auto))?;
     write_json(&args.out, "toy.json", &report)?;
-    for r in &report.runs {
-        save_html(
-            &plots::toy_softmax(&report, &r.name),
-            &args.out.join(format!("softmax_{}.html", r.name)),
-        )?;
-    }
-    save_html(
-        &plots::toy_grad_norm(&report),
-        &args.out.join("grad_norm.html"),
-    )?;
-    save_html(
-        &plots::toy_bundle_entropy(&report),
-        &args.out.join("bundle_entropy.html"),
-    )?;
-    save_html(
-        &plots::toy_gradient_correlation(&report),
-        &args.out.join("gradient_correlation.html"),
-    )?;
+    let mut charts: Vec<(String, plotly::Plot)> = report
+        .runs
+        .iter()
+        .map(|r| {
+            (
+                format!("softmax_{}", r.name),
+                plots::toy_softmax(&report, &r.name),
+            )
+        })
+        .collect();
+    charts.push(("grad_norm".into(), plots::toy_grad_norm(&report)));
+    charts.push(("bundle_entropy".into(), plots::toy_bundle_entropy(&report)));
+    charts.push((
+        "gradient_correlation".into(),
+        plots::toy_gradient_correlation(&report),
+    ));
+    write_charts(&args.out, &charts)?;
     for r in &report.runs {
         println!(
             "{:<24} train acc {:.3}  mean softmax [{:.3}, {:.3}]  class shares [{:.3}, {:.3}]  converged at epoch {}",
@@ -143,25 +142,21 @@ pub fn fc_sweep(a: SweepArgs) -> Result<()> {
             b.last_entropy
         );
     }
-    save_html(
-        &plots::accuracy_heatmap(&r),
-        &a.out.join("accuracy_heatmap.html"),
-    )?;
-    save_html(
-        &plots::entropy_vs_accuracy(&r),
-        &a.out.join("entropy_vs_accuracy.html"),
-    )?;
-    save_html(
-        &plots::bundles_over_time(&r.traces),
-        &a.out.join("entropy_over_time.html"),
-    )?;
+    let mut charts = vec![
+        ("accuracy_heatmap".to_string(), plots::accuracy_heatmap(&r)),
+        ("entropy_vs_accuracy".into(), plots::entropy_vs_accuracy(&r)),
+        (
+            "entropy_over_time".into(),
+            plots::bundles_over_time(&r.traces),
+        ),
+    ];
     for t in &r.traces {
-        let name = t.label.replace(' ', "_");
-        save_html(
-            &plots::layer_entropy_over_time(t),
-            &a.out.join(format!("layers_{name}.html")),
-        )?;
+        charts.push((
+            format!("layers_{}", t.label.replace(' ', "_")),
+            plots::layer_entropy_over_time(t),
+        ));
     }
+    write_charts(&a.out, &charts)?;
     println!(
         "wrote {} and charts (*.html)",
         a.out.join("fc_sweep.json").display()
@@ -235,4 +230,11 @@ pub fn train(cmd: TrainCommand) -> Result<()> {
     );
     println!("wrote {}", a.out.join("results.json").display());
     Ok(())
+}
+
+/// Writes each chart as `DIR/<name>.html`.
+fn write_charts(dir: &std::path::Path, charts: &[(String, plotly::Plot)]) -> Result<()> {
+    charts
+        .iter()
+        .try_for_each(|(name, plot)| save_html(plot, &dir.join(format!("{name}.html"))))
 }
