@@ -72,6 +72,17 @@ pub fn toy(args: ToyArgs) -> Result<()> {
     Ok(())
 }
 
+/// Where data comes from and what computes.
+#[derive(clap::Args)]
+pub struct DataAndDevice {
+    /// Data folder (default: $CB_DATA_DIR, else data/)
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Compute device: cpu, cuda or cuda:N (CUDA needs a `--features cuda` build)
+    #[arg(long, default_value = "cpu")]
+    device: DeviceChoice,
+}
+
 #[derive(clap::Args)]
 pub struct SweepArgs {
     #[arg(long, default_value = "mnist")]
@@ -92,12 +103,8 @@ pub struct SweepArgs {
     /// Output folder (receives fc_sweep.json; rerun to resume)
     #[arg(long)]
     out: PathBuf,
-    /// Data folder (default: $CB_DATA_DIR, else data/)
-    #[arg(long)]
-    data_dir: Option<PathBuf>,
-    /// Compute device: cpu, cuda or cuda:N (CUDA needs a `--features cuda` build)
-    #[arg(long, default_value = "cpu")]
-    device: DeviceChoice,
+    #[command(flatten)]
+    env: DataAndDevice,
 }
 
 pub fn fc_sweep(a: SweepArgs) -> Result<()> {
@@ -115,8 +122,8 @@ pub fn fc_sweep(a: SweepArgs) -> Result<()> {
     }
     cfg.epochs = a.epochs.unwrap_or(cfg.epochs);
     cfg.seed = a.seed.unwrap_or(cfg.seed);
-    let dir = resolve_data_dir(a.data_dir.as_deref());
-    let r = with_device!(a.device, dev => run_fc_sweep(dev, &cfg, &dir, Some(&a.out), ProgressMode::Auto))?;
+    let dir = resolve_data_dir(a.env.data_dir.as_deref());
+    let r = with_device!(a.env.device, dev => run_fc_sweep(dev, &cfg, &dir, Some(&a.out), ProgressMode::Auto))?;
     println!(
         "{:>6} {:>6} {:>9} {:>8} {:>6}",
         "width", "depth", "test acc", "H^L", "first"
@@ -189,11 +196,8 @@ pub struct FnnArgs {
     /// Output folder: results.json and checkpoint.safetensors; rerun to resume
     #[arg(long)]
     out: PathBuf,
-    #[arg(long)]
-    data_dir: Option<PathBuf>,
-    /// Compute device: cpu, cuda or cuda:N (CUDA needs a `--features cuda` build)
-    #[arg(long, default_value = "cpu")]
-    device: DeviceChoice,
+    #[command(flatten)]
+    env: DataAndDevice,
 }
 
 pub fn train(cmd: TrainCommand) -> Result<()> {
@@ -206,7 +210,7 @@ pub fn train(cmd: TrainCommand) -> Result<()> {
         dataset: a.dataset,
         ..FcSweepConfig::full()
     };
-    let (train_set, test_set) = load(&sweep, &resolve_data_dir(a.data_dir.as_deref()))?;
+    let (train_set, test_set) = load(&sweep, &resolve_data_dir(a.env.data_dir.as_deref()))?;
     let cfg = TrainConfig {
         epochs: a.epochs,
         seed: a.seed,
@@ -218,7 +222,7 @@ pub fn train(cmd: TrainCommand) -> Result<()> {
         progress: ProgressMode::Auto,
         label: format!("fnn w{} d{}", a.width, a.depth),
     };
-    let r = with_device!(a.device, dev => train_net(dev, a.width, a.depth, &train_set, Some(&test_set), &cfg, run))?;
+    let r = with_device!(a.env.device, dev => train_net(dev, a.width, a.depth, &train_set, Some(&test_set), &cfg, run))?;
     println!(
         "test accuracy (mean of last 5 epochs) {:.2}%, H^L {:.3}, first conflicting layer {}",
         100.0 * r.test_accuracy().unwrap_or(0.0),
