@@ -36,12 +36,18 @@ mod gpu {
 
     fn rel_err(a: &[f32], b: &[f32]) -> f64 {
         let scale = a.iter().fold(0f64, |m, x| m.max(x.abs() as f64)).max(1e-12);
-        let diff = a.iter().zip(b).fold(0f64, |m, (x, y)| m.max((x - y).abs() as f64));
+        let diff = a
+            .iter()
+            .zip(b)
+            .fold(0f64, |m, (x, y)| m.max((x - y).abs() as f64));
         diff / scale
     }
 
     fn check(name: &str, err: f64) -> Result<()> {
-        println!("check {name:<40} rel err {err:.2e} {}", if err <= TOL { "ok" } else { "FAIL" });
+        println!(
+            "check {name:<40} rel err {err:.2e} {}",
+            if err <= TOL { "ok" } else { "FAIL" }
+        );
         ensure!(err <= TOL, "{name}: relative error {err:e} above {TOL:e}");
         Ok(())
     }
@@ -55,16 +61,23 @@ mod gpu {
 
     /// `steps` Ranger steps of an MNIST FNN; returns the parameters and the
     /// median seconds per step.
-    fn train_steps<D: Device<f32> + dfdx::tensor::Synchronize>(dev: &D, depth: usize, steps: usize, data: &(Vec<f32>, Vec<f32>)) -> (Vec<(String, Vec<f32>)>, f64) {
+    fn train_steps<D: Device<f32> + dfdx::tensor::Synchronize>(
+        dev: &D,
+        depth: usize,
+        steps: usize,
+        data: &(Vec<f32>, Vec<f32>),
+    ) -> (Vec<(String, Vec<f32>)>, f64) {
         let n = data.1.len() / 10;
         let mut model = MnistFnn::<100, D>::new(dev, depth, 3);
         let mut opt = Ranger::new(RangerConfig::default());
-        let x: Tensor<(usize, Const<784>), f32, D> = dev.tensor_from_vec(data.0.clone(), (n, Const));
+        let x: Tensor<(usize, Const<784>), f32, D> =
+            dev.tensor_from_vec(data.0.clone(), (n, Const));
         let y: Tensor<(usize, Const<10>), f32, D> = dev.tensor_from_vec(data.1.clone(), (n, Const));
         let mut times = Vec::new();
         for _ in 0..steps {
             let t = Instant::now();
-            let loss = cross_entropy_with_logits_loss(model.forward(x.clone().leaky_trace()), y.clone());
+            let loss =
+                cross_entropy_with_logits_loss(model.forward(x.clone().leaky_trace()), y.clone());
             let grads = loss.backward();
             opt.update(&mut model, &grads).expect("ranger step");
             dev.synchronize();
@@ -85,19 +98,66 @@ mod gpu {
         let layers: Vec<Vec<f32>> = (0..8)
             .map(|l| {
                 let d = 64 << (l % 4);
-                let protos: Vec<Vec<f32>> = (0..(50 + 400 * l)).map(|_| (0..d).map(|_| rng.gen_range(0.0f32..2.0)).collect()).collect();
-                (0..n).flat_map(|i| protos[(i * 7919) % protos.len()].clone()).collect()
+                let protos: Vec<Vec<f32>> = (0..(50 + 400 * l))
+                    .map(|_| (0..d).map(|_| rng.gen_range(0.0f32..2.0)).collect())
+                    .collect();
+                (0..n)
+                    .flat_map(|i| protos[(i * 7919) % protos.len()].clone())
+                    .collect()
             })
             .collect();
         let cfg = BundleConfig::resolution(10, 0.7);
-        let host = measure_layers(&layers.iter().map(|v| v.as_slice()).collect::<Vec<_>>(), &labels, &cfg)?;
-        let on_gpu: Vec<Tensor<(usize, usize), f32, Cuda>> =
-            layers.iter().map(|v| cuda.tensor_from_vec(v.clone(), (n, v.len() / n))).collect();
+        let host = measure_layers(
+            &layers.iter().map(|v| v.as_slice()).collect::<Vec<_>>(),
+            &labels,
+            &cfg,
+        )?;
+        let on_gpu: Vec<Tensor<(usize, usize), f32, Cuda>> = layers
+            .iter()
+            .map(|v| cuda.tensor_from_vec(v.clone(), (n, v.len() / n)))
+            .collect();
         let t = Instant::now();
         let gpu = measure_tensors(&on_gpu, &labels, &cfg)?;
         let metric_s = t.elapsed().as_secs_f64();
         ensure!(gpu == host, "bundle metric differs between CPU and GPU");
-        println!("check {:<40} identical ({} layers, {metric_s:.3}s on GPU)", "bundle metric", gpu.len());
+        println!(
+            "check {:<40} identical ({} layers, {metric_s:.3}s on GPU)",
+            "bundle metric",
+            gpu.len()
+        );
+
+        // 1b. 120 layers of 2048 × 512 on the GPU: device path vs copying all to the host.
+        let big: Vec<Tensor<(usize, usize), f32, Cuda>> = (0..120)
+            .map(|l| {
+                let v: Vec<f32> = (0..n * 512)
+                    .map(|i| {
+                        if (i + l) % 3 == 0 {
+                            0.0
+                        } else {
+                            rng.gen_range(0.0f32..4.0)
+                        }
+                    })
+                    .collect();
+                cuda.tensor_from_vec(v, (n, 512))
+            })
+            .collect();
+        cuda.synchronize();
+        let t = Instant::now();
+        let on_device = measure_tensors(&big, &labels, &cfg)?;
+        let device_s = t.elapsed().as_secs_f64();
+        let t = Instant::now();
+        let host_copy: Vec<Vec<f32>> = big.iter().map(|t| t.as_vec()).collect();
+        let via_host = measure_layers(
+            &host_copy.iter().map(|v| v.as_slice()).collect::<Vec<_>>(),
+            &labels,
+            &cfg,
+        )?;
+        let host_s = t.elapsed().as_secs_f64();
+        ensure!(
+            on_device == via_host,
+            "device path differs from host path on 120 layers"
+        );
+        println!("check {:<40} identical; device path {device_s:.3}s, copy to host + host path {host_s:.3}s", "metric 120 layers x 2048 x 512");
 
         // 2. Forward (every hidden activation) and backward of an FNN.
         let (xb, yb) = batch(&mut rng, 64);
@@ -106,20 +166,36 @@ mod gpu {
             let mg = MnistFnn::<100, Cuda>::new(&cuda, depth, 3);
             let hc = mc.forward_hidden(cpu.tensor_from_vec(xb.clone(), (64, Const)));
             let hg = mg.forward_hidden(cuda.tensor_from_vec(xb.clone(), (64, Const)));
-            let err = hc.hidden.iter().zip(&hg.hidden).map(|(a, b)| rel_err(&a.as_vec(), &b.as_vec())).fold(0.0, f64::max);
+            let err = hc
+                .hidden
+                .iter()
+                .zip(&hg.hidden)
+                .map(|(a, b)| rel_err(&a.as_vec(), &b.as_vec()))
+                .fold(0.0, f64::max);
             check(&format!("fnn w100 d{depth} hidden activations"), err)?;
-            check(&format!("fnn w100 d{depth} logits"), rel_err(&hc.logits.as_vec(), &hg.logits.as_vec()))
+            check(
+                &format!("fnn w100 d{depth} logits"),
+                rel_err(&hc.logits.as_vec(), &hg.logits.as_vec()),
+            )
         };
         fwd(3)?;
         fwd(10)?;
         let data = (xb, yb);
         let (pc, _) = train_steps(&cpu, 10, 1, &data);
         let (pg, _) = train_steps(&cuda, 10, 1, &data);
-        let err = pc.iter().zip(&pg).map(|(a, b)| rel_err(&a.1, &b.1)).fold(0.0, f64::max);
+        let err = pc
+            .iter()
+            .zip(&pg)
+            .map(|(a, b)| rel_err(&a.1, &b.1))
+            .fold(0.0, f64::max);
         check("fnn w100 d10 one Ranger step (params)", err)?;
         let (pc, cpu_step) = train_steps(&cpu, 10, 12, &data);
         let (pg, gpu_step) = train_steps(&cuda, 10, 12, &data);
-        let err = pc.iter().zip(&pg).map(|(a, b)| rel_err(&a.1, &b.1)).fold(0.0, f64::max);
+        let err = pc
+            .iter()
+            .zip(&pg)
+            .map(|(a, b)| rel_err(&a.1, &b.1))
+            .fold(0.0, f64::max);
         check("fnn w100 d10 12 Ranger steps (params)", err)?;
 
         // 3. Timing: one training step, median of 200 after warm-up.

@@ -381,3 +381,70 @@ proptest! {
         prop_assert!((r.bundle_entropy - oracle_entropy(&ids, &labels, 3)).abs() < 1e-12);
     }
 }
+
+// ---------- the device path (run here on the CPU device) == the host path ----------
+
+fn device_assignment(rows: &[Vec<f32>], w_max: f32, lr: f32) -> Vec<u32> {
+    use dfdx::prelude::*;
+    let dev: Cpu = Default::default();
+    let d = rows.first().map_or(0, |r| r.len());
+    let t: Tensor<(usize, usize), f32, Cpu> = dev.tensor_from_vec(flat(rows), (rows.len(), d));
+    resolution_bundles_on_device(&t, w_max, lr, 64).bundle_of
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+
+    #[test]
+    fn device_path_matches_host_path((rows, _labels, w_max) in layer_strategy()) {
+        let host = resolution_bundles(&flat(&rows), rows.len(), w_max, 1e-3, 64);
+        prop_assert_eq!(device_assignment(&rows, w_max, 1e-3), host.bundle_of);
+    }
+}
+
+#[test]
+fn device_path_handles_overflowing_mapping_and_full_collapse() {
+    // lr * a overflows to inf for finite a: such rows still bundle exactly.
+    let rows = vec![
+        vec![3e38f32, 1.0],
+        vec![3e38, 1.0],
+        vec![2e38, 1.0],
+        vec![1.0, 1.0],
+    ];
+    let host = resolution_bundles(&flat(&rows), 4, 0.5, 10.0, 64);
+    assert_eq!(device_assignment(&rows, 0.5, 10.0), host.bundle_of);
+    // Everything in one bundle; and all distinct.
+    let same = vec![vec![0.25f32; 300]; 50];
+    assert_eq!(device_assignment(&same, 0.5, 1e-3), vec![0; 50]);
+    let distinct: Vec<Vec<f32>> = (0..50)
+        .map(|i| (0..300).map(|k| (i * 300 + k) as f32).collect())
+        .collect();
+    assert_eq!(
+        device_assignment(&distinct, 0.5, 1e-3),
+        (0..50).collect::<Vec<u32>>()
+    );
+}
+
+#[test]
+fn measure_tensors_on_device_matches_measure_layers() {
+    use dfdx::prelude::*;
+    let dev: Cpu = Default::default();
+    let labels: Vec<usize> = (0..64).map(|i| i % 4).collect();
+    let data: Vec<Vec<f32>> = (0..3)
+        .map(|l| {
+            (0..64 * 20)
+                .map(|i| ((i / 20 * 7) % (5 + 20 * l)) as f32 + (i % 20) as f32)
+                .collect()
+        })
+        .collect();
+    let c = cfg(4, Criterion::Resolution { w_max: 1.0 });
+    let tensors: Vec<Tensor<(usize, usize), f32, Cpu>> = data
+        .iter()
+        .map(|v| dev.tensor_from_vec(v.clone(), (64, 20)))
+        .collect();
+    let views: Vec<&[f32]> = data.iter().map(|v| v.as_slice()).collect();
+    assert_eq!(
+        measure_tensors_on_device(&tensors, &labels, &c).unwrap(),
+        measure_layers(&views, &labels, &c).unwrap()
+    );
+}

@@ -17,14 +17,16 @@
 //! A sample with a non-finite activation (NaN, ±Inf) is a bundle of its own
 //! and is counted in [`LayerReport::non_finite`].
 
+mod device;
 mod entropy;
 mod resolution;
 mod tensors;
 mod threshold;
 
+pub use device::resolution_bundles_on_device;
 pub use entropy::{bundle_entropy, Assignment};
 pub use resolution::resolution_bundles;
-pub use tensors::measure_tensors;
+pub use tensors::{measure_tensors, measure_tensors_on_device};
 pub use threshold::threshold_bundles;
 
 use rayon::prelude::*;
