@@ -63,36 +63,5 @@ fn train_step(c: &mut Criterion) {
     group.finish();
 }
 
-fn split(_c: &mut Criterion) {
-    use std::time::Instant;
-    let dev = Cpu::default();
-    if std::env::var("CACHE").is_ok() { dev.enable_cache(); }
-    let mut rng = SmallRng::seed_from_u64(3);
-    let xs: Vec<f32> = (0..BATCH * 784).map(|_| rng.gen()).collect();
-    let mut ys = vec![0.0f32; BATCH * 10];
-    for row in ys.chunks_mut(10) { row[rng.gen_range(0..10)] = 1.0; }
-    let x = dev.tensor_from_vec(xs, (BATCH, Const::<784>));
-    let y = dev.tensor_from_vec(ys, (BATCH, Const::<10>));
-    let mut model = Net::new(&dev, DEPTH, 0);
-    let mut opt = Ranger::new(RangerConfig::default());
-    let (mut f, mut b, mut u, mut t) = (vec![], vec![], vec![], vec![]);
-    for i in 0..1200 {
-        let t0 = Instant::now();
-        let logits = model.forward(x.clone().leaky_trace());
-        black_box(logits.retaped::<NoneTape>().as_vec());
-        let loss = cross_entropy_with_logits_loss(logits, y.clone());
-        black_box(loss.as_vec()[0]);
-        let t1 = Instant::now();
-        let grads = loss.backward();
-        let t2 = Instant::now();
-        opt.update(&mut model, &grads).unwrap();
-        drop(grads);
-        let t3 = Instant::now();
-        if i >= 200 { f.push((t1-t0).as_secs_f64()); b.push((t2-t1).as_secs_f64()); u.push((t3-t2).as_secs_f64()); t.push((t3-t0).as_secs_f64()); }
-    }
-    let med = |v: &mut Vec<f64>| { v.sort_by(|a, b| a.partial_cmp(b).unwrap()); v[v.len() / 2] * 1e3 };
-    eprintln!("SPLIT fwd+loss {:.3} bwd {:.3} update {:.3} total {:.3} ms", med(&mut f), med(&mut b), med(&mut u), med(&mut t));
-}
-
-criterion_group!(benches, split);
+criterion_group!(benches, train_step);
 criterion_main!(benches);
