@@ -39,7 +39,8 @@ fn step(
 }
 
 fn train_step(c: &mut Criterion) {
-    let dev = Cpu::default();
+    // The device `cb` uses: dfdx's buffer cache on (see conflicting_bundles::device::cpu).
+    let dev: Cpu = conflicting_bundles::device::cpu();
     // MNIST-like rows in [0, 1] and uniform labels; the values do not affect speed.
     let mut rng = SmallRng::seed_from_u64(3);
     let xs: Vec<f32> = (0..BATCH * 784).map(|_| rng.gen()).collect();

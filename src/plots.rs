@@ -132,55 +132,40 @@ pub fn toy_gradient_correlation(report: &ToyReport) -> Plot {
     plot
 }
 
-/// Figure 1: test accuracy over width × depth with the conflict boundary.
+/// Figure 1: test accuracy over width × depth (coloured squares on log
+/// axes) with the conflict boundary (first conflicting layer per width).
 pub fn accuracy_heatmap(report: &FcSweepReport) -> Plot {
-    let widths = report.config.widths.clone();
-    let depths = report.config.depths.clone();
-    let z: Vec<Vec<f64>> = depths
-        .iter()
-        .map(|&d| {
-            widths
-                .iter()
-                .map(|&w| {
-                    report
-                        .cells
-                        .iter()
-                        .find(|c| (c.width, c.depth) == (w, d))
-                        .map_or(f64::NAN, |c| 100.0 * c.test_accuracy)
-                })
-                .collect()
-        })
-        .collect();
-    let labels = |v: &[usize]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+    use plotly::common::{ColorBar, ColorScale, ColorScalePalette, Marker, MarkerSymbol};
+    let cells = &report.cells;
     let mut plot = Plot::new();
-    plot.add_trace(HeatMap::new(labels(&widths), labels(&depths), z).name("test accuracy [%]"));
-    // The boundary: first conflicting layer per width (none = above the grid).
-    let (bx, by): (Vec<String>, Vec<f64>) = report
+    plot.add_trace(
+        Scatter::new(cells.iter().map(|c| c.width as f64).collect(), cells.iter().map(|c| c.depth as f64).collect())
+            .mode(Mode::Markers)
+            .name("test accuracy [%]")
+            .text_array(cells.iter().map(|c| format!("{:.1}%", 100.0 * c.test_accuracy)).collect())
+            .marker(
+                Marker::new()
+                    .symbol(MarkerSymbol::Square)
+                    .size(26)
+                    .color_array(cells.iter().map(|c| 100.0 * c.test_accuracy).collect())
+                    .color_scale(ColorScale::Palette(ColorScalePalette::Viridis))
+                    .show_scale(true)
+                    .color_bar(ColorBar::new().title("test acc. [%]")),
+            ),
+    );
+    // Widths without any conflicting layer up to the measured depth are left out.
+    let (bx, by): (Vec<f64>, Vec<f64>) = report
         .boundary
         .iter()
-        .map(|b| {
-            (
-                b.width.to_string(),
-                b.first_conflicting_layer.unwrap_or(b.depth) as f64,
-            )
-        })
+        .filter_map(|b| b.first_conflicting_layer.map(|l| (b.width as f64, l as f64)))
         .unzip();
-    plot.add_trace(
-        Scatter::new(bx, by)
-            .mode(Mode::LinesMarkers)
-            .name("conflict boundary (first conflicting layer)"),
-    );
+    plot.add_trace(Scatter::new(bx, by).mode(Mode::LinesMarkers).name("conflict boundary: first conflicting layer"));
+    let log_axis = |t: &str| Axis::new().title(Title::with_text(t)).type_(plotly::layout::AxisType::Log);
     plot.set_layout(
-        layout(
-            "MNIST, fully connected: test accuracy and conflict boundary",
-            "width (neurons per layer)",
-            "depth (hidden layers)",
-        )
-        .y_axis(
-            Axis::new()
-                .title(Title::with_text("depth (hidden layers)"))
-                .type_(plotly::layout::AxisType::Category),
-        ),
+        Layout::new()
+            .title(Title::with_text("MNIST, fully connected: test accuracy and conflict boundary"))
+            .x_axis(log_axis("width (neurons per layer, log scale)"))
+            .y_axis(log_axis("depth (hidden layers, log scale)")),
     );
     plot
 }
