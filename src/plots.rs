@@ -139,33 +139,70 @@ pub fn accuracy_heatmap(report: &FcSweepReport) -> Plot {
     let cells = &report.cells;
     let mut plot = Plot::new();
     plot.add_trace(
-        Scatter::new(cells.iter().map(|c| c.width as f64).collect(), cells.iter().map(|c| c.depth as f64).collect())
-            .mode(Mode::Markers)
-            .name("test accuracy [%]")
-            .text_array(cells.iter().map(|c| format!("{:.1}%", 100.0 * c.test_accuracy)).collect())
-            .marker(
-                Marker::new()
-                    .symbol(MarkerSymbol::Square)
-                    .size(26)
-                    .color_array(cells.iter().map(|c| 100.0 * c.test_accuracy).collect())
-                    .color_scale(ColorScale::Palette(ColorScalePalette::Viridis))
-                    .show_scale(true)
-                    .color_bar(ColorBar::new().title("test acc. [%]")),
-            ),
+        Scatter::new(
+            cells.iter().map(|c| c.width as f64).collect(),
+            cells.iter().map(|c| c.depth as f64).collect(),
+        )
+        .mode(Mode::Markers)
+        .name("test accuracy [%]")
+        .text_array(
+            cells
+                .iter()
+                .map(|c| format!("{:.1}%", 100.0 * c.test_accuracy))
+                .collect(),
+        )
+        .marker(
+            Marker::new()
+                .symbol(MarkerSymbol::Square)
+                .size(26)
+                .color_array(cells.iter().map(|c| 100.0 * c.test_accuracy).collect())
+                .color_scale(ColorScale::Palette(ColorScalePalette::Viridis))
+                .show_scale(true)
+                .color_bar(ColorBar::new().title("test acc. [%]")),
+        ),
     );
     // Widths without any conflicting layer up to the measured depth are left out.
     let (bx, by): (Vec<f64>, Vec<f64>) = report
         .boundary
         .iter()
-        .filter_map(|b| b.first_conflicting_layer.map(|l| (b.width as f64, l as f64)))
+        .filter_map(|b| {
+            b.first_conflicting_layer
+                .map(|l| (b.width as f64, l as f64))
+        })
         .unzip();
-    plot.add_trace(Scatter::new(bx, by).mode(Mode::LinesMarkers).name("conflict boundary: first conflicting layer"));
-    let log_axis = |t: &str| Axis::new().title(Title::with_text(t)).type_(plotly::layout::AxisType::Log);
+    plot.add_trace(
+        Scatter::new(bx, by.clone())
+            .mode(Mode::LinesMarkers)
+            .name("conflict boundary: first conflicting layer"),
+    );
+    // Ticks only at the values that occur, so the log axes stay readable.
+    let log_axis = |t: &str, mut ticks: Vec<f64>| {
+        ticks.sort_by(f64::total_cmp);
+        ticks.dedup();
+        Axis::new()
+            .title(Title::with_text(t))
+            .type_(plotly::layout::AxisType::Log)
+            .tick_mode(plotly::common::TickMode::Array)
+            .tick_text(ticks.iter().map(|v| v.to_string()).collect())
+            .tick_values(ticks)
+    };
+    let mut depth_ticks: Vec<f64> = report.config.depths.iter().map(|&d| d as f64).collect();
+    depth_ticks.extend(&by);
     plot.set_layout(
         Layout::new()
-            .title(Title::with_text("MNIST, fully connected: test accuracy and conflict boundary"))
-            .x_axis(log_axis("width (neurons per layer, log scale)"))
-            .y_axis(log_axis("depth (hidden layers, log scale)")),
+            .title(Title::with_text(
+                "MNIST, fully connected: test accuracy and conflict boundary",
+            ))
+            .x_axis(log_axis(
+                "width (neurons per layer, log scale)",
+                report.config.widths.iter().map(|&w| w as f64).collect(),
+            ))
+            .y_axis(log_axis("depth (hidden layers, log scale)", depth_ticks))
+            .legend(
+                plotly::layout::Legend::new()
+                    .orientation(plotly::common::Orientation::Horizontal)
+                    .y(-0.25),
+            ),
     );
     plot
 }
