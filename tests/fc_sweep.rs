@@ -72,7 +72,10 @@ fn quick_sweep_produces_grid_traces_and_boundary() {
     }
     let heat: serde_json::Value =
         serde_json::from_str(&conflicting_bundles::plots::accuracy_heatmap(&r).to_json()).unwrap();
-    assert_eq!(heat["data"][0]["marker"]["color"].as_array().unwrap().len(), r.cells.len());
+    assert_eq!(
+        heat["data"][0]["marker"]["color"].as_array().unwrap().len(),
+        r.cells.len()
+    );
     std::fs::write(
         Path::new(env!("CARGO_TARGET_TMPDIR")).join("fc_sweep.json"),
         serde_json::to_string(&r).unwrap(),
