@@ -10,6 +10,8 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/setup-notebooks.sh"
 
 cd "$CB_ROOT"
-echo "[lab] starting JupyterLab on notebooks/ (first run of a notebook compiles the"
-echo "[lab] library in the kernel: 2-3 minutes on 2 cores, seconds afterwards); Ctrl-C stops it"
-exec jupyter lab --notebook-dir="$CB_ROOT/notebooks" "$@"
+echo "[lab] starting JupyterLab on notebooks/. A notebook's first code cell compiles the library"
+echo "[lab] into the Rust kernel: 3-6 min the first time on 2 cores, about 1 min later (cached). Ctrl-C stops."
+extra=()
+[[ $EUID -eq 0 ]] && extra+=(--allow-root) # Jupyter refuses root otherwise (containers)
+exec jupyter lab --notebook-dir="$CB_ROOT/notebooks" "${extra[@]}" "$@"

@@ -33,7 +33,7 @@ req="$CB_ROOT/notebooks/requirements.txt"
 stamp="$CB_VENV/.cb-requirements.sha256"
 want="$(sha256sum "$req" | cut -d' ' -f1)"
 if [[ "$(cat "$stamp" 2>/dev/null)" != "$want" ]]; then
-    say "installing the pinned Python packages (notebooks/requirements.txt, about 1 minute)"
+    say "installing the pinned Python packages (notebooks/requirements.txt, under a minute)"
     "$CB_VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r "$req"
     echo "$want" >"$stamp"
 fi
@@ -42,7 +42,7 @@ fi
 export PATH="$CB_VENV/bin:$CARGO_BIN:$PATH"
 # evcxr_jupyter has no --version flag: cargo's install list is the record.
 if ! { [[ -x "$CARGO_BIN/evcxr_jupyter" ]] &&
-    cargo install --list | grep -qx "evcxr_jupyter v$EVCXR_VERSION:"; }; then
+    cargo install --list | grep -x "evcxr_jupyter v$EVCXR_VERSION:" >/dev/null; }; then
     say "building evcxr_jupyter $EVCXR_VERSION (cargo install --locked): this takes about"
     say "8 minutes on 2 cores, once per machine; cargo's progress follows"
     cargo install --locked "evcxr_jupyter@$EVCXR_VERSION"

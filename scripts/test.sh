@@ -21,5 +21,8 @@ cargo test --all-targets --locked
 step "doc tests"
 cargo test --doc --locked
 
+step "notebooks: headless execution through the Rust kernel, then a browser check"
+scripts/test-notebooks.sh
+
 echo
 echo "all tests passed"

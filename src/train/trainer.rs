@@ -278,7 +278,11 @@ pub fn train<const IN: usize, const C: usize, D: Device<f32>, M: Classifier<IN, 
             test_accuracy,
             started.elapsed().as_secs_f64(),
         );
-        let mut point = measure(model)?;
+        // The step-wise measurement may have just run at this very step.
+        let mut point = match report.bundles.last() {
+            Some(p) if p.step == step && step > 0 => report.bundles.pop().expect("just matched"),
+            _ => measure(model)?,
+        };
         point.epoch = epoch;
         point.step = step;
         progress.finish(&summary(&run.label, &stats, &point));

@@ -54,9 +54,15 @@ def start_lab(root, port, token, config_dir):
     """jupyter lab on loopback, with user settings in a throw-away folder."""
     # Render every cell, not only those in view (JupyterLab 4 virtualises long
     # notebooks), so all charts exist on the page at once.
-    settings = Path(config_dir) / "lab/user-settings/@jupyterlab/notebook-extension"
-    settings.mkdir(parents=True)
-    (settings / "tracker.jupyterlab-settings").write_text('{"windowingMode": "none"}')
+    # No news pop-up over the screenshot either.
+    user = Path(config_dir) / "lab/user-settings/@jupyterlab"
+    for plugin, value in [
+        ("notebook-extension/tracker", '{"windowingMode": "none"}'),
+        ("apputils-extension/notification", '{"fetchNews": "false", "checkForUpdates": false}'),
+    ]:
+        f = user / f"{plugin}.jupyterlab-settings"
+        f.parent.mkdir(parents=True, exist_ok=True)
+        f.write_text(value)
     env = dict(os.environ, JUPYTER_CONFIG_DIR=str(config_dir))
     log = open(Path(config_dir) / "lab.log", "w")
     proc = subprocess.Popen(
@@ -99,37 +105,34 @@ def start_chromium(profile):
     return webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=opts)
 
 
-# Counts plotly graphs that have been drawn (hold an svg.main-svg), and the
-# plotly output areas of the notebook (drawn or not).
+# Counts the plotly graphs drawn on the page (a graph div holding an
+# svg.main-svg), and the notebook's cells on the page.
 COUNT_JS = """
 const drawn = [...document.querySelectorAll('.jp-Notebook .js-plotly-plot')]
   .filter(p => p.querySelector('svg.main-svg')).length;
-const areas = document.querySelectorAll(
-  '.jp-Notebook .jp-OutputArea-output[data-mime-type="application/vnd.plotly.v1+json"]').length;
-const cells = document.querySelectorAll('.jp-Notebook .jp-Cell').length;
-return [drawn, areas, cells];
+return [drawn, document.querySelectorAll('.jp-Notebook .jp-Cell').length];
 """
 
 
 def check_notebook(driver, base, token, name, shot):
     expected = plotly_outputs(name)
-    driver.get(f"{base}/lab/tree/{Path(name).name}?reset&token={token}")
+    driver.get(f"{base}/doc/tree/{Path(name).name}?reset&token={token}")
     deadline = time.monotonic() + WAIT_S
-    drawn = areas = cells = 0
+    drawn = cells = 0
     while time.monotonic() < deadline:
-        drawn, areas, cells = driver.execute_script(COUNT_JS)
+        drawn, cells = driver.execute_script(COUNT_JS)
         if expected and drawn >= expected:
             break
         time.sleep(1)
-    # Show the first chart, then save what a reader sees.
+    # Show the first chart's cell (code and chart), then save what a reader sees.
     driver.execute_script(
         "const p = document.querySelector('.jp-Notebook .js-plotly-plot');"
-        "if (p) p.scrollIntoView({block: 'start'});"
+        "if (p) p.closest('.jp-Cell').scrollIntoView({block: 'start'});"
     )
     time.sleep(1)
     driver.save_screenshot(str(shot))
     ok = expected > 0 and drawn >= expected
-    detail = f"{drawn} of {expected} plotly charts drawn as SVG ({areas} plotly output areas, {cells} cells)"
+    detail = f"{drawn} of {expected} plotly charts drawn as SVG ({cells} cells on the page)"
     return ok, detail
 
 
