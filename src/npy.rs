@@ -64,11 +64,15 @@ fn open(path: &Path) -> Result<NpyFile<std::io::BufReader<std::fs::File>>, NpyEr
 fn plain(path: &Path, dtype: &DType, expected: &'static str) -> Result<(TypeChar, u64), NpyError> {
     match dtype {
         DType::Plain(ts) => Ok((ts.type_char(), ts.size_field())),
-        other => Err(NpyError::Dtype {
-            path: path.into(),
-            dtype: other.descr(),
-            expected,
-        }),
+        other => Err(unsupported(path, other, expected)),
+    }
+}
+
+fn unsupported(path: &Path, dtype: &DType, expected: &'static str) -> NpyError {
+    NpyError::Dtype {
+        path: path.into(),
+        dtype: dtype.descr(),
+        expected,
     }
 }
 
@@ -100,13 +104,7 @@ pub fn read_activations(path: &Path) -> Result<Activations, NpyError> {
             .into_iter()
             .map(|x| x as f32)
             .collect(),
-        _ => {
-            return Err(NpyError::Dtype {
-                path: path.into(),
-                dtype: dtype.descr(),
-                expected: EXPECTED,
-            })
-        }
+        _ => return Err(unsupported(path, &dtype, EXPECTED)),
     };
     Ok(Activations { data, shape })
 }
@@ -150,12 +148,6 @@ pub fn read_labels(path: &Path) -> Result<Vec<i64>, NpyError> {
             .into_iter()
             .map(|x| x.min(i64::MAX as u64) as i64)
             .collect(),
-        _ => {
-            return Err(NpyError::Dtype {
-                path: path.into(),
-                dtype: dtype.descr(),
-                expected: EXPECTED,
-            })
-        }
+        _ => return Err(unsupported(path, &dtype, EXPECTED)),
     })
 }

@@ -7,7 +7,7 @@ use plotly::layout::{Axis, Layout};
 use plotly::{HeatMap, Plot, Scatter};
 
 use crate::experiments::fc_sweep::FcSweepReport;
-use crate::experiments::toy::ToyReport;
+use crate::experiments::toy::{ToyEpoch, ToyReport};
 use crate::train::TrainReport;
 
 fn layout(title: &str, x: &str, y: &str) -> Layout {
@@ -62,40 +62,38 @@ pub fn toy_softmax(report: &ToyReport, run: &str) -> Plot {
     plot
 }
 
-/// Figure 2 (bottom): the gradient's global L2 norm per epoch, all runs.
-pub fn toy_grad_norm(report: &ToyReport) -> Plot {
+/// One line per toy run of a per-epoch quantity.
+fn toy_series(report: &ToyReport, title: &str, y: &str, value: impl Fn(&ToyEpoch) -> f64) -> Plot {
     let mut plot = Plot::new();
     for r in &report.runs {
         plot.add_trace(line(
             r.epochs.iter().map(|e| e.epoch as f64).collect(),
-            r.epochs.iter().map(|e| e.grad_norm).collect(),
+            r.epochs.iter().map(&value).collect(),
             &r.name,
         ));
     }
-    plot.set_layout(layout(
-        "Toy net: gradient magnitude",
-        "epoch",
-        "mean ‖∇J‖₂ per step",
-    ));
+    plot.set_layout(layout(title, "epoch", y));
     plot
+}
+
+/// Figure 2 (bottom): the gradient's global L2 norm per epoch, all runs.
+pub fn toy_grad_norm(report: &ToyReport) -> Plot {
+    toy_series(
+        report,
+        "Toy net: gradient magnitude",
+        "mean ‖∇J‖₂ per step",
+        |e| e.grad_norm,
+    )
 }
 
 /// Bundle entropy `H^L` of the last hidden layer per epoch, all runs.
 pub fn toy_bundle_entropy(report: &ToyReport) -> Plot {
-    let mut plot = Plot::new();
-    for r in &report.runs {
-        plot.add_trace(line(
-            r.epochs.iter().map(|e| e.epoch as f64).collect(),
-            r.epochs.iter().map(|e| e.bundle_entropy).collect(),
-            &r.name,
-        ));
-    }
-    plot.set_layout(layout(
+    toy_series(
+        report,
         "Toy net: bundle entropy of the last hidden layer",
-        "epoch",
         "H^L (nats)",
-    ));
-    plot
+        |e| e.bundle_entropy,
+    )
 }
 
 /// Figure 3: per-input gradients of the trained toy nets against white noise.
