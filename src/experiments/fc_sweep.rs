@@ -265,7 +265,11 @@ pub fn load(cfg: &FcSweepConfig, data_dir: &Path) -> Result<(Samples, Samples)> 
     let (mean, std) = cfg.dataset.mean_std();
     let get = |split, n: Option<usize>| -> Result<Samples> {
         let s = Samples::from(&load_mnist(data_dir, cfg.dataset, split)?).normalized(mean, std);
-        Ok(n.map_or(s.clone(), |n| s.take(n)))
+        // Cut to the subset without copying the full split first.
+        Ok(match n {
+            Some(n) => s.take(n),
+            None => s,
+        })
     };
     Ok((
         get(Split::Train, cfg.train_samples)?,

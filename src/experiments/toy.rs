@@ -141,19 +141,13 @@ pub fn run_toy<D: Device<f32>>(
             bundle_samples: cfg.samples,
             ..Default::default()
         };
+        // Per-epoch lines for hundreds of tiny epochs would drown the output;
+        // a summary line per run follows below instead.
+        let quiet = progress == ProgressMode::Auto && cfg.epochs > 50;
         let run = RunOptions {
-            progress,
+            progress: if quiet { ProgressMode::Off } else { progress },
             label: name.to_string(),
             ..Default::default()
-        };
-        // Per-epoch lines for hundreds of tiny epochs would drown the output.
-        let run = RunOptions {
-            progress: if progress == ProgressMode::Auto && cfg.epochs > 50 {
-                ProgressMode::Off
-            } else {
-                progress
-            },
-            ..run
         };
         let report = train(dev, &mut net, &data, None, &tc, &run)?;
         let counts = [
