@@ -179,7 +179,12 @@ fn valid_gzip_of_wrong_content_fails_the_checksum() {
         .to_string();
     assert!(msg.contains("sha256 mismatch"), "{msg}");
     assert!(
-        msg.contains(DatasetKind::Mnist.labels_file(Split::Test).raw_sha256),
+        msg.contains(
+            DatasetKind::Mnist
+                .labels_file(Split::Test)
+                .unwrap()
+                .raw_sha256
+        ),
         "{msg}"
     );
     assert!(!listing(dir.path())

@@ -1,8 +1,11 @@
 //! Getting one file's bytes from one mirror (an http(s) base URL or a local
-//! directory), with progress display. No verification here.
+//! directory), with progress display: into memory (the small IDX files) or
+//! into a `.part` file that a later run resumes with an HTTP `Range` request.
+//! No verification here.
 
-use std::io::{IsTerminal, Read};
-use std::path::PathBuf;
+use std::fs::{File, OpenOptions};
+use std::io::{BufWriter, IsTerminal, Read, Write};
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
@@ -41,7 +44,7 @@ impl Progress {
     }
 
     /// Like [`Progress::note`], but only when no bar is shown.
-    fn note_lines(self, msg: &str) {
+    pub(crate) fn note_lines(self, msg: &str) {
         if self == Progress::Lines {
             eprintln!("{msg}");
         }
@@ -65,7 +68,8 @@ pub(crate) fn get(mirror: &str, name: &str, progress: Progress) -> Attempt {
     }
 }
 
-fn local_dir(mirror: &str) -> Option<PathBuf> {
+/// The local directory a mirror names (no `://`, or `file://`), if it is one.
+pub(crate) fn local_dir(mirror: &str) -> Option<PathBuf> {
     match mirror.strip_prefix("file://") {
         Some(path) => Some(PathBuf::from(path)),
         None if !mirror.contains("://") => Some(PathBuf::from(mirror)),
@@ -97,12 +101,21 @@ fn get_http(base: &str, name: &str, progress: Progress) -> Attempt {
     }
 }
 
-fn download(url: &str, progress: Progress) -> Result<Vec<u8>, String> {
-    let agent = ureq::AgentBuilder::new()
+/// `base` and `name` joined with one `/`.
+pub(crate) fn join_url(base: &str, name: &str) -> String {
+    let sep = if base.ends_with('/') { "" } else { "/" };
+    format!("{base}{sep}{name}")
+}
+
+fn agent() -> ureq::Agent {
+    ureq::AgentBuilder::new()
         .timeout_connect(Duration::from_secs(20))
         .timeout_read(Duration::from_secs(60))
-        .build();
-    let response = agent.get(url).call().map_err(|e| describe(url, e))?;
+        .build()
+}
+
+fn download(url: &str, progress: Progress) -> Result<Vec<u8>, String> {
+    let response = agent().get(url).call().map_err(|e| describe(url, e))?;
     let total = response
         .header("Content-Length")
         .and_then(|v| v.trim().parse::<u64>().ok());
@@ -124,6 +137,179 @@ fn download(url: &str, progress: Progress) -> Result<Vec<u8>, String> {
         return Err(format!("got {} of {n} bytes", bytes.len()));
     }
     Ok(bytes)
+}
+
+/// What [`download_resumable`] transferred.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Transfer {
+    /// Bytes received in this call.
+    pub bytes: u64,
+    /// Bytes of `.part` that were kept and continued from (0: a fresh start).
+    pub resumed_from: u64,
+}
+
+/// Download `url`, which must be `len` bytes long, into `part`. A `part` left
+/// by an earlier attempt is continued with `Range: bytes=N-` when the server
+/// answers 206 with the matching `Content-Range`, and started over when it
+/// answers 200 (no range support) or 416; a `part` already `len` bytes long is
+/// left for the caller to verify without a request. On an interrupted transfer
+/// what arrived stays in `part` for the next run.
+pub(crate) fn download_resumable(
+    url: &str,
+    part: &Path,
+    len: u64,
+    progress: Progress,
+) -> Result<Transfer, String> {
+    let mut have = std::fs::metadata(part).map(|m| m.len()).unwrap_or(0);
+    if have == len {
+        progress.note_lines(&format!("{}: complete, verifying", part.display()));
+        return Ok(Transfer {
+            bytes: 0,
+            resumed_from: have,
+        });
+    }
+    if have > len {
+        remove(part)?;
+        have = 0;
+    }
+    let mut request = agent().get(url);
+    if have > 0 {
+        request = request.set("Range", &format!("bytes={have}-"));
+    }
+    let response = match request.call() {
+        Ok(r) => r,
+        Err(ureq::Error::Status(416, _)) if have > 0 => {
+            progress.note(&format!(
+                "{url}: cannot resume at byte {have} (HTTP 416); starting over"
+            ));
+            remove(part)?;
+            return download_resumable(url, part, len, progress);
+        }
+        Err(e) => return Err(describe(url, e)),
+    };
+    let start = if response.status() == 206 {
+        let range = response
+            .header("Content-Range")
+            .ok_or("HTTP 206 without a Content-Range header")?;
+        let (first, total) = parse_content_range(range)
+            .ok_or_else(|| format!("unreadable Content-Range `{range}`"))?;
+        if first != have {
+            return Err(format!(
+                "asked to resume at byte {have}, the server sent from byte {first}"
+            ));
+        }
+        if let Some(t) = total.filter(|&t| t != len) {
+            return Err(format!(
+                "the server's file is {t} bytes, expected {len} (wrong or changed file)"
+            ));
+        }
+        have
+    } else {
+        let total = response
+            .header("Content-Length")
+            .and_then(|v| v.trim().parse::<u64>().ok());
+        if let Some(t) = total.filter(|&t| t != len) {
+            return Err(format!(
+                "the server's file is {t} bytes, expected {len} (wrong or changed file)"
+            ));
+        }
+        if have > 0 {
+            progress.note(&format!(
+                "{url}: the server does not resume downloads; starting over"
+            ));
+        }
+        0
+    };
+    let file = if start > 0 {
+        OpenOptions::new().append(true).open(part)
+    } else {
+        File::create(part)
+    }
+    .map_err(|e| format!("cannot write {}: {}", part.display(), one_line(e)))?;
+    let bar = match progress {
+        Progress::Bar => {
+            let b = bar(url, Some(len));
+            b.set_position(start);
+            b
+        }
+        Progress::Off | Progress::Lines => ProgressBar::hidden(),
+    };
+    progress.note_lines(&if start > 0 {
+        format!("downloading {url} (resuming at byte {start})")
+    } else {
+        format!("downloading {url}")
+    });
+    let remaining = len - start;
+    let mut reader = response.into_reader();
+    let mut writer = BufWriter::with_capacity(1 << 20, file);
+    let mut buf = vec![0u8; 1 << 16];
+    let mut got = 0u64;
+    let outcome = loop {
+        match reader.read(&mut buf) {
+            Ok(0) => break Ok(()),
+            Ok(n) => {
+                let keep = (n as u64).min(remaining - got) as usize;
+                if let Err(e) = writer.write_all(&buf[..keep]) {
+                    break Err(format!("cannot write {}: {}", part.display(), one_line(e)));
+                }
+                got += keep as u64;
+                bar.inc(keep as u64);
+                if keep < n {
+                    break Err(format!(
+                        "the server sent more than {len} bytes (wrong file)"
+                    ));
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => break Err(format!("download interrupted: {}", one_line(e))),
+        }
+    };
+    bar.finish_and_clear();
+    let flushed = writer
+        .into_inner()
+        .map_err(|e| e.into_error())
+        .and_then(|f| f.sync_all())
+        .map_err(|e| format!("cannot write {}: {}", part.display(), one_line(e)));
+    let kept = start + got;
+    outcome
+        .and(flushed)
+        .and_then(|()| {
+            if got < remaining {
+                Err("the transfer ended early".to_string())
+            } else {
+                Ok(())
+            }
+        })
+        .map_err(|why| {
+            format!(
+                "{why}; {kept} of {len} bytes kept in {}: rerun to resume",
+                part.display()
+            )
+        })?;
+    Ok(Transfer {
+        bytes: got,
+        resumed_from: start,
+    })
+}
+
+fn remove(path: &Path) -> Result<(), String> {
+    match std::fs::remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(format!("cannot remove {}: {}", path.display(), one_line(e))),
+    }
+}
+
+/// `bytes FIRST-LAST/TOTAL` (TOTAL may be `*`) → (FIRST, TOTAL).
+fn parse_content_range(v: &str) -> Option<(u64, Option<u64>)> {
+    let rest = v.trim().strip_prefix("bytes")?.trim_start();
+    let (span, total) = rest.split_once('/')?;
+    let (first, _) = span.split_once('-')?;
+    let total = match total.trim() {
+        "*" => None,
+        t => Some(t.parse().ok()?),
+    };
+    Some((first.trim().parse().ok()?, total))
 }
 
 fn bar(url: &str, total: Option<u64>) -> ProgressBar {

@@ -41,6 +41,15 @@ pub enum DataError {
     #[error("{}: file not found (neither it nor its .gz exists){hint}", .path.display())]
     Missing { path: PathBuf, hint: Hint },
 
+    /// A file or folder of a dataset that is not an IDX file is missing.
+    #[error("{}: {what} not found{hint}", .path.display())]
+    NotFound {
+        path: PathBuf,
+        /// `file` or `folder`.
+        what: &'static str,
+        hint: Hint,
+    },
+
     #[error("{}: cannot read: {source}{hint}", .path.display())]
     Read {
         path: PathBuf,
@@ -81,6 +90,16 @@ pub enum DataError {
     #[error("{}: corrupt IDX data: {reason}{hint}", .path.display())]
     Corrupt {
         path: PathBuf,
+        reason: String,
+        hint: Hint,
+    },
+
+    /// A file (or folder) that is there but is not what its format requires.
+    #[error("{}: invalid {what}: {reason}{hint}", .path.display())]
+    Invalid {
+        path: PathBuf,
+        /// What it should be, e.g. `CIFAR-10 binary file`, `MATLAB v5 file`, `JPEG image`.
+        what: &'static str,
         reason: String,
         hint: Hint,
     },
@@ -138,6 +157,8 @@ impl DataError {
     pub fn with_hint(mut self, new: Hint) -> Self {
         match &mut self {
             DataError::Missing { hint, .. }
+            | DataError::NotFound { hint, .. }
+            | DataError::Invalid { hint, .. }
             | DataError::Read { hint, .. }
             | DataError::Gzip { hint, .. }
             | DataError::BadMagic { hint, .. }
@@ -154,6 +175,8 @@ impl DataError {
     pub fn path(&self) -> Option<&Path> {
         match self {
             DataError::Missing { path, .. }
+            | DataError::NotFound { path, .. }
+            | DataError::Invalid { path, .. }
             | DataError::Read { path, .. }
             | DataError::Gzip { path, .. }
             | DataError::BadMagic { path, .. }
@@ -173,4 +196,35 @@ pub(crate) fn one_line(s: impl fmt::Display) -> String {
         .split_whitespace()
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+/// [`DataError::Invalid`] without a hint.
+pub(crate) fn invalid(path: &Path, what: &'static str, reason: impl Into<String>) -> DataError {
+    DataError::Invalid {
+        path: path.to_path_buf(),
+        what,
+        reason: reason.into(),
+        hint: Hint::none(),
+    }
+}
+
+/// [`DataError::NotFound`] without a hint; `what` is `file` or `folder`.
+pub(crate) fn not_found(path: &Path, what: &'static str) -> DataError {
+    DataError::NotFound {
+        path: path.to_path_buf(),
+        what,
+        hint: Hint::none(),
+    }
+}
+
+/// Read a whole file; a missing file is [`DataError::NotFound`].
+pub(crate) fn read_file(path: &Path) -> Result<Vec<u8>, DataError> {
+    std::fs::read(path).map_err(|source| match source.kind() {
+        std::io::ErrorKind::NotFound => not_found(path, "file"),
+        _ => DataError::Read {
+            path: path.to_path_buf(),
+            source,
+            hint: Hint::none(),
+        },
+    })
 }

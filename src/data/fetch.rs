@@ -1,5 +1,7 @@
-//! `cb data fetch`: download a dataset's four files, verify the decompressed
-//! content against the catalogue, and move each into place atomically.
+//! `cb data fetch`: download a dataset's files, verify them against the
+//! catalogue, and move each into place atomically. IDX datasets (four small
+//! files, checked by decompressed content) are handled here; the others by
+//! [`super::remote`] (resumable, archives extracted).
 
 use std::borrow::Cow;
 use std::fs;
@@ -12,6 +14,7 @@ use super::download::{get, Progress};
 use super::error::DataError;
 use super::idx::{decompress, gz_path, is_gzip, locate};
 use super::kind::{DatasetKind, IdxFile};
+use super::remote::fetch_one;
 
 /// What [`fetch`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,8 +27,8 @@ pub struct FetchReport {
 /// What happened to one file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FetchedFile {
-    /// Canonical name without `.gz`.
-    pub name: &'static str,
+    /// Canonical name (IDX: without `.gz`; others: the downloaded file's name).
+    pub name: String,
     /// Where the verified file now is.
     pub path: PathBuf,
     pub outcome: FetchOutcome,
@@ -35,8 +38,13 @@ pub struct FetchedFile {
 pub enum FetchOutcome {
     /// A valid copy was already there; nothing was downloaded.
     AlreadyValid,
-    /// Downloaded from `source` (URL or path), `bytes` long as transferred.
-    Downloaded { source: String, bytes: u64 },
+    /// Downloaded from `source` (URL or path): `bytes` transferred by this run,
+    /// after `resumed_from` bytes kept from an earlier, interrupted run.
+    Downloaded {
+        source: String,
+        bytes: u64,
+        resumed_from: u64,
+    },
 }
 
 impl FetchReport {
@@ -56,7 +64,9 @@ impl FetchReport {
 
 /// Fetch `kind` into `data_dir` from `mirror` (a base URL, or a local directory
 /// holding the files) or, without one, from the canonical mirrors in order.
-/// Files already present and valid are skipped. `progress` shows a bar on a
+/// Files already present and valid are skipped. CIFAR-10 and Imagenette end up
+/// extracted (`cifar-10-batches-bin/`, `imagenette2-160/`), SVHN as its two
+/// `.mat` files; an interrupted download of those is resumed by the next call. `progress` shows a bar on a
 /// terminal and one-line messages otherwise.
 pub fn fetch(
     kind: DatasetKind,
@@ -82,11 +92,17 @@ pub fn fetch_from(
         path: data_dir.to_path_buf(),
         source,
     })?;
-    let files = kind
-        .files()
-        .iter()
-        .map(|file| fetch_file(data_dir, file, mirrors, progress))
-        .collect::<Result<Vec<_>, _>>()?;
+    let files = if kind.is_idx() {
+        kind.files()
+            .iter()
+            .map(|file| fetch_file(data_dir, file, mirrors, progress))
+            .collect::<Result<Vec<_>, _>>()?
+    } else {
+        kind.remote_files()
+            .iter()
+            .map(|file| fetch_one(file, data_dir, mirrors, progress))
+            .collect::<Result<Vec<_>, _>>()?
+    };
     Ok(FetchReport {
         kind,
         dir: data_dir.to_path_buf(),
@@ -109,7 +125,7 @@ fn fetch_file(
             Ok(()) => {
                 progress.note(&format!("{}: present and valid", path.display()));
                 return Ok(FetchedFile {
-                    name: file.name,
+                    name: file.name.to_string(),
                     path,
                     outcome: FetchOutcome::AlreadyValid,
                 });
@@ -131,11 +147,12 @@ fn fetch_file(
                     bytes.len()
                 ));
                 return Ok(FetchedFile {
-                    name: file.name,
+                    name: file.name.to_string(),
                     path,
                     outcome: FetchOutcome::Downloaded {
                         source: attempt.location,
                         bytes: bytes.len() as u64,
+                        resumed_from: 0,
                     },
                 });
             }

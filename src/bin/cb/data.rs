@@ -3,22 +3,23 @@
 use std::path::PathBuf;
 
 use anyhow::Result;
-use conflicting_bundles::data::{fetch, resolve_data_dir, DatasetKind};
+use conflicting_bundles::data::{fetch, resolve_data_dir, DatasetKind, FetchOutcome};
 
 #[derive(clap::Subcommand)]
 pub enum DataCommand {
-    /// Download a dataset (checksummed, atomic; files already valid are kept)
+    /// Download a dataset (checksummed, atomic, resumable; files already valid are kept)
     Fetch(FetchArgs),
 }
 
 #[derive(clap::Args)]
 pub struct FetchArgs {
-    /// mnist or fashion-mnist
+    /// mnist, fashion-mnist, cifar10, svhn or imagenette
     dataset: DatasetKind,
     /// Data folder (default: $CB_DATA_DIR, else data/)
     #[arg(long)]
     data_dir: Option<PathBuf>,
     /// Base URL (or local folder) to fetch the files from instead of the canonical mirrors
+    /// (MNIST-style: `NAME.gz`; others: the archive or `.mat` file by its canonical name)
     #[arg(long)]
     mirror: Option<String>,
 }
@@ -28,7 +29,26 @@ pub fn run(cmd: DataCommand) -> Result<()> {
     let dir = resolve_data_dir(a.data_dir.as_deref());
     let report = fetch(a.dataset, &dir, a.mirror.as_deref(), true)?;
     for f in &report.files {
-        println!("{}: {:?}", f.path.display(), f.outcome);
+        match &f.outcome {
+            FetchOutcome::AlreadyValid => {
+                println!("{}: already present and valid", f.path.display())
+            }
+            FetchOutcome::Downloaded {
+                source,
+                bytes,
+                resumed_from,
+            } => {
+                let resumed = if *resumed_from > 0 {
+                    format!(", resumed after {resumed_from} bytes")
+                } else {
+                    String::new()
+                };
+                println!(
+                    "{}: fetched from {source} ({bytes} bytes{resumed}), verified",
+                    f.path.display()
+                );
+            }
+        }
     }
     Ok(())
 }
