@@ -340,9 +340,10 @@ fn record<C: Dim, D: Device<f32>, T: Tape<f32, D>>(
     }
 }
 
-/// A VGG or ResNet from `IC`-channel images to `C` classes with widths `W`.
+/// A VGG or ResNet from `IN`-value rows holding `IC`-channel images
+/// (channels first, as the datasets store them) to `C` classes, widths `W`.
 #[derive(Clone, Debug)]
-pub struct ConvNet<IC: ConstDim, W: Widths, const C: usize, D: ConvDevice> {
+pub struct ConvNet<const IN: usize, IC: ConstDim, W: Widths, const C: usize, D: ConvDevice> {
     spec: ConvSpec,
     image: (usize, usize),
     stem: ConvBn<IC, W::S1, D>,
@@ -355,15 +356,29 @@ pub struct ConvNet<IC: ConstDim, W: Widths, const C: usize, D: ConvDevice> {
     head_bias: Tensor<(Const<C>,), f32, D>,
 }
 
-/// Nets on one-channel 32×32 images (MNIST / Fashion-MNIST padded) with 10 classes.
-pub type GrayConvNet<W, D> = ConvNet<Const<1>, W, 10, D>;
-/// Nets on RGB images (CIFAR-10, SVHN, Imagenette) with 10 classes.
-pub type RgbConvNet<W, D> = ConvNet<Const<3>, W, 10, D>;
+/// Nets on one-channel 32×32 images (MNIST / Fashion-MNIST padded), 10 classes.
+pub type GrayConvNet<W, D> = ConvNet<1024, Const<1>, W, 10, D>;
+/// Nets on RGB 32×32 images (CIFAR-10, SVHN), 10 classes.
+pub type RgbConvNet<W, D> = ConvNet<3072, Const<3>, W, 10, D>;
+/// Nets on RGB 64×64 images (Imagenette at the loader's default size), 10 classes.
+pub type Rgb64ConvNet<W, D> = ConvNet<12288, Const<3>, W, 10, D>;
 
-impl<IC: ConstDim, W: Widths, const C: usize, D: ConvDevice> ConvNet<IC, W, C, D> {
+impl<const IN: usize, IC: ConstDim, W: Widths, const C: usize, D: ConvDevice>
+    ConvNet<IN, IC, W, C, D>
+{
     /// A freshly initialised net (He-uniform convs and head, batch norm at
     /// scale 1 / bias 0) for `rows × cols` images; every stage needs a block.
+    ///
+    /// Panics unless `IN == IC · rows · cols`.
     pub fn new(dev: &D, spec: ConvSpec, image: (usize, usize), seed: u64) -> Self {
+        assert_eq!(
+            IN,
+            IC::SIZE * image.0 * image.1,
+            "{IN} input values are not {} channels of {}x{}",
+            IC::SIZE,
+            image.0,
+            image.1
+        );
         assert!(
             spec.blocks.iter().all(|&b| b >= 1),
             "every stage needs at least one block: {spec}"
@@ -394,21 +409,13 @@ impl<IC: ConstDim, W: Widths, const C: usize, D: ConvDevice> ConvNet<IC, W, C, D
     }
 
     /// Logits in `mode`, pushing every hidden activation into `hidden` if given.
-    pub fn forward_mode<const IN: usize, T: Tape<f32, D>>(
+    pub fn forward_mode<T: Tape<f32, D>>(
         &self,
         x: Batch<IN, D, T>,
         mode: Mode,
         mut hidden: Option<&mut Vec<Flat<D>>>,
     ) -> Batch<C, D, T> {
         let (rows, cols) = self.image;
-        assert_eq!(
-            IN,
-            IC::SIZE * rows * cols,
-            "the net takes {}x{}x{} images",
-            IC::SIZE,
-            rows,
-            cols
-        );
         let b = x.shape().0;
         // Rows arrive channels-first (the datasets' layout); the layers run NHWC.
         let maps: Maps<IC, D, T> = x
@@ -431,7 +438,7 @@ impl<IC: ConstDim, W: Widths, const C: usize, D: ConvDevice> ConvNet<IC, W, C, D
 }
 
 impl<const IN: usize, IC: ConstDim, W: Widths, const C: usize, D: ConvDevice> Classifier<IN, C, D>
-    for ConvNet<IC, W, C, D>
+    for ConvNet<IN, IC, W, C, D>
 {
     /// Inference mode (batch norm on running statistics).
     fn forward<T: Tape<f32, D>>(&self, x: Batch<IN, D, T>) -> Batch<C, D, T> {
@@ -471,8 +478,8 @@ impl<const IN: usize, IC: ConstDim, W: Widths, const C: usize, D: ConvDevice> Cl
     }
 }
 
-impl<IC: ConstDim, W: Widths, const C: usize, D: ConvDevice> Params<f32, D>
-    for ConvNet<IC, W, C, D>
+impl<const IN: usize, IC: ConstDim, W: Widths, const C: usize, D: ConvDevice> Params<f32, D>
+    for ConvNet<IN, IC, W, C, D>
 {
     fn visit_params<V: ParamVisitor<f32, D>>(&mut self, prefix: &str, v: &mut V) {
         self.stem.visit(&format!("{prefix}stem"), v);
