@@ -5,6 +5,7 @@ pub mod bundle;
 pub mod data;
 pub mod device;
 pub mod experiments;
+pub mod layers;
 pub mod models;
 pub mod npy;
 pub mod plots;

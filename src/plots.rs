@@ -6,6 +6,7 @@ use plotly::common::{Mode, Title};
 use plotly::layout::{Axis, Layout};
 use plotly::{HeatMap, Plot, Scatter};
 
+use crate::experiments::conv_sweep::ConvSweepReport;
 use crate::experiments::fc_sweep::FcSweepReport;
 use crate::experiments::toy::{ToyEpoch, ToyReport};
 use crate::train::TrainReport;
@@ -261,6 +262,58 @@ pub fn entropy_vs_accuracy(report: &FcSweepReport) -> Plot {
         "H^L averaged over training (nats)",
         "test accuracy [%]",
     ));
+    plot
+}
+
+/// One line per architecture of a conv sweep: `value` of each net over depth.
+fn conv_series(
+    report: &ConvSweepReport,
+    title: &str,
+    y: &str,
+    value: impl Fn(&crate::experiments::conv_sweep::ConvCell) -> f64,
+) -> Plot {
+    let mut plot = Plot::new();
+    for &arch in &report.config.archs {
+        let mut cells: Vec<_> = report.cells.iter().filter(|c| c.arch == arch).collect();
+        cells.sort_by_key(|c| c.depth);
+        plot.add_trace(
+            Scatter::new(
+                cells.iter().map(|c| c.depth as f64).collect(),
+                cells.iter().map(|c| value(c)).collect(),
+            )
+            .mode(Mode::LinesMarkers)
+            .name(arch.to_string()),
+        );
+    }
+    plot.set_layout(layout(
+        &format!("{title} ({})", report.config.dataset.name()),
+        "depth (layers)",
+        y,
+    ));
+    plot
+}
+
+/// Figure 6a: test accuracy of VGG and ResNet over depth.
+pub fn conv_accuracy_vs_depth(report: &ConvSweepReport) -> Plot {
+    conv_series(report, "Test accuracy over depth", "test accuracy [%]", |c| {
+        100.0 * c.test_accuracy
+    })
+}
+
+/// Figure 6c: `H^L` of VGG and ResNet over depth.
+pub fn conv_entropy_vs_depth(report: &ConvSweepReport) -> Plot {
+    let mut plot = conv_series(
+        report,
+        "Bundle entropy of the last layer over depth",
+        "H^L at the end of training (nats)",
+        |c| c.final_entropy,
+    );
+    let depths = &report.config.depths;
+    let (lo, hi) = (
+        *depths.iter().min().unwrap_or(&0) as f64,
+        *depths.iter().max().unwrap_or(&0) as f64,
+    );
+    plot.add_trace(hline(lo, hi, (10f64).ln(), "ln 10 (fully conflicting)"));
     plot
 }
 

@@ -13,7 +13,7 @@ use dfdx::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::widths::check_width;
-use super::write_json;
+use super::{note, open_report, write_json};
 use crate::data::{load_mnist, DatasetKind, Split};
 use crate::models::fnn::MnistFnn;
 use crate::train::{train, ProgressMode, RunOptions, Samples, TrainConfig, TrainReport};
@@ -133,24 +133,13 @@ pub fn run_fc_sweep<D: Device<f32>>(
     }
     cfg.widths.iter().try_for_each(|&w| check_width(w))?;
     let (train_set, test_set) = load(cfg, data_dir)?;
-    let mut report = match out_dir.map(|d| d.join(REPORT)).filter(|p| p.exists()) {
-        Some(p) => {
-            let old: FcSweepReport = serde_json::from_slice(&std::fs::read(&p)?)?;
-            if old.config != *cfg {
-                bail!(
-                    "{}: written by a sweep with another configuration; use another --out",
-                    p.display()
-                );
-            }
-            old
-        }
-        None => FcSweepReport {
+    let mut report = open_report(out_dir, REPORT, |r: &FcSweepReport| r.config == *cfg)?
+        .unwrap_or_else(|| FcSweepReport {
             config: cfg.clone(),
             cells: vec![],
             boundary: vec![],
             traces: vec![],
-        },
-    };
+        });
     let save = |r: &FcSweepReport| out_dir.map_or(Ok(()), |d| write_json(d, REPORT, r));
     let total = cfg.widths.len() * (cfg.depths.len() + 1);
     let mut done = report.cells.len() + report.boundary.len();
@@ -234,12 +223,6 @@ pub fn run_fc_sweep<D: Device<f32>>(
         }
     }
     Ok(report)
-}
-
-fn note(progress: ProgressMode, line: &str) {
-    if progress != ProgressMode::Off {
-        eprintln!("{line}");
-    }
 }
 
 fn run_options(width: usize, depth: usize, progress: ProgressMode) -> RunOptions {

@@ -10,16 +10,27 @@ use rand::{rngs::SmallRng, Rng, SeedableRng};
 /// every device.
 pub fn he_uniform_linear<const I: usize, const O: usize, D: Device<f32>>(
     dev: &D,
-    rng: &mut SmallRng,
+    rng: &mut impl Rng,
 ) -> Linear<I, O, f32, D> {
-    let limit = (6.0 / I as f64).sqrt() as f32;
-    let w: Vec<f32> = (0..I * O).map(|_| rng.gen_range(-limit..limit)).collect();
-    let mut weight = dev.zeros();
-    weight.copy_from(&w);
     Linear {
-        weight,
+        weight: he_uniform(dev, (Const, Const), I, rng),
         bias: dev.zeros(),
     }
+}
+
+/// A tensor of `shape` drawn He-uniform for a layer with `fan_in` inputs
+/// (values drawn in row-major order).
+pub fn he_uniform<S: Shape, D: Device<f32>>(
+    dev: &D,
+    shape: S,
+    fan_in: usize,
+    rng: &mut impl Rng,
+) -> Tensor<S, f32, D> {
+    let limit = (6.0 / fan_in as f64).sqrt() as f32;
+    let w: Vec<f32> = (0..shape.num_elements())
+        .map(|_| rng.gen_range(-limit..limit))
+        .collect();
+    dev.tensor_from_vec(w, shape)
 }
 
 /// The model-init RNG for a seed (separate stream from data shuffling).

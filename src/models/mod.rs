@@ -4,6 +4,7 @@
 //! `(batch, features)` tensors; hidden activations come back flattened to
 //! `(N, D_l)` so layers of different shapes can be measured in one call.
 
+pub mod convnet;
 pub mod fnn;
 pub mod init;
 pub mod toy;
@@ -30,6 +31,14 @@ pub struct HiddenOutputs<const C: usize, D: Device<f32>> {
 pub trait Classifier<const IN: usize, const C: usize, D: Device<f32>>: Params<f32, D> {
     /// Logits, recording on tape `T` when training.
     fn forward<T: Tape<f32, D>>(&self, x: Batch<IN, D, T>) -> Batch<C, D, T>;
+    /// Logits of a training step: like `forward`, except that layers with a
+    /// training mode (batch norm) use it and update their running state.
+    fn forward_train(
+        &self,
+        x: Batch<IN, D, OwnedTape<f32, D>>,
+    ) -> Batch<C, D, OwnedTape<f32, D>> {
+        self.forward(x)
+    }
     /// Logits plus every hidden activation, without a tape.
     fn forward_hidden(&self, x: Batch<IN, D>) -> HiddenOutputs<C, D>;
     /// Number of hidden layers L.

@@ -19,6 +19,9 @@ pub fn export_params<M: Params<f32, D>, D: Device<f32>>(model: &mut M) -> Vec<(S
         fn visit<S: Shape>(&mut self, name: &str, t: &mut Tensor<S, f32, D>) {
             self.0.push((name.to_string(), t.as_vec()));
         }
+        fn visit_buffer<S: Shape>(&mut self, name: &str, t: &mut Tensor<S, f32, D>) {
+            <Self as ParamVisitor<f32, D>>::visit(self, name, t)
+        }
     }
     let mut e = Export(Vec::new());
     model.visit_params("", &mut e);
@@ -47,6 +50,9 @@ pub fn import_params<M: Params<f32, D>, D: Device<f32>>(
                     self.1.get_or_insert(format!("parameter {name} is missing"));
                 }
             }
+        }
+        fn visit_buffer<S: Shape>(&mut self, name: &str, t: &mut Tensor<S, f32, D>) {
+            <Self as ParamVisitor<f32, D>>::visit(self, name, t)
         }
     }
     let mut i = Import(values, None);

@@ -11,6 +11,10 @@ use dfdx::prelude::*;
 /// Receives each trainable tensor of a model, in a fixed order.
 pub trait ParamVisitor<E: Dtype, D: Device<E>> {
     fn visit<S: Shape>(&mut self, name: &str, tensor: &mut Tensor<S, E, D>);
+
+    /// Receives a non-trainable state tensor (batch norm's running statistics):
+    /// checkpoints save it, optimizers and gradient norms skip it.
+    fn visit_buffer<S: Shape>(&mut self, _name: &str, _tensor: &mut Tensor<S, E, D>) {}
 }
 
 /// Models whose trainable tensors can be walked (mutably) by name.

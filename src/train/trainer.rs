@@ -241,7 +241,7 @@ pub fn train<const IN: usize, const C: usize, D: Device<f32>, M: Classifier<IN, 
             }
             let x: Tensor<(usize, Const<IN>), f32, D> =
                 dev.tensor_from_vec(xb.clone(), (yb.len(), Const));
-            let logits = model.forward(x.leaky_trace());
+            let logits = model.forward_train(x.leaky_trace());
             acc.add_logits(&logits.retaped::<NoneTape>().as_vec(), &yb);
             let loss = cross_entropy_with_logits_loss(logits, one_hot::<C, D>(dev, &yb));
             let loss_value = loss.as_vec()[0];

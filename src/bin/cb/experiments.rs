@@ -77,10 +77,10 @@ pub fn toy(args: ToyArgs) -> Result<()> {
 pub struct DataAndDevice {
     /// Data folder (default: $CB_DATA_DIR, else data/)
     #[arg(long)]
-    data_dir: Option<PathBuf>,
+    pub data_dir: Option<PathBuf>,
     /// Compute device: cpu, cuda or cuda:N (CUDA needs a `--features cuda` build)
     #[arg(long, default_value = "cpu")]
-    device: DeviceChoice,
+    pub device: DeviceChoice,
 }
 
 #[derive(clap::Args)]
@@ -175,6 +175,8 @@ pub fn fc_sweep(a: SweepArgs) -> Result<()> {
 pub enum TrainCommand {
     /// A fully connected ReLU net on MNIST / Fashion-MNIST
     Fnn(FnnArgs),
+    /// A VGG or ResNet (§3.4-3.5)
+    Conv(crate::conv::ConvArgs),
 }
 
 #[derive(clap::Args)]
@@ -201,7 +203,10 @@ pub struct FnnArgs {
 }
 
 pub fn train(cmd: TrainCommand) -> Result<()> {
-    let TrainCommand::Fnn(a) = cmd;
+    let a = match cmd {
+        TrainCommand::Fnn(a) => a,
+        TrainCommand::Conv(a) => return crate::conv::train(a),
+    };
     if a.depth == 0 {
         bail!("--depth must be at least 1");
     }
@@ -237,7 +242,7 @@ pub fn train(cmd: TrainCommand) -> Result<()> {
 }
 
 /// Writes each chart as `DIR/<name>.html`.
-fn write_charts(dir: &std::path::Path, charts: &[(String, plotly::Plot)]) -> Result<()> {
+pub fn write_charts(dir: &std::path::Path, charts: &[(String, plotly::Plot)]) -> Result<()> {
     charts
         .iter()
         .try_for_each(|(name, plot)| save_html(plot, &dir.join(format!("{name}.html"))))

@@ -2,6 +2,7 @@
 //! toolkit. Every failure is one line on stderr and a non-zero exit.
 
 mod bundles;
+mod conv;
 mod data;
 mod experiments;
 
@@ -31,6 +32,8 @@ enum Command {
     Toy(experiments::ToyArgs),
     /// §3.3: FC nets over width x depth, H^L and the conflict boundary
     FcSweep(experiments::SweepArgs),
+    /// §3.4-3.5: VGG vs ResNet over depth, H^L and accuracy
+    ConvSweep(conv::ConvSweepArgs),
     /// Train one network (results, checkpoints, resumable)
     #[command(subcommand)]
     Train(experiments::TrainCommand),
@@ -46,6 +49,7 @@ fn main() -> ExitCode {
         Command::Data(cmd) => data::run(cmd),
         Command::Toy(args) => experiments::toy(args),
         Command::FcSweep(args) => experiments::fc_sweep(args),
+        Command::ConvSweep(args) => conv::conv_sweep(args),
         Command::Train(cmd) => experiments::train(cmd),
     };
     match result {

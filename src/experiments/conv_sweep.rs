@@ -1,0 +1,203 @@
+//! §3.4–3.5, Figure 6: VGG and ResNet over depth — test accuracy and `H^L`
+//! per net (6a, 6c) and `H^L(t)` during training of the deepest nets (6b).
+//!
+//! Results are written after every net; a rerun with the same configuration
+//! and output folder skips the nets already done.
+
+use std::path::Path;
+use std::time::Instant;
+
+use anyhow::{bail, Result};
+use serde::{Deserialize, Serialize};
+
+use super::conv_nets::{check_divisor, load_images, train_conv};
+use super::{note, open_report, write_json};
+use crate::data::DatasetKind;
+use crate::layers::ConvDevice;
+use crate::models::convnet::{Arch, ConvSpec};
+use crate::train::{ProgressMode, RunOptions, TrainConfig, TrainReport};
+
+/// What to sweep and how long to train.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ConvSweepConfig {
+    pub dataset: DatasetKind,
+    pub archs: Vec<Arch>,
+    /// Layers with weights: 2 + 2 × blocks.
+    pub depths: Vec<usize>,
+    /// The paper's 64/128/256/512 filters are divided by this (1 = the paper).
+    pub width_divisor: usize,
+    pub epochs: usize,
+    pub train_samples: Option<usize>,
+    pub test_samples: Option<usize>,
+    pub max_steps_per_epoch: Option<usize>,
+    pub bundle_samples: usize,
+    pub seed: u64,
+    /// `H^l(t)` of each architecture's deepest net every this many steps (6b).
+    pub trace_every_steps: usize,
+}
+
+impl ConvSweepConfig {
+    /// The paper's scale on CIFAR-10: full widths, 120 epochs (GPU work).
+    pub fn full() -> Self {
+        Self {
+            dataset: DatasetKind::Cifar10,
+            archs: vec![Arch::Vgg, Arch::Resnet],
+            depths: vec![20, 30, 40, 50, 60, 70, 80, 90, 100, 110, 120],
+            width_divisor: 1,
+            epochs: 120,
+            train_samples: None,
+            test_samples: None,
+            max_steps_per_epoch: None,
+            bundle_samples: 2048,
+            seed: 0,
+            trace_every_steps: 500,
+        }
+    }
+
+    /// A few minutes on 2 CPU cores: MNIST, widths ÷ 16, short training.
+    pub fn quick() -> Self {
+        Self {
+            dataset: DatasetKind::Mnist,
+            depths: vec![10, 50, 120],
+            width_divisor: 16,
+            epochs: 1,
+            train_samples: Some(12_800),
+            test_samples: Some(1_000),
+            max_steps_per_epoch: Some(200),
+            bundle_samples: 512,
+            trace_every_steps: 50,
+            ..Self::full()
+        }
+    }
+
+    fn validate(&self) -> Result<Vec<ConvSpec>> {
+        if self.archs.is_empty() || self.depths.is_empty() {
+            bail!("the sweep needs at least one architecture and one depth");
+        }
+        if self.epochs == 0 {
+            bail!("epochs must be at least 1");
+        }
+        check_divisor(self.width_divisor)?;
+        let mut specs = Vec::new();
+        for &arch in &self.archs {
+            for &depth in &self.depths {
+                specs.push(ConvSpec::for_depth(arch, depth).map_err(anyhow::Error::msg)?);
+            }
+        }
+        Ok(specs)
+    }
+}
+
+/// One net of the sweep (Figures 6a and 6c).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ConvCell {
+    pub arch: Arch,
+    pub depth: usize,
+    pub blocks: [usize; 4],
+    /// Mean over the last 5 epochs (§3.1).
+    pub test_accuracy: f64,
+    pub train_accuracy: f64,
+    /// `H^L` at the end of training.
+    pub final_entropy: f64,
+    /// `H^L` averaged over the measurements (the paper's H^L).
+    pub mean_entropy: f64,
+    /// First hidden layer (1 = stem, then blocks) with `H^l > 0` at the end.
+    pub first_conflicting_layer: Option<usize>,
+    /// `H^l` of every hidden layer at the end.
+    pub entropy: Vec<f64>,
+    pub seconds: f64,
+}
+
+/// `conv_sweep.json`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ConvSweepReport {
+    pub config: ConvSweepConfig,
+    pub cells: Vec<ConvCell>,
+    /// Full training reports of each architecture's deepest net (Figure 6b).
+    pub traces: Vec<TrainReport>,
+}
+
+impl ConvSweepReport {
+    pub fn cell(&self, arch: Arch, depth: usize) -> Option<&ConvCell> {
+        self.cells
+            .iter()
+            .find(|c| c.arch == arch && c.depth == depth)
+    }
+}
+
+pub const REPORT: &str = "conv_sweep.json";
+
+/// Runs the sweep; `out_dir` (if any) receives `conv_sweep.json` after each
+/// net and lets an interrupted sweep resume.
+pub fn run_conv_sweep<D: ConvDevice>(
+    dev: &D,
+    cfg: &ConvSweepConfig,
+    data_dir: &Path,
+    out_dir: Option<&Path>,
+    progress: ProgressMode,
+) -> Result<ConvSweepReport> {
+    let specs = cfg.validate()?;
+    let mut report = open_report(out_dir, REPORT, |r: &ConvSweepReport| {
+        r.config == *cfg
+    })?
+    .unwrap_or_else(|| ConvSweepReport {
+        config: cfg.clone(),
+        cells: vec![],
+        traces: vec![],
+    });
+    let (train_set, test_set) =
+        load_images(cfg.dataset, data_dir, cfg.train_samples, cfg.test_samples)?;
+    let deepest = *cfg.depths.iter().max().expect("validated non-empty");
+    let total = specs.len();
+    for (i, spec) in specs.into_iter().enumerate() {
+        let depth = spec.depth();
+        if report.cell(spec.arch, depth).is_some() {
+            continue;
+        }
+        note(progress, &format!("[{}/{total}] {spec}", i + 1));
+        let traced = depth == deepest;
+        let tc = TrainConfig {
+            epochs: cfg.epochs,
+            seed: cfg.seed,
+            bundle_samples: cfg.bundle_samples,
+            max_steps_per_epoch: cfg.max_steps_per_epoch,
+            bundle_every_steps: traced.then_some(cfg.trace_every_steps),
+            ..Default::default()
+        };
+        let run = RunOptions {
+            out_dir: None,
+            progress,
+            label: format!("{}-{depth}", spec.arch),
+        };
+        let started = Instant::now();
+        let r = train_conv(
+            dev,
+            cfg.width_divisor,
+            spec,
+            &train_set,
+            Some(&test_set),
+            &tc,
+            run,
+        )?;
+        let last = r.bundles.last();
+        report.cells.push(ConvCell {
+            arch: spec.arch,
+            depth,
+            blocks: spec.blocks,
+            test_accuracy: r.test_accuracy().unwrap_or(0.0),
+            train_accuracy: r.train_accuracy().unwrap_or(0.0),
+            final_entropy: r.final_entropy().unwrap_or(0.0),
+            mean_entropy: r.mean_entropy().unwrap_or(0.0),
+            first_conflicting_layer: last.and_then(|b| b.first_conflicting_layer()),
+            entropy: last.map(|b| b.entropy.clone()).unwrap_or_default(),
+            seconds: started.elapsed().as_secs_f64(),
+        });
+        if traced {
+            report.traces.push(r);
+        }
+        if let Some(d) = out_dir {
+            write_json(d, REPORT, &report)?;
+        }
+    }
+    Ok(report)
+}

@@ -1,0 +1,120 @@
+//! Batch normalization over the channels of NHWC maps (statistics over batch
+//! and pixels, as BatchNorm2d does).
+//!
+//! Training mode normalizes with the batch's mean and biased variance and
+//! moves the running statistics (momentum 0.1, unbiased variance, as PyTorch);
+//! inference mode uses the running statistics. The paper's code measures
+//! bundles in inference mode, and so do the models here. `eps = 1e-5`.
+//!
+//! The running statistics sit behind a mutex so that a training forward pass
+//! can update them through `&self` like every other layer call.
+
+use std::sync::Mutex;
+
+use dfdx::prelude::*;
+
+use super::im2col::Maps;
+use crate::train::params::{ParamVisitor, Params};
+
+/// Training (batch statistics) or inference (running statistics).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    Train,
+    Infer,
+}
+
+pub const BN_EPS: f32 = 1e-5;
+pub const BN_MOMENTUM: f32 = 0.1;
+
+#[derive(Debug)]
+pub struct BatchNorm<C: ConstDim, D: Device<f32>> {
+    pub scale: Tensor<(C,), f32, D>,
+    pub bias: Tensor<(C,), f32, D>,
+    running: Mutex<Running<C, D>>,
+}
+
+#[derive(Clone, Debug)]
+struct Running<C: ConstDim, D: Device<f32>> {
+    mean: Tensor<(C,), f32, D>,
+    var: Tensor<(C,), f32, D>,
+}
+
+impl<C: ConstDim, D: Device<f32>> Clone for BatchNorm<C, D> {
+    fn clone(&self) -> Self {
+        Self {
+            scale: self.scale.clone(),
+            bias: self.bias.clone(),
+            running: Mutex::new(self.running().clone()),
+        }
+    }
+}
+
+impl<C: ConstDim, D: Device<f32>> BatchNorm<C, D> {
+    /// Scale 1, bias 0, running mean 0 and variance 1.
+    pub fn new(dev: &D) -> Self {
+        Self {
+            scale: dev.ones(),
+            bias: dev.zeros(),
+            running: Mutex::new(Running {
+                mean: dev.zeros(),
+                var: dev.ones(),
+            }),
+        }
+    }
+
+    fn running(&self) -> std::sync::MutexGuard<'_, Running<C, D>> {
+        // A panic elsewhere cannot leave the two tensors half-written.
+        self.running.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Running mean and variance (copies).
+    pub fn running_stats(&self) -> (Vec<f32>, Vec<f32>) {
+        let r = self.running();
+        (r.mean.as_vec(), r.var.as_vec())
+    }
+
+    pub fn forward<T: Tape<f32, D>>(&self, x: Maps<C, D, T>, mode: Mode) -> Maps<C, D, T> {
+        let shape = *x.shape();
+        let n = shape.0 * shape.1 * shape.2;
+        let x = x.reshape_like(&(n, shape.3));
+        let y = match mode {
+            Mode::Train => {
+                // Each taped tensor is consumed exactly once (its tape holds
+                // the backward ops); the running update reads tape-free copies.
+                let mean = x.retaped::<T>().mean::<(C,), Axis<0>>();
+                let mean_value = mean.retaped::<NoneTape>();
+                let centered = x - mean.broadcast_like(&(n, shape.3));
+                let var = centered.retaped::<T>().square().mean::<(C,), Axis<0>>();
+                self.update_running(mean_value, var.retaped(), n);
+                let inv_std = (var + BN_EPS).sqrt().recip();
+                centered * inv_std.broadcast_like(&(n, shape.3))
+            }
+            Mode::Infer => {
+                let r = self.running();
+                let inv_std = (r.var.clone() + BN_EPS).sqrt().recip();
+                (x - r.mean.clone().broadcast_like(&(n, shape.3)))
+                    * inv_std.broadcast_like(&(n, shape.3))
+            }
+        };
+        let y = y * self.scale.retaped::<T>().broadcast_like(&(n, shape.3))
+            + self.bias.retaped::<T>().broadcast_like(&(n, shape.3));
+        y.reshape_like(&shape)
+    }
+
+    fn update_running(&self, mean: Tensor<(C,), f32, D>, var: Tensor<(C,), f32, D>, n: usize) {
+        let unbiased = if n > 1 { n as f32 / (n - 1) as f32 } else { 1.0 };
+        let mut r = self.running();
+        r.mean = r.mean.clone() * (1.0 - BN_MOMENTUM) + mean * BN_MOMENTUM;
+        r.var = r.var.clone() * (1.0 - BN_MOMENTUM) + var * (BN_MOMENTUM * unbiased);
+    }
+}
+
+impl<C: ConstDim, D: Device<f32>> Params<f32, D> for BatchNorm<C, D> {
+    fn visit_params<V: ParamVisitor<f32, D>>(&mut self, prefix: &str, v: &mut V) {
+        v.visit(&format!("{prefix}.scale"), &mut self.scale);
+        v.visit(&format!("{prefix}.bias"), &mut self.bias);
+        let r = self.running.get_mut().unwrap_or_else(|p| p.into_inner());
+        v.visit_buffer(&format!("{prefix}.running_mean"), &mut r.mean);
+        v.visit_buffer(&format!("{prefix}.running_var"), &mut r.var);
+    }
+}

@@ -1,0 +1,258 @@
+//! im2col: the one primitive convolution and max pooling are built on.
+//!
+//! Feature maps are NHWC (`(batch, rows, cols, channels)`), so one pixel's
+//! channels are contiguous and a patch row is a run of contiguous copies.
+//! `im2col` turns a map into one row per output pixel holding its
+//! `kernel × kernel × channels` window (ordered `ky, kx, c`); a convolution is
+//! then one `matmul` with a `(k·k·C_in, C_out)` weight, and max pooling a `max`
+//! over the window axis. Autodiff comes from dfdx for everything but im2col
+//! itself, whose backward is col2im (scatter-add of patch gradients).
+//!
+//! Two implementations of the same op:
+//! - [`im2col_by_gather`]: dfdx's `gather` on the flattened map plus one padding
+//!   row; works (and differentiates) on every device, CUDA included.
+//! - the CPU kernel ([`ConvDevice`] for `Cpu`): direct copies, parallel over
+//!   the batch, with col2im as its backward. dfdx's generic CPU gather indexes
+//!   element by element and is several times slower here.
+//!
+//! The two are checked against each other and against finite differences in
+//! `tests/conv_layers.rs`.
+
+use dfdx::prelude::*;
+use rayon::prelude::*;
+
+/// Feature maps `(batch, rows, cols, channels)`.
+pub type Maps<C, D, T = NoneTape> = Tensor<(usize, usize, usize, C), f32, D, T>;
+/// Patches: one row per output pixel, `kernel² × channels` columns.
+pub type Patches<D, T = NoneTape> = Tensor<(usize, usize), f32, D, T>;
+
+/// A square sliding window.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Window {
+    pub kernel: usize,
+    pub stride: usize,
+    pub padding: usize,
+}
+
+impl Window {
+    pub const fn new(kernel: usize, stride: usize, padding: usize) -> Self {
+        Self {
+            kernel,
+            stride,
+            padding,
+        }
+    }
+
+    /// Output size along an axis of `n` pixels (floor, as PyTorch and TF "same").
+    ///
+    /// Panics if the padded input is smaller than the kernel.
+    pub fn out_size(&self, n: usize) -> usize {
+        assert!(
+            n + 2 * self.padding >= self.kernel && self.stride > 0,
+            "a {}x{} window (stride {}, padding {}) does not fit {n} pixels",
+            self.kernel,
+            self.kernel,
+            self.stride,
+            self.padding
+        );
+        (n + 2 * self.padding - self.kernel) / self.stride + 1
+    }
+}
+
+/// Everything about one im2col call.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Geometry {
+    pub batch: usize,
+    pub rows: usize,
+    pub cols: usize,
+    pub channels: usize,
+    pub window: Window,
+    pub out_rows: usize,
+    pub out_cols: usize,
+}
+
+impl Geometry {
+    pub fn new(shape: (usize, usize, usize, usize), window: Window) -> Self {
+        let (batch, rows, cols, channels) = shape;
+        Self {
+            batch,
+            rows,
+            cols,
+            channels,
+            window,
+            out_rows: window.out_size(rows),
+            out_cols: window.out_size(cols),
+        }
+    }
+
+    /// Values in one patch row.
+    pub fn row_len(&self) -> usize {
+        self.window.kernel * self.window.kernel * self.channels
+    }
+
+    /// Number of patch rows (output pixels).
+    pub fn num_rows(&self) -> usize {
+        self.batch * self.out_rows * self.out_cols
+    }
+
+    /// Input pixel `(y, x)` read by output pixel `(oy, ox)` at kernel offset
+    /// `(ky, kx)`, or `None` where the window hangs over the padding.
+    #[inline]
+    fn source(&self, oy: usize, ox: usize, ky: usize, kx: usize) -> Option<(usize, usize)> {
+        let w = self.window;
+        let y = (oy * w.stride + ky).checked_sub(w.padding)?;
+        let x = (ox * w.stride + kx).checked_sub(w.padding)?;
+        (y < self.rows && x < self.cols).then_some((y, x))
+    }
+
+    /// Calls `f(patch_offset, pixel)` for every in-bounds window position of
+    /// image-local output row `r` (pixel = `y * cols + x` within the image).
+    #[inline]
+    fn for_each_source(&self, r: usize, mut f: impl FnMut(usize, usize)) {
+        let (oy, ox) = (r / self.out_cols, r % self.out_cols);
+        let k = self.window.kernel;
+        for ky in 0..k {
+            for kx in 0..k {
+                if let Some((y, x)) = self.source(oy, ox, ky, kx) {
+                    f((ky * k + kx) * self.channels, y * self.cols + x);
+                }
+            }
+        }
+    }
+
+    /// Gather indices into the flattened map with one padding row appended
+    /// (index `batch·rows·cols`), one per `(row, ky, kx)`.
+    pub fn gather_indices(&self) -> Vec<usize> {
+        let pad = self.batch * self.rows * self.cols;
+        let k2 = self.window.kernel * self.window.kernel;
+        let per_image = self.out_rows * self.out_cols;
+        let mut idx = vec![pad; self.num_rows() * k2];
+        for (row, slots) in idx.chunks_exact_mut(k2).enumerate() {
+            let (b, r) = (row / per_image, row % per_image);
+            let base = b * self.rows * self.cols;
+            self.for_each_source(r, |off, pixel| {
+                slots[off / self.channels] = base + pixel;
+            });
+        }
+        idx
+    }
+}
+
+/// Host im2col of an NHWC buffer; padding positions hold `pad_value`.
+pub(crate) fn im2col_host(x: &[f32], g: &Geometry, pad_value: f32) -> Vec<f32> {
+    let (c, row_len) = (g.channels, g.row_len());
+    let image_len = g.rows * g.cols * c;
+    let per_image = g.out_rows * g.out_cols;
+    let mut out = vec![pad_value; g.num_rows() * row_len];
+    if out.is_empty() {
+        return out;
+    }
+    out.par_chunks_mut(per_image * row_len)
+        .zip(x.par_chunks(image_len))
+        .for_each(|(patches, image)| {
+            for (r, row) in patches.chunks_exact_mut(row_len).enumerate() {
+                g.for_each_source(r, |off, pixel| {
+                    row[off..off + c].copy_from_slice(&image[pixel * c..(pixel + 1) * c]);
+                });
+            }
+        });
+    out
+}
+
+/// Host col2im: adds patch gradients back onto the NHWC input gradient.
+pub(crate) fn col2im_add_host(grad_patches: &[f32], g: &Geometry, grad_x: &mut [f32]) {
+    let (c, row_len) = (g.channels, g.row_len());
+    let image_len = g.rows * g.cols * c;
+    let per_image = g.out_rows * g.out_cols;
+    if grad_x.is_empty() || grad_patches.is_empty() {
+        return;
+    }
+    grad_x
+        .par_chunks_mut(image_len)
+        .zip(grad_patches.par_chunks(per_image * row_len))
+        .for_each(|(image, patches)| {
+            for (r, row) in patches.chunks_exact(row_len).enumerate() {
+                g.for_each_source(r, |off, pixel| {
+                    let dst = &mut image[pixel * c..(pixel + 1) * c];
+                    dst.iter_mut()
+                        .zip(&row[off..off + c])
+                        .for_each(|(d, s)| *d += s);
+                });
+            }
+        });
+}
+
+fn geometry<C: Dim, D: Device<f32>, T>(x: &Maps<C, D, T>, window: Window) -> Geometry {
+    let (b, h, w, c) = *x.shape();
+    Geometry::new((b, h, w, c.size()), window)
+}
+
+/// im2col by dfdx ops (`concat` a padding row, `gather`, `reshape`): the
+/// device-independent implementation, differentiable on every device.
+pub fn im2col_by_gather<C: Dim, D: Device<f32>, T: Tape<f32, D>>(
+    x: Maps<C, D, T>,
+    window: Window,
+    pad_value: f32,
+) -> Patches<D, T> {
+    let g = geometry(&x, window);
+    let dev = x.device().clone();
+    let c = x.shape().3;
+    let flat = x.reshape_like(&(g.batch * g.rows * g.cols, c));
+    let pad: Tensor<(usize, C), f32, D> = dev.ones_like(&(1, c)) * pad_value;
+    let padded = (flat, pad).concat_along(Axis::<0>);
+    let idx = g.gather_indices();
+    let idx: Tensor<(usize,), usize, D> = dev.tensor_from_vec(idx.clone(), (idx.len(),));
+    padded
+        .gather(idx)
+        .reshape_like(&(g.num_rows(), g.row_len()))
+}
+
+/// Devices the project's conv and pool layers run on: they provide im2col.
+pub trait ConvDevice: Device<f32> {
+    /// Patches of `x` under `window`; padding reads as `pad_value`.
+    fn im2col<C: Dim, T: Tape<f32, Self>>(
+        x: Maps<C, Self, T>,
+        window: Window,
+        pad_value: f32,
+    ) -> Patches<Self, T>;
+}
+
+impl ConvDevice for Cpu {
+    fn im2col<C: Dim, T: Tape<f32, Self>>(
+        x: Maps<C, Self, T>,
+        window: Window,
+        pad_value: f32,
+    ) -> Patches<Self, T> {
+        let g = geometry(&x, window);
+        let (x, mut tape) = x.split_tape();
+        let patches = im2col_host(&x.as_vec(), &g, pad_value);
+        let out = x
+            .device()
+            .tensor_from_vec(patches, (g.num_rows(), g.row_len()));
+        if T::OWNS_TAPE {
+            let (x_ghost, out_ghost) = (x.ghost(), out.ghost());
+            tape.add_backward_op(move |grads| {
+                grads.try_alloc_for(&out_ghost)?;
+                // The patch gradient is an intermediate nobody reads after
+                // this op: take its buffer instead of copying it.
+                let grad_out = std::mem::take(&mut **grads.get_or_alloc_mut(&out_ghost)?);
+                let grad_x = grads.get_or_alloc_mut(&x_ghost)?;
+                col2im_add_host(&grad_out, &g, grad_x);
+                Ok(())
+            });
+        }
+        out.put_tape(tape)
+    }
+}
+
+#[cfg(feature = "cuda")]
+impl ConvDevice for Cuda {
+    fn im2col<C: Dim, T: Tape<f32, Self>>(
+        x: Maps<C, Self, T>,
+        window: Window,
+        pad_value: f32,
+    ) -> Patches<Self, T> {
+        // dfdx's CUDA gather (atomic-add backward) is already a device kernel.
+        im2col_by_gather(x, window, pad_value)
+    }
+}

@@ -1,0 +1,310 @@
+//! The stable-Rust conv, pool and batch-norm layers: forward values against
+//! independent loops written from the definitions, the CPU im2col kernel
+//! against the device-independent gather path, and every gradient against
+//! central finite differences.
+
+use conflicting_bundles::layers::*;
+use dfdx::prelude::*;
+use rand::{rngs::StdRng, Rng, SeedableRng};
+
+fn dev() -> Cpu {
+    Cpu::seed_from_u64(0)
+}
+
+fn random(n: usize, seed: u64) -> Vec<f32> {
+    let mut rng = StdRng::seed_from_u64(seed);
+    (0..n).map(|_| rng.gen_range(-1.0..1.0)).collect()
+}
+
+type Shape4 = (usize, usize, usize, usize);
+
+fn maps<const C: usize>(dev: &Cpu, v: Vec<f32>, s: Shape4) -> Maps<Const<C>, Cpu> {
+    assert_eq!(s.3, C);
+    dev.tensor_from_vec(v, (s.0, s.1, s.2, Const))
+}
+
+/// Direct convolution from the definition: out[b,oy,ox,o] =
+/// sum over ky,kx,i of x[b, oy*s+ky-p, ox*s+kx-p, i] * w[(ky,kx,i), o], in f64.
+fn naive_conv(x: &[f32], s: Shape4, w: &[f32], o: usize, k: usize, stride: usize, pad: usize) -> Vec<f64> {
+    let (b, h, wd, c) = s;
+    let oh = (h + 2 * pad - k) / stride + 1;
+    let ow = (wd + 2 * pad - k) / stride + 1;
+    let mut out = vec![0.0f64; b * oh * ow * o];
+    for bi in 0..b {
+        for oy in 0..oh {
+            for ox in 0..ow {
+                for oc in 0..o {
+                    let mut acc = 0.0f64;
+                    for ky in 0..k {
+                        for kx in 0..k {
+                            let y = (oy * stride + ky) as isize - pad as isize;
+                            let xx = (ox * stride + kx) as isize - pad as isize;
+                            if y < 0 || xx < 0 || y >= h as isize || xx >= wd as isize {
+                                continue;
+                            }
+                            for ic in 0..c {
+                                let xv = x[((bi * h + y as usize) * wd + xx as usize) * c + ic];
+                                let wv = w[((ky * k + kx) * c + ic) * o + oc];
+                                acc += xv as f64 * wv as f64;
+                            }
+                        }
+                    }
+                    out[((bi * oh + oy) * ow + ox) * o + oc] = acc;
+                }
+            }
+        }
+    }
+    out
+}
+
+fn assert_close(got: &[f32], want: &[f64], tol: f64, what: &str) {
+    assert_eq!(got.len(), want.len(), "{what}: length");
+    for (i, (g, w)) in got.iter().zip(want).enumerate() {
+        assert!(
+            (*g as f64 - w).abs() <= tol * (1.0 + w.abs()),
+            "{what}[{i}]: got {g}, want {w}"
+        );
+    }
+}
+
+#[test]
+fn conv_matches_a_hand_computed_example() {
+    // One 3x3 single-channel image, a 2x2 kernel, stride 1, no padding:
+    // x = [1 2 3; 4 5 6; 7 8 9], w = [1 0; 0 -1] -> out = x[y][x] - x[y+1][x+1] = -4 everywhere.
+    let dev = dev();
+    let x = maps::<1>(&dev, (1..=9).map(|v| v as f32).collect(), (1, 3, 3, 1));
+    let w = dev.tensor_from_vec(vec![1.0, 0.0, 0.0, -1.0], (4, Const::<1>));
+    let conv = Conv2d::<Const<1>, Const<1>, Cpu>::from_weight(w, Window::new(2, 1, 0));
+    assert_eq!(conv.forward(x.clone()).as_vec(), vec![-4.0; 4]);
+    // With padding 1 and stride 2 the corners see the zero border:
+    // windows start at (-1,-1), (-1,1), (1,-1), (1,1): out = -x[0][0], -x[0][2],
+    // -x[2][0] and x[1][1] - x[2][2].
+    let conv = Conv2d::<Const<1>, Const<1>, Cpu>::from_weight(
+        dev.tensor_from_vec(vec![1.0, 0.0, 0.0, -1.0], (4, Const::<1>)),
+        Window::new(2, 2, 1),
+    );
+    assert_eq!(conv.forward(x).as_vec(), vec![-1.0, -3.0, -7.0, -4.0]);
+}
+
+#[test]
+fn conv_forward_matches_direct_convolution() {
+    let dev = dev();
+    for (s, k, stride, pad) in [
+        ((2, 7, 6, 3), 3, 1, 1),
+        ((2, 9, 9, 3), 7, 2, 3),
+        ((1, 8, 5, 3), 1, 2, 0),
+        ((3, 5, 5, 3), 3, 2, 1),
+    ] {
+        let xv = random(s.0 * s.1 * s.2 * s.3, 1);
+        let wv = random(k * k * 3 * 4, 2);
+        let x = maps::<3>(&dev, xv.clone(), s);
+        let w = dev.tensor_from_vec(wv.clone(), (k * k * 3, Const::<4>));
+        let conv = Conv2d::<Const<3>, Const<4>, Cpu>::from_weight(w, Window::new(k, stride, pad));
+        let got = conv.forward(x).as_vec();
+        assert_close(&got, &naive_conv(&xv, s, &wv, 4, k, stride, pad), 1e-5, "conv");
+    }
+}
+
+#[test]
+fn cpu_im2col_kernel_equals_gather_path_forward_and_backward() {
+    let dev = dev();
+    for (s, window, pad_value) in [
+        ((2, 6, 5, 3), Window::new(3, 1, 1), 0.0),
+        ((3, 9, 9, 3), Window::new(7, 2, 3), 0.0),
+        ((2, 7, 7, 3), Window::new(3, 2, 1), f32::NEG_INFINITY),
+        ((1, 4, 4, 3), Window::new(1, 2, 0), 0.0),
+    ] {
+        let xv = random(s.0 * s.1 * s.2 * s.3, 3);
+        let x = maps::<3>(&dev, xv, s);
+        let fast = <Cpu as ConvDevice>::im2col(x.clone(), window, pad_value);
+        let slow = im2col_by_gather(x.clone(), window, pad_value);
+        assert_eq!(fast.shape(), slow.shape());
+        assert_eq!(fast.as_vec(), slow.as_vec());
+
+        // Backward: the same random cotangent through both.
+        let n = fast.shape().0 * fast.shape().1;
+        let cot = dev.tensor_from_vec(random(n, 4), *fast.shape());
+        let g = |p: Patches<Cpu, OwnedTape<f32, Cpu>>| {
+            let p = if pad_value.is_finite() { p } else { p.relu() };
+            (p * cot.clone()).sum::<Rank0, _>().backward()
+        };
+        if pad_value.is_finite() {
+            let gf = g(<Cpu as ConvDevice>::im2col(x.leaky_trace(), window, pad_value));
+            let gs = g(im2col_by_gather(x.leaky_trace(), window, pad_value));
+            assert_close(&gf.get(&x).as_vec(), &gs.get(&x).as_vec().iter().map(|&v| v as f64).collect::<Vec<_>>(), 1e-6, "col2im");
+        }
+    }
+}
+
+/// Central finite differences of `f` at `x` (in f64 sums over f32 forwards).
+fn numeric_grad(x: &[f32], eps: f32, f: impl Fn(&[f32]) -> f64) -> Vec<f64> {
+    let mut v = x.to_vec();
+    (0..x.len())
+        .map(|i| {
+            let orig = v[i];
+            v[i] = orig + eps;
+            let up = f(&v);
+            v[i] = orig - eps;
+            let down = f(&v);
+            v[i] = orig;
+            (up - down) / (2.0 * eps as f64)
+        })
+        .collect()
+}
+
+/// `sum(out * cot)` in f64: a scalar loss whose gradient is `cot` pulled back.
+fn weighted_sum(out: &[f32], cot: &[f32]) -> f64 {
+    out.iter().zip(cot).map(|(a, b)| *a as f64 * *b as f64).sum()
+}
+
+// Finite differences in f32 with eps 1e-2 carry ~1e-4 absolute rounding
+// noise per loss evaluation, hence the 2e-3 tolerances below.
+const FD_EPS: f32 = 1e-2;
+const FD_TOL: f64 = 2e-3;
+
+#[test]
+fn conv_gradients_match_finite_differences() {
+    let dev = dev();
+    let s = (2, 5, 5, 3);
+    let window = Window::new(3, 2, 1);
+    let xv = random(2 * 5 * 5 * 3, 5);
+    let wv = random(9 * 3 * 2, 6);
+    let cot = random(2 * 3 * 3 * 2, 7);
+    let run = |xv: &[f32], wv: &[f32]| {
+        let conv = Conv2d::<Const<3>, Const<2>, Cpu>::from_weight(
+            dev.tensor_from_vec(wv.to_vec(), (27, Const)),
+            window,
+        );
+        (conv.clone(), maps::<3>(&dev, xv.to_vec(), s))
+    };
+    let (conv, x) = run(&xv, &wv);
+    let out = conv.forward(x.leaky_trace());
+    let c = dev.tensor_from_vec(cot.clone(), *out.shape());
+    let grads = (out * c).sum::<Rank0, _>().backward();
+    let gx = grads.get(&x).as_vec();
+    let gw = grads.get(&conv.weight).as_vec();
+    let fx = numeric_grad(&xv, FD_EPS, |v| {
+        let (conv, x) = run(v, &wv);
+        weighted_sum(&conv.forward(x).as_vec(), &cot)
+    });
+    let fw = numeric_grad(&wv, FD_EPS, |v| {
+        let (conv, x) = run(&xv, v);
+        weighted_sum(&conv.forward(x).as_vec(), &cot)
+    });
+    assert_close(&gx, &fx, FD_TOL, "d/dx");
+    assert_close(&gw, &fw, FD_TOL, "d/dw");
+}
+
+#[test]
+fn max_pool_forward_and_gradient() {
+    let dev = dev();
+    let s = (2, 6, 5, 3);
+    let pool = MaxPool2d::new(3, 2, 1);
+    // Distinct values so no window has a tie (finite differences need that).
+    let mut xv = random(s.0 * s.1 * s.2 * s.3, 8);
+    xv.iter_mut().enumerate().for_each(|(i, v)| *v += i as f32 * 1e-3);
+    let x = maps::<3>(&dev, xv.clone(), s);
+    let out = pool.forward(x.clone()).as_vec();
+    // Oracle: max over the in-bounds part of each window.
+    let (oh, ow) = (3usize, 3usize);
+    let mut want = Vec::new();
+    for b in 0..2 {
+        for oy in 0..oh {
+            for ox in 0..ow {
+                for c in 0..3 {
+                    let mut m = f64::NEG_INFINITY;
+                    for y in (oy * 2).saturating_sub(1)..(oy * 2 + 2).min(6) {
+                        for xx in (ox * 2).saturating_sub(1)..(ox * 2 + 2).min(5) {
+                            m = m.max(xv[((b * 6 + y) * 5 + xx) * 3 + c] as f64);
+                        }
+                    }
+                    want.push(m);
+                }
+            }
+        }
+    }
+    assert_close(&out, &want, 0.0, "max pool");
+
+    let cot = random(out.len(), 9);
+    let y = pool.forward(x.leaky_trace());
+    let c = dev.tensor_from_vec(cot.clone(), *y.shape());
+    let g = (y * c).sum::<Rank0, _>().backward().get(&x).as_vec();
+    // A small step keeps each window's winner (values are >= 1e-3 apart).
+    let f = numeric_grad(&xv, 2e-4, |v| {
+        weighted_sum(&pool.forward(maps::<3>(&dev, v.to_vec(), s)).as_vec(), &cot)
+    });
+    assert_close(&g, &f, 2e-2, "d max / dx");
+}
+
+#[test]
+fn global_average_pool_is_the_pixel_mean() {
+    let dev = dev();
+    let xv = random(2 * 3 * 4 * 3, 10);
+    let out = global_avg_pool(maps::<3>(&dev, xv.clone(), (2, 3, 4, 3))).as_vec();
+    let want: Vec<f64> = (0..2)
+        .flat_map(|b| {
+            let xv = &xv;
+            (0..3).map(move |c| (0..12).map(|p| xv[(b * 12 + p) * 3 + c] as f64).sum::<f64>() / 12.0)
+        })
+        .collect();
+    assert_close(&out, &want, 1e-6, "gap");
+}
+
+#[test]
+fn batch_norm_train_mode_normalizes_and_moves_running_stats() {
+    let dev = dev();
+    let s = (4, 3, 3, 3);
+    let n = 4 * 9;
+    let xv: Vec<f32> = random(n * 3, 11).iter().enumerate().map(|(i, v)| v * 2.0 + (i % 3) as f32).collect();
+    let bn = BatchNorm::<Const<3>, Cpu>::new(&dev);
+    let y = bn.forward(maps::<3>(&dev, xv.clone(), s), Mode::Train).as_vec();
+    for c in 0..3 {
+        let col: Vec<f64> = (0..n).map(|i| y[i * 3 + c] as f64).collect();
+        let mean = col.iter().sum::<f64>() / n as f64;
+        let var = col.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n as f64;
+        assert!(mean.abs() < 1e-5, "channel {c} mean {mean}");
+        assert!((var - 1.0).abs() < 1e-3, "channel {c} var {var}");
+    }
+    let (rm, rv) = bn.running_stats();
+    for c in 0..3 {
+        let col: Vec<f64> = (0..n).map(|i| xv[i * 3 + c] as f64).collect();
+        let mean = col.iter().sum::<f64>() / n as f64;
+        let var = col.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1) as f64;
+        assert!((rm[c] as f64 - 0.1 * mean).abs() < 1e-5);
+        assert!((rv[c] as f64 - (0.9 + 0.1 * var)).abs() < 1e-4);
+    }
+    // Inference mode uses those running statistics, not the batch's.
+    let yi = bn.forward(maps::<3>(&dev, xv.clone(), s), Mode::Infer).as_vec();
+    for i in 0..n * 3 {
+        let c = i % 3;
+        let want = (xv[i] as f64 - rm[c] as f64) / (rv[c] as f64 + 1e-5).sqrt();
+        assert!((yi[i] as f64 - want).abs() < 1e-4);
+    }
+}
+
+#[test]
+fn batch_norm_train_mode_gradients_match_finite_differences() {
+    let dev = dev();
+    let s = (2, 2, 3, 3);
+    let xv = random(2 * 2 * 3 * 3, 12);
+    let cot = random(xv.len(), 13);
+    let mut bn = BatchNorm::<Const<3>, Cpu>::new(&dev);
+    bn.scale = dev.tensor([0.5, 1.5, -1.0]);
+    bn.bias = dev.tensor([0.1, -0.2, 0.3]);
+    let x = maps::<3>(&dev, xv.clone(), s);
+    let y = bn.forward(x.leaky_trace(), Mode::Train);
+    let c = dev.tensor_from_vec(cot.clone(), *y.shape());
+    let grads = (y * c).sum::<Rank0, _>().backward();
+    let f = |v: &[f32], bn: &BatchNorm<Const<3>, Cpu>| {
+        weighted_sum(&bn.forward(maps::<3>(&dev, v.to_vec(), s), Mode::Train).as_vec(), &cot)
+    };
+    let fx = numeric_grad(&xv, FD_EPS, |v| f(v, &bn));
+    assert_close(&grads.get(&x).as_vec(), &fx, FD_TOL, "d bn / dx");
+    let scale = bn.scale.as_vec();
+    let fs = numeric_grad(&scale, FD_EPS, |v| {
+        let mut b = bn.clone();
+        b.scale = dev.tensor_from_vec(v.to_vec(), (Const,));
+        f(&xv, &b)
+    });
+    assert_close(&grads.get(&bn.scale).as_vec(), &fs, FD_TOL, "d bn / d scale");
+}
