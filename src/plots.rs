@@ -317,6 +317,18 @@ pub fn conv_entropy_vs_depth(report: &ConvSweepReport) -> Plot {
     plot
 }
 
+/// `H^l` over the hidden layers `l = 1..L` of one or more nets (bars).
+pub fn entropy_per_layer(title: &str, profiles: &[(String, Vec<f64>)]) -> Plot {
+    let mut plot = Plot::new();
+    for (name, h) in profiles {
+        plot.add_trace(
+            plotly::Bar::new((1..=h.len()).map(|l| l as f64).collect(), h.clone()).name(name),
+        );
+    }
+    plot.set_layout(layout(title, "hidden layer l (1 = stem, then blocks)", "H^l (nats)"));
+    plot
+}
+
 /// Writes `plot` as a standalone HTML page (plotly.js from its CDN), atomically.
 pub fn save_html(plot: &Plot, path: &std::path::Path) -> anyhow::Result<()> {
     crate::train::checkpoint::write_atomic(path, plot.to_html().as_bytes())

@@ -58,12 +58,12 @@ impl ConvSweepConfig {
     pub fn quick() -> Self {
         Self {
             dataset: DatasetKind::Mnist,
-            depths: vec![10, 50, 120],
+            depths: vec![10, 30, 120],
             width_divisor: 16,
             epochs: 1,
-            train_samples: Some(12_800),
+            train_samples: Some(19_200),
             test_samples: Some(1_000),
-            max_steps_per_epoch: Some(200),
+            max_steps_per_epoch: Some(300),
             bundle_samples: 512,
             trace_every_steps: 50,
             ..Self::full()

@@ -29,7 +29,7 @@ pub struct ConvSweepArgs {
     /// Divide the paper's 64/128/256/512 filters by 1, 2, 4, 8 or 16
     #[arg(long)]
     width_divisor: Option<usize>,
-    /// A few minutes on 2 CPU cores: MNIST subset, widths / 16, 200 steps
+    /// A few minutes on 2 CPU cores: MNIST subset, widths / 16, 300 steps
     #[arg(long)]
     quick: bool,
     #[arg(long)]
