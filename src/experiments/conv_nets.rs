@@ -9,7 +9,8 @@ use crate::data::{load, DatasetKind, ImageShape, Split};
 use crate::layers::ConvDevice;
 use crate::models::convnet::{ConvSpec, GrayConvNet, Rgb64ConvNet, RgbConvNet, DIVISORS};
 use crate::models::Classifier;
-use crate::train::{train, RunOptions, Samples, TrainConfig, TrainReport};
+use crate::train::trainer::measure_hidden;
+use crate::train::{train, BundlePoint, RunOptions, Samples, TrainConfig, TrainReport};
 use crate::with_widths;
 
 /// Something to do with a freshly built conv net (Rust closures cannot be
@@ -115,4 +116,40 @@ pub fn load_images(
         get(Split::Train, train_samples)?,
         get(Split::Test, test_samples)?,
     ))
+}
+
+/// Measures every hidden layer of a conv net built by [`with_conv_net`].
+struct MeasureJob<'a, D> {
+    dev: &'a D,
+    samples: &'a Samples,
+    config: &'a TrainConfig,
+}
+
+impl<D: ConvDevice> ConvJob<D> for MeasureJob<'_, D> {
+    type Output = BundlePoint;
+    fn run<const IN: usize, M: Classifier<IN, 10, D>>(self, model: M) -> Result<BundlePoint> {
+        let lr = self.config.optimizer.lr as f32;
+        measure_hidden(self.dev, &model, self.samples, lr, self.config.batch_size)
+    }
+}
+
+/// `H^l` of every hidden layer of a freshly initialised net of `spec` (seed
+/// `cfg.seed`) on `samples`, in inference mode as during training: what the
+/// net does to the data before any step.
+pub fn measure_untrained<D: ConvDevice>(
+    dev: &D,
+    divisor: usize,
+    spec: ConvSpec,
+    samples: &Samples,
+    cfg: &TrainConfig,
+) -> Result<BundlePoint> {
+    let Some(image) = samples.image else {
+        bail!("the samples carry no image shape");
+    };
+    let job = MeasureJob {
+        dev,
+        samples,
+        config: cfg,
+    };
+    with_conv_net(dev, image, divisor, spec, cfg.seed, job)
 }
