@@ -81,7 +81,7 @@ impl ConvSweepConfig {
         let mut specs = Vec::new();
         for &arch in &self.archs {
             for &depth in &self.depths {
-                specs.push(ConvSpec::for_depth(arch, depth).map_err(anyhow::Error::msg)?);
+                specs.push(ConvSpec::for_depth(arch, depth)?);
             }
         }
         Ok(specs)

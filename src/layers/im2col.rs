@@ -200,11 +200,37 @@ pub fn im2col_by_gather<C: Dim, D: Device<f32>, T: Tape<f32, D>>(
     let flat = x.reshape_like(&(g.batch * g.rows * g.cols, c));
     let pad: Tensor<(usize, C), f32, D> = dev.ones_like(&(1, c)) * pad_value;
     let padded = (flat, pad).concat_along(Axis::<0>);
-    let idx = g.gather_indices();
-    let idx: Tensor<(usize,), usize, D> = dev.tensor_from_vec(idx.clone(), (idx.len(),));
+    let idx = cached_indices(&dev, &g);
     padded
         .gather(idx)
         .reshape_like(&(g.num_rows(), g.row_len()))
+}
+
+/// The gather indices of `g` on `dev`, built and uploaded once per geometry
+/// and thread (a training run repeats the same few geometries every step;
+/// rebuilding them would cost a host loop and an upload per conv per step).
+/// Assumes one device of each type per thread.
+fn cached_indices<D: Device<f32>>(dev: &D, g: &Geometry) -> Tensor<(usize,), usize, D> {
+    use std::any::{Any, TypeId};
+    use std::cell::RefCell;
+    use std::collections::HashMap;
+    type Key = (TypeId, usize, usize, usize, usize, Window);
+    thread_local! {
+        static CACHE: RefCell<HashMap<Key, Box<dyn Any>>> = RefCell::new(HashMap::new());
+    }
+    let key = (TypeId::of::<D>(), g.batch, g.rows, g.cols, g.channels, g.window);
+    CACHE.with(|c| {
+        let mut c = c.borrow_mut();
+        let entry = c.entry(key).or_insert_with(|| {
+            let idx = g.gather_indices();
+            let t: Tensor<(usize,), usize, D> = dev.tensor_from_vec(idx.clone(), (idx.len(),));
+            Box::new(t)
+        });
+        entry
+            .downcast_ref::<Tensor<(usize,), usize, D>>()
+            .expect("keyed by device type")
+            .clone()
+    })
 }
 
 /// Devices the project's conv and pool layers run on: they provide im2col.

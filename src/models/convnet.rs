@@ -131,11 +131,11 @@ impl ConvSpec {
     /// A net of `depth` layers, its blocks spread over the stages in the
     /// proportions of the 120-layer net (3:12:41:3, at least one per stage, by
     /// largest remainder), so 120 gives exactly [`BLOCKS_120`].
-    pub fn for_depth(arch: Arch, depth: usize) -> Result<Self, String> {
+    pub fn for_depth(arch: Arch, depth: usize) -> anyhow::Result<Self> {
         if depth < 10 || depth % 2 != 0 {
-            return Err(format!(
+            anyhow::bail!(
                 "depth {depth} is not 2 + 2 × blocks with at least one block per stage (an even number >= 10)"
-            ));
+            );
         }
         let n = (depth - 2) / 2;
         let total: usize = BLOCKS_120.iter().sum();

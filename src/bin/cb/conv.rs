@@ -116,7 +116,7 @@ pub struct ConvArgs {
 }
 
 pub fn train(a: ConvArgs) -> Result<()> {
-    let spec = ConvSpec::for_depth(a.arch, a.depth).map_err(anyhow::Error::msg)?;
+    let spec = ConvSpec::for_depth(a.arch, a.depth)?;
     check_divisor(a.width_divisor)?;
     let dir = resolve_data_dir(a.env.data_dir.as_deref());
     let (train_set, test_set) = load_images(a.dataset, &dir, None, None)?;
