@@ -6,6 +6,7 @@ use plotly::common::{Mode, Title};
 use plotly::layout::{Axis, Layout};
 use plotly::{HeatMap, Plot, Scatter};
 
+use crate::experiments::autotune::{AutotuneReport, LesionReport, MeanStd, Table1Row};
 use crate::experiments::conv_sweep::ConvSweepReport;
 use crate::experiments::fc_sweep::FcSweepReport;
 use crate::experiments::toy::{ToyEpoch, ToyReport};
@@ -326,6 +327,76 @@ pub fn entropy_per_layer(title: &str, profiles: &[(String, Vec<f64>)]) -> Plot {
         );
     }
     plot.set_layout(layout(title, "hidden layer l (1 = stem, then blocks)", "H^l (nats)"));
+    plot
+}
+
+/// Auto-tune, step by step: the `H^l` profile that triggered each pruning of
+/// one run (bars per layer, one series per architecture change).
+pub fn autotune_changes(report: &AutotuneReport, seed: u64) -> Plot {
+    let profiles: Vec<(String, Vec<f64>)> = report
+        .runs
+        .iter()
+        .filter(|r| r.seed == seed)
+        .flat_map(|r| &r.changes)
+        .map(|c| {
+            (
+                format!("{} (cut at layer {})", c.from, c.first_conflicting_layer),
+                c.entropy.clone(),
+            )
+        })
+        .collect();
+    entropy_per_layer(
+        &format!("Auto-tune run {seed}: H^l that triggered each pruning"),
+        &profiles,
+    )
+}
+
+/// Table 1 as bars with ± std error bars: `column` of each method.
+pub fn table1_bars(report: &AutotuneReport, column: &str, y: &str, pick: fn(&Table1Row) -> MeanStd) -> Plot {
+    use plotly::common::ErrorData;
+    use plotly::common::ErrorType;
+    let rows = report.table();
+    let mut plot = Plot::new();
+    plot.add_trace(
+        plotly::Bar::new(
+            rows.iter().map(|r| r.method.clone()).collect(),
+            rows.iter().map(|r| pick(r).mean).collect(),
+        )
+        .error_y(ErrorData::new(ErrorType::Data).array(rows.iter().map(|r| pick(r).std).collect()))
+        .name(column),
+    );
+    plot.set_layout(layout(
+        &format!("Table 1 ({}, {} runs): {column}", report.config.dataset.name(), report.runs.len()),
+        "method",
+        y,
+    ));
+    plot
+}
+
+/// The lesion study: test accuracy against the share of removable blocks
+/// removed, conflicting blocks first vs random order.
+pub fn lesion_chart(lesion: &LesionReport) -> Plot {
+    let n = lesion.blocks.len().max(1) as f64;
+    let share: Vec<f64> = (0..lesion.accuracy.len()).map(|k| 100.0 * k as f64 / n).collect();
+    let pct = |v: &[f64]| v.iter().map(|a| 100.0 * a).collect::<Vec<_>>();
+    let mut plot = Plot::new();
+    plot.add_trace(
+        line(share.clone(), pct(&lesion.accuracy), "conflicting branches first")
+            .mode(Mode::LinesMarkers),
+    );
+    plot.add_trace(
+        line(share, pct(&lesion.random_accuracy), "random order (mean)").mode(Mode::LinesMarkers),
+    );
+    plot.set_layout(layout(
+        &format!(
+            "Lesion study of a trained {} ({} of {} removable blocks conflicting)",
+            lesion.spec,
+            lesion.conflicting(),
+            lesion.blocks.len()
+        ),
+        "share of removable residual blocks removed [%]",
+        "test accuracy [%]",
+    ));
     plot
 }
 

@@ -7,8 +7,7 @@ use anyhow::{bail, Result};
 
 use crate::data::{load, DatasetKind, ImageShape, Split};
 use crate::layers::ConvDevice;
-use crate::models::convnet::{ConvSpec, GrayConvNet, Rgb64ConvNet, RgbConvNet, DIVISORS};
-use crate::models::Classifier;
+use crate::models::convnet::{ConvModel, ConvSpec, GrayConvNet, Rgb64ConvNet, RgbConvNet, DIVISORS};
 use crate::train::trainer::measure_hidden;
 use crate::train::{train, BundlePoint, RunOptions, Samples, TrainConfig, TrainReport};
 use crate::with_widths;
@@ -17,7 +16,7 @@ use crate::with_widths;
 /// generic over the net's type, so jobs are types).
 pub trait ConvJob<D: ConvDevice> {
     type Output;
-    fn run<const IN: usize, M: Classifier<IN, 10, D>>(self, model: M) -> Result<Self::Output>;
+    fn run<const IN: usize, M: ConvModel<IN, D>>(self, model: M) -> Result<Self::Output>;
 }
 
 /// Builds the net for `image`-shaped inputs with the widths of `divisor`,
@@ -64,7 +63,7 @@ pub struct TrainJob<'a, D> {
 
 impl<D: ConvDevice> ConvJob<D> for TrainJob<'_, D> {
     type Output = TrainReport;
-    fn run<const IN: usize, M: Classifier<IN, 10, D>>(self, mut model: M) -> Result<TrainReport> {
+    fn run<const IN: usize, M: ConvModel<IN, D>>(self, mut model: M) -> Result<TrainReport> {
         train(self.dev, &mut model, self.train_set, self.test_set, self.config, &self.run)
     }
 }
@@ -127,7 +126,7 @@ struct MeasureJob<'a, D> {
 
 impl<D: ConvDevice> ConvJob<D> for MeasureJob<'_, D> {
     type Output = BundlePoint;
-    fn run<const IN: usize, M: Classifier<IN, 10, D>>(self, model: M) -> Result<BundlePoint> {
+    fn run<const IN: usize, M: ConvModel<IN, D>>(self, model: M) -> Result<BundlePoint> {
         let lr = self.config.optimizer.lr as f32;
         measure_hidden(self.dev, &model, self.samples, lr, self.config.batch_size)
     }

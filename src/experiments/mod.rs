@@ -1,6 +1,7 @@
 //! Experiment drivers: one library call per experiment of the paper, shared
 //! by the `cb` CLI and the notebooks. Each returns a serde report.
 
+pub mod autotune;
 pub mod conv_nets;
 pub mod conv_sweep;
 pub mod fc_sweep;

@@ -232,6 +232,8 @@ struct Block<I: ConstDim, O: ConstDim, D: ConvDevice> {
     a: ConvBn<I, O, D>,
     b: ConvBn<O, O, D>,
     shortcut: Shortcut<I, O, D>,
+    /// Lesioned: the block passes its input through (identity shortcuts only).
+    bypassed: bool,
 }
 
 impl<I: ConstDim, O: ConstDim, D: ConvDevice> Block<I, O, D> {
@@ -245,19 +247,32 @@ impl<I: ConstDim, O: ConstDim, D: ConvDevice> Block<I, O, D> {
             a: ConvBn::new(dev, Window::new(3, stride, 1), rng),
             b: ConvBn::new(dev, Window::new(3, 1, 1), rng),
             shortcut,
+            bypassed: false,
         }
     }
 
-    fn forward<T: Tape<f32, D>>(&self, x: Maps<I, D, T>, mode: Mode) -> Maps<O, D, T> {
+    fn forward<T: Tape<f32, D>>(
+        &self,
+        x: Maps<I, D, T>,
+        mode: Mode,
+        probe: &mut Probe<'_, D>,
+    ) -> Maps<O, D, T> {
+        let identity = |x: Maps<I, D, T>| {
+            let (b, h, w, _) = *x.shape();
+            x.reshape_like(&(b, h, w, O::default()))
+        };
+        if self.bypassed {
+            let out = identity(x);
+            probe.record(Record::Branches, &out);
+            return out;
+        }
         let skip = match &self.shortcut {
             Shortcut::None => None,
-            Shortcut::Identity => {
-                let (b, h, w, _) = *x.shape();
-                Some(x.retaped::<T>().reshape_like(&(b, h, w, O::default())))
-            }
+            Shortcut::Identity => Some(identity(x.retaped::<T>())),
             Shortcut::Projection(p) => Some(p.forward(x.retaped::<T>(), mode)),
         };
         let h = self.b.forward(self.a.forward(x, mode).relu(), mode);
+        probe.record(Record::Branches, &h);
         match skip {
             Some(s) => (h + s).relu(),
             None => h.relu(),
@@ -303,13 +318,13 @@ impl<I: ConstDim, O: ConstDim, D: ConvDevice> Stage<I, O, D> {
         &self,
         x: Maps<I, D, T>,
         mode: Mode,
-        hidden: &mut Option<&mut Vec<Flat<D>>>,
+        probe: &mut Probe<'_, D>,
     ) -> Maps<O, D, T> {
-        let mut h = self.first.forward(x, mode);
-        record(hidden, &h);
+        let mut h = self.first.forward(x, mode, probe);
+        probe.record(Record::Outputs, &h);
         for block in &self.rest {
-            h = block.forward(h, mode);
-            record(hidden, &h);
+            h = block.forward(h, mode, probe);
+            probe.record(Record::Outputs, &h);
         }
         h
     }
@@ -327,16 +342,54 @@ impl<I: ConstDim, O: ConstDim, D: ConvDevice> Stage<I, O, D> {
             .map(Block::w_max)
             .fold(self.first.w_max(), f32::max)
     }
+
+    fn blocks(&self) -> Vec<(bool, bool)> {
+        let info = |b: &Block<_, _, D>| (matches!(b.shortcut, Shortcut::Identity), b.bypassed);
+        std::iter::once(info_first(&self.first))
+            .chain(self.rest.iter().map(info))
+            .collect()
+    }
+
+    fn set_bypassed(&mut self, i: usize, bypassed: bool) {
+        match i {
+            0 => self.first.bypassed = bypassed,
+            _ => self.rest[i - 1].bypassed = bypassed,
+        }
+    }
 }
 
-/// Appends a (tape-free, flattened) copy of `h` to the hidden outputs.
-fn record<C: Dim, D: Device<f32>, T: Tape<f32, D>>(
-    hidden: &mut Option<&mut Vec<Flat<D>>>,
-    h: &Maps<C, D, T>,
-) {
-    if let Some(out) = hidden {
-        let (b, y, x, c) = *h.shape();
-        out.push(h.retaped::<NoneTape>().reshape_like(&(b, y * x * c.size())));
+fn info_first<I: ConstDim, O: ConstDim, D: ConvDevice>(b: &Block<I, O, D>) -> (bool, bool) {
+    (matches!(b.shortcut, Shortcut::Identity), b.bypassed)
+}
+
+/// Which activations a forward pass hands to the metric: block outputs (the
+/// hidden layers; the stem counts as one) or residual branches `F(a)` before
+/// the shortcut is added (the lesion study's view of a block).
+struct Probe<'a, D: Device<f32>> {
+    out: Option<&'a mut Vec<Flat<D>>>,
+    what: Record,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Record {
+    Outputs,
+    Branches,
+}
+
+impl<D: Device<f32>> Probe<'_, D> {
+    fn none() -> Self {
+        Self {
+            out: None,
+            what: Record::Outputs,
+        }
+    }
+
+    /// Appends a tape-free, flattened copy of `h` if `what` is being recorded.
+    fn record<C: Dim, T: Tape<f32, D>>(&mut self, what: Record, h: &Maps<C, D, T>) {
+        if let Some(out) = self.out.as_mut().filter(|_| self.what == what) {
+            let (b, y, x, c) = *h.shape();
+            out.push(h.retaped::<NoneTape>().reshape_like(&(b, y * x * c.size())));
+        }
     }
 }
 
@@ -413,8 +466,32 @@ impl<const IN: usize, IC: ConstDim, W: Widths, const C: usize, D: ConvDevice>
         &self,
         x: Batch<IN, D, T>,
         mode: Mode,
-        mut hidden: Option<&mut Vec<Flat<D>>>,
+        hidden: Option<&mut Vec<Flat<D>>>,
     ) -> Batch<C, D, T> {
+        let mut probe = match hidden {
+            Some(out) => Probe {
+                out: Some(out),
+                what: Record::Outputs,
+            },
+            None => Probe::none(),
+        };
+        self.run(x, mode, &mut probe)
+    }
+
+    /// The residual branch `F(a)` of every block (inference mode), before the
+    /// shortcut is added: where it bundles samples, the block only passes its
+    /// input on (§3.5). For a VGG these are the blocks' pre-ReLU outputs.
+    pub fn branch_outputs(&self, x: Batch<IN, D>) -> Vec<Flat<D>> {
+        let mut out = Vec::with_capacity(self.spec.num_blocks());
+        let mut probe = Probe {
+            out: Some(&mut out),
+            what: Record::Branches,
+        };
+        let _ = self.run(x, Mode::Infer, &mut probe);
+        out
+    }
+
+    fn run<T: Tape<f32, D>>(&self, x: Batch<IN, D, T>, mode: Mode, probe: &mut Probe<'_, D>) -> Batch<C, D, T> {
         let (rows, cols) = self.image;
         let b = x.shape().0;
         // Rows arrive channels-first (the datasets' layout); the layers run NHWC.
@@ -425,15 +502,51 @@ impl<const IN: usize, IC: ConstDim, W: Widths, const C: usize, D: ConvDevice>
         if let Some(p) = &self.pool {
             h = p.forward(h);
         }
-        record(&mut hidden, &h);
-        let h = self.s1.forward(h, mode, &mut hidden);
-        let h = self.s2.forward(h, mode, &mut hidden);
-        let h = self.s3.forward(h, mode, &mut hidden);
-        let h = self.s4.forward(h, mode, &mut hidden);
+        probe.record(Record::Outputs, &h);
+        let h = self.s1.forward(h, mode, probe);
+        let h = self.s2.forward(h, mode, probe);
+        let h = self.s3.forward(h, mode, probe);
+        let h = self.s4.forward(h, mode, probe);
         let pooled = global_avg_pool(h);
         let n = pooled.shape().0;
         pooled.matmul(self.head_weight.retaped::<T>())
             + self.head_bias.retaped::<T>().broadcast_like(&(n, Const::<C>))
+    }
+
+    /// Hidden layers (1 = stem, then blocks) of the blocks that can be
+    /// bypassed without changing shapes: those with an identity shortcut.
+    pub fn removable_blocks(&self) -> Vec<usize> {
+        self.blocks()
+            .into_iter()
+            .enumerate()
+            .filter(|(_, (identity, _))| *identity)
+            .map(|(i, _)| i + 2)
+            .collect()
+    }
+
+    /// Lesions (or restores) the block at hidden layer `layer`: a bypassed
+    /// block passes its input on unchanged. Only identity-shortcut blocks.
+    pub fn set_bypassed(&mut self, layer: usize, bypassed: bool) -> anyhow::Result<()> {
+        if !self.removable_blocks().contains(&layer) {
+            anyhow::bail!("layer {layer} is not a block with an identity shortcut");
+        }
+        let (stage, i) = self.spec.locate(layer).expect("a removable block exists");
+        match stage {
+            0 => self.s1.set_bypassed(i, bypassed),
+            1 => self.s2.set_bypassed(i, bypassed),
+            2 => self.s3.set_bypassed(i, bypassed),
+            _ => self.s4.set_bypassed(i, bypassed),
+        }
+        Ok(())
+    }
+
+    /// (identity shortcut, bypassed) of every block in order.
+    fn blocks(&self) -> Vec<(bool, bool)> {
+        let mut v = self.s1.blocks();
+        v.extend(self.s2.blocks());
+        v.extend(self.s3.blocks());
+        v.extend(self.s4.blocks());
+        v
     }
 }
 
@@ -489,5 +602,34 @@ impl<const IN: usize, IC: ConstDim, W: Widths, const C: usize, D: ConvDevice> Pa
         self.s4.visit(&format!("{prefix}stage4"), v);
         v.visit(&format!("{prefix}head.weight"), &mut self.head_weight);
         v.visit(&format!("{prefix}head.bias"), &mut self.head_bias);
+    }
+}
+
+/// A conv net as auto-tune and the lesion study use it, whatever its input
+/// type and widths.
+pub trait ConvModel<const IN: usize, D: ConvDevice>: Classifier<IN, 10, D> + Clone {
+    fn spec(&self) -> ConvSpec;
+    /// See [`ConvNet::branch_outputs`].
+    fn branch_outputs(&self, x: Batch<IN, D>) -> Vec<Flat<D>>;
+    /// See [`ConvNet::removable_blocks`].
+    fn removable_blocks(&self) -> Vec<usize>;
+    /// See [`ConvNet::set_bypassed`].
+    fn set_bypassed(&mut self, layer: usize, bypassed: bool) -> anyhow::Result<()>;
+}
+
+impl<const IN: usize, IC: ConstDim, W: Widths, D: ConvDevice> ConvModel<IN, D>
+    for ConvNet<IN, IC, W, 10, D>
+{
+    fn spec(&self) -> ConvSpec {
+        self.spec
+    }
+    fn branch_outputs(&self, x: Batch<IN, D>) -> Vec<Flat<D>> {
+        ConvNet::branch_outputs(self, x)
+    }
+    fn removable_blocks(&self) -> Vec<usize> {
+        ConvNet::removable_blocks(self)
+    }
+    fn set_bypassed(&mut self, layer: usize, bypassed: bool) -> anyhow::Result<()> {
+        ConvNet::set_bypassed(self, layer, bypassed)
     }
 }

@@ -1,6 +1,7 @@
 //! `cb`: the command-line front end for long runs of the conflicting-bundles
 //! toolkit. Every failure is one line on stderr and a non-zero exit.
 
+mod autotune;
 mod bundles;
 mod conv;
 mod data;
@@ -34,6 +35,8 @@ enum Command {
     FcSweep(experiments::SweepArgs),
     /// §3.4-3.5: VGG vs ResNet over depth, H^L and accuracy
     ConvSweep(conv::ConvSweepArgs),
+    /// §3.6, Table 1: auto-tune (conflicting-layer removal) vs ResNet, lesion study
+    Autotune(autotune::AutotuneArgs),
     /// Train one network (results, checkpoints, resumable)
     #[command(subcommand)]
     Train(experiments::TrainCommand),
@@ -50,6 +53,7 @@ fn main() -> ExitCode {
         Command::Toy(args) => experiments::toy(args),
         Command::FcSweep(args) => experiments::fc_sweep(args),
         Command::ConvSweep(args) => conv::conv_sweep(args),
+        Command::Autotune(args) => autotune::run(args),
         Command::Train(cmd) => experiments::train(cmd),
     };
     match result {

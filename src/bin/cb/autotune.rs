@@ -1,0 +1,111 @@
+//! `cb autotune`: §3.6 / Table 1 — conflicting-layer removal vs a ResNet,
+//! and the lesion study.
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use conflicting_bundles::data::{resolve_data_dir, DatasetKind};
+use conflicting_bundles::experiments::autotune::{run_autotune, AutotuneConfig, REPORT};
+use conflicting_bundles::plots;
+use conflicting_bundles::train::ProgressMode;
+use conflicting_bundles::with_device;
+
+use crate::experiments::{write_charts, DataAndDevice};
+
+#[derive(clap::Args)]
+pub struct AutotuneArgs {
+    /// Default: cifar10 (mnist with --quick)
+    #[arg(long)]
+    dataset: Option<DatasetKind>,
+    /// Seeds 0..R; Table 1 shows mean ± std over them
+    #[arg(long)]
+    runs: Option<usize>,
+    #[arg(long)]
+    epochs: Option<usize>,
+    /// Divide the paper's 64/128/256/512 filters by 1, 2, 4, 8 or 16
+    #[arg(long)]
+    width_divisor: Option<usize>,
+    /// Depth of the ResNet baseline
+    #[arg(long)]
+    baseline_depth: Option<usize>,
+    /// About ten minutes on 2 CPU cores: MNIST subset, widths / 16, short epochs
+    #[arg(long)]
+    quick: bool,
+    /// Output folder (autotune.json, run folders, charts; rerun to resume)
+    #[arg(long)]
+    out: PathBuf,
+    #[command(flatten)]
+    env: DataAndDevice,
+}
+
+pub fn run(a: AutotuneArgs) -> Result<()> {
+    let mut cfg = if a.quick {
+        AutotuneConfig::quick()
+    } else {
+        AutotuneConfig::full()
+    };
+    cfg.dataset = a.dataset.unwrap_or(cfg.dataset);
+    cfg.runs = a.runs.unwrap_or(cfg.runs);
+    cfg.epochs = a.epochs.unwrap_or(cfg.epochs);
+    cfg.width_divisor = a.width_divisor.unwrap_or(cfg.width_divisor);
+    cfg.baseline_depth = a.baseline_depth.unwrap_or(cfg.baseline_depth);
+    let dir = resolve_data_dir(a.env.data_dir.as_deref());
+    let r = with_device!(a.env.device, dev => run_autotune(dev, &cfg, &dir, &a.out, ProgressMode::Auto))?;
+    for run in &r.runs {
+        println!("run {}:", run.seed);
+        for c in &run.changes {
+            println!(
+                "  after epoch {}: first conflicting layer {} -> {} becomes {}",
+                c.epoch, c.first_conflicting_layer, c.from, c.to
+            );
+        }
+        println!("  {}: final {} (H^L {:.3})", run.stopped, run.autotuned.spec, run.autotuned.final_entropy);
+    }
+    println!();
+    println!(
+        "{:<24} {:>14} {:>16} {:>16} {:>18}",
+        "method", "layers", "test acc [%]", "checkpoint [MB]", "inference [ms/64]"
+    );
+    for row in r.table() {
+        let f = |m: conflicting_bundles::experiments::autotune::MeanStd, k: f64, d: usize| {
+            format!("{:.d$} ± {:.d$}", m.mean * k, m.std * k)
+        };
+        println!(
+            "{:<24} {:>14} {:>16} {:>16} {:>18}",
+            row.method,
+            f(row.layers, 1.0, 1),
+            f(row.test_accuracy, 100.0, 2),
+            f(row.checkpoint_mb, 1.0, 3),
+            f(row.inference_ms, 1.0, 2)
+        );
+    }
+    if let Some(l) = &r.lesion {
+        println!(
+            "\nlesion study of {}: {} of {} removable blocks have a conflicting residual branch",
+            l.spec,
+            l.conflicting(),
+            l.blocks.len()
+        );
+        let half = l.accuracy.len() / 2;
+        println!(
+            "  accuracy after removing {half} blocks: conflicting first {:.2}%, random {:.2}% (intact {:.2}%)",
+            100.0 * l.accuracy[half],
+            100.0 * l.random_accuracy[half],
+            100.0 * l.accuracy[0]
+        );
+    }
+    let mut charts = vec![
+        ("table1_accuracy".to_string(), plots::table1_bars(&r, "test accuracy", "test accuracy", |t| t.test_accuracy)),
+        ("table1_checkpoint".into(), plots::table1_bars(&r, "checkpoint size", "MB", |t| t.checkpoint_mb)),
+        ("table1_inference".into(), plots::table1_bars(&r, "inference time", "ms per batch of 64", |t| t.inference_ms)),
+    ];
+    for run in &r.runs {
+        charts.push((format!("changes_run{}", run.seed), plots::autotune_changes(&r, run.seed)));
+    }
+    if let Some(l) = &r.lesion {
+        charts.push(("lesion".into(), plots::lesion_chart(l)));
+    }
+    write_charts(&a.out, &charts)?;
+    println!("wrote {} and charts (*.html)", a.out.join(REPORT).display());
+    Ok(())
+}

@@ -1,0 +1,531 @@
+//! §3.6 and Table 1: auto-tune (conflicting-layer removal) against a ResNet
+//! baseline, and a lesion study of the trained ResNet.
+//!
+//! Auto-tune starts from the 120-layer VGG (blocks per stage 3/12/41/3),
+//! trains it for `probe_epochs`, and if `H^L > 0` finds the first hidden
+//! layer with `H^l > 0` and cuts that block and every later block of its
+//! stage; the pruned net restarts from scratch. When no conflict is left the
+//! net trains on to `epochs` (continuing, not restarting). A stage keeps its
+//! first block, which carries the stage's change of width and resolution; a
+//! conflict in the stem or in a stage's only block ends the pruning (logged).
+//!
+//! The lesion study takes the trained ResNet baseline of the first run,
+//! measures the residual branch `F(a)` of every block with an identity
+//! shortcut, and removes blocks one at a time without retraining — those whose
+//! branch is conflicting first (most conflicting first), then the rest —
+//! next to removal in random orders.
+
+use std::path::Path;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use dfdx::prelude::*;
+use rand::{seq::SliceRandom, SeedableRng};
+use serde::{Deserialize, Serialize};
+
+use super::conv_nets::{check_divisor, load_images, with_conv_net, ConvJob};
+use super::{note, open_report, write_json};
+use crate::bundle::{measure_tensors, BundleConfig, Criterion};
+use crate::data::DatasetKind;
+use crate::layers::ConvDevice;
+use crate::models::convnet::{Arch, ConvModel, ConvSpec, BLOCKS_120};
+use crate::train::checkpoint::{export_params, save};
+use crate::train::trainer::evaluate;
+use crate::train::{train, ProgressMode, RunOptions, Samples, TrainConfig, TrainReport};
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AutotuneConfig {
+    pub dataset: DatasetKind,
+    pub width_divisor: usize,
+    /// Blocks per stage of the VGG auto-tune starts from.
+    pub start_blocks: [usize; 4],
+    /// Epochs trained before each check for conflicts (the paper: 1).
+    pub probe_epochs: usize,
+    /// Epochs of the final net and of the ResNet baseline.
+    pub epochs: usize,
+    pub max_steps_per_epoch: Option<usize>,
+    pub train_samples: Option<usize>,
+    pub test_samples: Option<usize>,
+    pub bundle_samples: usize,
+    /// Seeds `0..runs`: Table 1 reports mean ± std over them.
+    pub runs: usize,
+    /// Depth of the ResNet baseline (the paper: ResNet-50 for MNIST and SVHN).
+    pub baseline_depth: usize,
+    /// Safety stop for the pruning loop.
+    pub max_prunes: usize,
+    /// Random removal orders averaged in the lesion study (0 = no lesion study).
+    pub lesion_random_orders: usize,
+}
+
+impl AutotuneConfig {
+    /// The paper's scale on CIFAR-10 (GPU work: 120 epochs per net).
+    pub fn full() -> Self {
+        Self {
+            dataset: DatasetKind::Cifar10,
+            width_divisor: 1,
+            start_blocks: BLOCKS_120,
+            probe_epochs: 1,
+            epochs: 120,
+            max_steps_per_epoch: None,
+            train_samples: None,
+            test_samples: None,
+            bundle_samples: 2048,
+            runs: 3,
+            baseline_depth: 50,
+            max_prunes: 10,
+            lesion_random_orders: 3,
+        }
+    }
+
+    /// About ten minutes on 2 CPU cores: MNIST subset, widths ÷ 16, 100-step
+    /// epochs, two runs.
+    pub fn quick() -> Self {
+        Self {
+            dataset: DatasetKind::Mnist,
+            width_divisor: 16,
+            epochs: 3,
+            max_steps_per_epoch: Some(100),
+            train_samples: Some(6_400),
+            test_samples: Some(1_000),
+            bundle_samples: 512,
+            runs: 2,
+            ..Self::full()
+        }
+    }
+}
+
+/// One architecture change of auto-tune.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ArchChange {
+    /// Epochs trained in this run so far (all architectures) when it happened.
+    pub epoch: usize,
+    pub from: ConvSpec,
+    pub to: ConvSpec,
+    /// The first hidden layer with `H^l > 0` (1 = stem, then blocks).
+    pub first_conflicting_layer: usize,
+    /// `H^l` of every hidden layer of `from` that caused the change.
+    pub entropy: Vec<f64>,
+}
+
+/// A trained net's Table 1 numbers.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct NetResult {
+    pub spec: ConvSpec,
+    pub depth: usize,
+    /// Mean over the last 5 epochs (§3.1).
+    pub test_accuracy: f64,
+    pub final_entropy: f64,
+    pub params: usize,
+    /// Size of a weights-only safetensors checkpoint (batch-norm statistics included).
+    pub checkpoint_mb: f64,
+    /// Median time of one inference forward pass on a batch of 64.
+    pub inference_ms: f64,
+}
+
+/// One seed: auto-tune's search and result, and the baseline.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AutotuneRun {
+    pub seed: u64,
+    pub changes: Vec<ArchChange>,
+    /// Why pruning ended: "no conflicting layer", or what prevented a cut.
+    pub stopped: String,
+    pub autotuned: NetResult,
+    pub baseline: NetResult,
+    /// Wall time of auto-tune's search and training (seconds).
+    pub seconds: f64,
+}
+
+/// Mean and (sample) standard deviation.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MeanStd {
+    pub mean: f64,
+    pub std: f64,
+}
+
+impl MeanStd {
+    pub fn of(v: &[f64]) -> Self {
+        let n = v.len().max(1) as f64;
+        let mean = v.iter().sum::<f64>() / n;
+        let var = if v.len() > 1 {
+            v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0)
+        } else {
+            0.0
+        };
+        Self {
+            mean,
+            std: var.sqrt(),
+        }
+    }
+}
+
+/// A row of Table 1.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Table1Row {
+    pub method: String,
+    pub layers: MeanStd,
+    pub test_accuracy: MeanStd,
+    pub checkpoint_mb: MeanStd,
+    pub inference_ms: MeanStd,
+}
+
+/// The lesion study of one trained ResNet.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LesionReport {
+    pub spec: ConvSpec,
+    /// Hidden layers of the removable (identity-shortcut) blocks.
+    pub blocks: Vec<usize>,
+    /// `H` of each removable block's residual branch, in `blocks` order.
+    pub branch_entropy: Vec<f64>,
+    /// Bundles of each removable block's residual branch.
+    pub branch_bundles: Vec<usize>,
+    /// Removal order: conflicting branches first.
+    pub order: Vec<usize>,
+    /// Test accuracy after removing the first k blocks of `order`, k = 0..=n.
+    pub accuracy: Vec<f64>,
+    /// The same for random orders, averaged.
+    pub random_accuracy: Vec<f64>,
+}
+
+impl LesionReport {
+    /// Blocks whose residual branch is conflicting (`H > 0`).
+    pub fn conflicting(&self) -> usize {
+        self.branch_entropy.iter().filter(|&&h| h > 0.0).count()
+    }
+}
+
+/// `autotune.json`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AutotuneReport {
+    pub config: AutotuneConfig,
+    pub runs: Vec<AutotuneRun>,
+    pub lesion: Option<LesionReport>,
+}
+
+impl AutotuneReport {
+    /// Table 1: auto-tune and the ResNet baseline, mean ± std over runs.
+    pub fn table(&self) -> Vec<Table1Row> {
+        let row = |method: String, pick: &dyn Fn(&AutotuneRun) -> &NetResult| {
+            let col = |f: &dyn Fn(&NetResult) -> f64| {
+                MeanStd::of(&self.runs.iter().map(|r| f(pick(r))).collect::<Vec<_>>())
+            };
+            Table1Row {
+                method,
+                layers: col(&|n| n.depth as f64),
+                test_accuracy: col(&|n| n.test_accuracy),
+                checkpoint_mb: col(&|n| n.checkpoint_mb),
+                inference_ms: col(&|n| n.inference_ms),
+            }
+        };
+        vec![
+            row("auto-tune (VGG, pruned)".into(), &|r| &r.autotuned),
+            row(
+                format!("ResNet-{}", self.config.baseline_depth),
+                &|r| &r.baseline,
+            ),
+        ]
+    }
+}
+
+pub const REPORT: &str = "autotune.json";
+
+/// Cuts the block at hidden layer `layer` and every later block of its stage
+/// (a stage keeps its first block). `None` if nothing can be cut there.
+pub fn prune(spec: ConvSpec, layer: usize) -> Option<ConvSpec> {
+    let (stage, i) = spec.locate(layer)?;
+    let keep = i.max(1);
+    if keep >= spec.blocks[stage] {
+        return None;
+    }
+    let mut blocks = spec.blocks;
+    blocks[stage] = keep;
+    Some(ConvSpec { blocks, ..spec })
+}
+
+/// Runs auto-tune and the baseline for every seed (skipping seeds already in
+/// `out_dir/autotune.json`), then the lesion study.
+pub fn run_autotune<D: ConvDevice>(
+    dev: &D,
+    cfg: &AutotuneConfig,
+    data_dir: &Path,
+    out_dir: &Path,
+    progress: ProgressMode,
+) -> Result<AutotuneReport> {
+    check_divisor(cfg.width_divisor)?;
+    anyhow::ensure!(cfg.runs >= 1, "auto-tune needs at least one run");
+    anyhow::ensure!(
+        cfg.epochs >= cfg.probe_epochs && cfg.probe_epochs >= 1,
+        "epochs must be at least probe_epochs, and probe_epochs at least 1"
+    );
+    anyhow::ensure!(
+        cfg.start_blocks.iter().all(|&b| b >= 1),
+        "every stage needs a block"
+    );
+    let baseline_spec = ConvSpec::for_depth(Arch::Resnet, cfg.baseline_depth)?;
+    let mut report = open_report(Some(out_dir), REPORT, |r: &AutotuneReport| {
+        r.config == *cfg
+    })?
+    .unwrap_or_else(|| AutotuneReport {
+        config: cfg.clone(),
+        runs: vec![],
+        lesion: None,
+    });
+    let (train_set, test_set) =
+        load_images(cfg.dataset, data_dir, cfg.train_samples, cfg.test_samples)?;
+    let image = train_set.image.context("images without a shape")?;
+    let bundle_subset = train_set.take(cfg.bundle_samples);
+    let tc = |seed: u64, epochs: usize| TrainConfig {
+        epochs,
+        seed,
+        bundle_samples: cfg.bundle_samples,
+        max_steps_per_epoch: cfg.max_steps_per_epoch,
+        measure_at_start: false,
+        ..Default::default()
+    };
+
+    for seed in 0..cfg.runs as u64 {
+        if report.runs.iter().any(|r| r.seed == seed) {
+            continue;
+        }
+        let started = Instant::now();
+        let run_dir = out_dir.join(format!("run{seed}"));
+        let mut spec = ConvSpec {
+            arch: Arch::Vgg,
+            blocks: cfg.start_blocks,
+        };
+        let mut changes = Vec::new();
+        let mut trained_epochs = 0;
+        let stopped = loop {
+            note(progress, &format!("run {seed}: training {spec} for {} epoch(s)", cfg.probe_epochs));
+            let dir = run_dir.join("autotune");
+            let _ = std::fs::remove_dir_all(&dir); // a restart is from scratch
+            let job = TrainJob {
+                dev,
+                train_set: &train_set,
+                test_set: &test_set,
+                config: tc(seed, cfg.probe_epochs),
+                run: run_options(&dir, progress, format!("run{seed} {spec}")),
+                lesion: None,
+            };
+            let (r, _, _) = with_conv_net(dev, image, cfg.width_divisor, spec, seed, job)?;
+            trained_epochs += cfg.probe_epochs;
+            let point = r.bundles.last().context("measured at the end of the epoch")?;
+            if point.last_entropy() == 0.0 {
+                break "no conflicting layer".to_string();
+            }
+            let layer = point.first_conflicting_layer().expect("H^L > 0");
+            if changes.len() >= cfg.max_prunes {
+                break format!("stopped after {} prunes (max_prunes)", cfg.max_prunes);
+            }
+            let Some(next) = prune(spec, layer) else {
+                break format!("first conflicting layer {layer} cannot be cut (stem or a stage's only block)");
+            };
+            note(progress, &format!("run {seed}: H^L = {:.3}, first conflicting layer {layer}: {spec} -> {next}", point.last_entropy()));
+            changes.push(ArchChange {
+                epoch: trained_epochs,
+                from: spec,
+                to: next,
+                first_conflicting_layer: layer,
+                entropy: point.entropy.clone(),
+            });
+            spec = next;
+        };
+        note(progress, &format!("run {seed}: {stopped}; training {spec} to {} epochs", cfg.epochs));
+        // Continue the last probe's training to the end (its checkpoint resumes).
+        let job = TrainJob {
+            dev,
+            train_set: &train_set,
+            test_set: &test_set,
+            config: tc(seed, cfg.epochs),
+            run: run_options(&run_dir.join("autotune"), progress, format!("run{seed} {spec}")),
+            lesion: None,
+        };
+        let (r, stats, _) = with_conv_net(dev, image, cfg.width_divisor, spec, seed, job)?;
+        let autotuned = net_result(spec, &r, stats);
+        let seconds = started.elapsed().as_secs_f64();
+
+        note(progress, &format!("run {seed}: baseline {baseline_spec}"));
+        let lesion = (seed == 0 && cfg.lesion_random_orders > 0).then_some(LesionInput {
+            subset: &bundle_subset,
+            random_orders: cfg.lesion_random_orders,
+        });
+        let job = TrainJob {
+            dev,
+            train_set: &train_set,
+            test_set: &test_set,
+            config: tc(seed, cfg.epochs),
+            run: run_options(&run_dir.join("baseline"), progress, format!("run{seed} {baseline_spec}")),
+            lesion,
+        };
+        let (r, stats, lesion) =
+            with_conv_net(dev, image, cfg.width_divisor, baseline_spec, seed, job)?;
+        if lesion.is_some() {
+            report.lesion = lesion;
+        }
+        report.runs.push(AutotuneRun {
+            seed,
+            changes,
+            stopped,
+            autotuned,
+            baseline: net_result(baseline_spec, &r, stats),
+            seconds,
+        });
+        write_json(out_dir, REPORT, &report)?;
+    }
+    Ok(report)
+}
+
+fn run_options(dir: &Path, progress: ProgressMode, label: String) -> RunOptions {
+    RunOptions {
+        out_dir: Some(dir.to_path_buf()),
+        progress,
+        label,
+    }
+}
+
+fn net_result(spec: ConvSpec, r: &TrainReport, stats: NetStats) -> NetResult {
+    NetResult {
+        spec,
+        depth: spec.depth(),
+        test_accuracy: r.test_accuracy().unwrap_or(0.0),
+        final_entropy: r.final_entropy().unwrap_or(0.0),
+        params: stats.params,
+        checkpoint_mb: stats.checkpoint_mb,
+        inference_ms: stats.inference_ms,
+    }
+}
+
+/// Size and speed of a trained net.
+struct NetStats {
+    params: usize,
+    checkpoint_mb: f64,
+    inference_ms: f64,
+}
+
+struct LesionInput<'a> {
+    subset: &'a Samples,
+    random_orders: usize,
+}
+
+/// Trains a net (resuming from `run.out_dir`), then measures its size and
+/// inference time and, if asked, runs the lesion study on it.
+struct TrainJob<'a, D> {
+    dev: &'a D,
+    train_set: &'a Samples,
+    test_set: &'a Samples,
+    config: TrainConfig,
+    run: RunOptions,
+    lesion: Option<LesionInput<'a>>,
+}
+
+impl<D: ConvDevice> ConvJob<D> for TrainJob<'_, D> {
+    type Output = (TrainReport, NetStats, Option<LesionReport>);
+    fn run<const IN: usize, M: ConvModel<IN, D>>(self, mut model: M) -> Result<Self::Output> {
+        let report = train(
+            self.dev,
+            &mut model,
+            self.train_set,
+            Some(self.test_set),
+            &self.config,
+            &self.run,
+        )?;
+        let dir = self.run.out_dir.as_deref().expect("runs have a folder");
+        let stats = net_stats(self.dev, &mut model, self.test_set, dir)?;
+        let lesion = match self.lesion {
+            Some(l) => Some(lesion_study(self.dev, &mut model, self.test_set, &l, self.config.seed)?),
+            None => None,
+        };
+        Ok((report, stats, lesion))
+    }
+}
+
+fn net_stats<const IN: usize, D: ConvDevice, M: ConvModel<IN, D>>(
+    dev: &D,
+    model: &mut M,
+    test: &Samples,
+    dir: &Path,
+) -> Result<NetStats> {
+    let weights = export_params(model);
+    let params = weights.iter().map(|(_, v)| v.len()).sum();
+    let path = dir.join("weights.safetensors");
+    save(&path, &weights, Default::default())?;
+    let checkpoint_mb = std::fs::metadata(&path)?.len() as f64 / 1e6;
+    let n = 64.min(test.len());
+    let x: Tensor<(usize, Const<IN>), f32, D> =
+        dev.tensor_from_vec(test.x[..n * IN].to_vec(), (n, Const));
+    let mut times: Vec<f64> = (0..12)
+        .map(|_| {
+            let t = Instant::now();
+            let logits = model.forward(x.clone());
+            let _ = logits.as_vec(); // waits for the device
+            t.elapsed().as_secs_f64() * 1e3
+        })
+        .collect();
+    times.sort_by(f64::total_cmp);
+    Ok(NetStats {
+        params,
+        checkpoint_mb,
+        inference_ms: times[times.len() / 2],
+    })
+}
+
+/// Removes blocks one at a time without retraining (see the module docs).
+fn lesion_study<const IN: usize, D: ConvDevice, M: ConvModel<IN, D>>(
+    dev: &D,
+    model: &mut M,
+    test: &Samples,
+    input: &LesionInput<'_>,
+    seed: u64,
+) -> Result<LesionReport> {
+    let blocks = model.removable_blocks();
+    let s = input.subset;
+    let x: Tensor<(usize, Const<IN>), f32, D> =
+        dev.tensor_from_vec(s.x.clone(), (s.len(), Const));
+    let branches = model.branch_outputs(x);
+    let cfg = BundleConfig {
+        lr: 1e-3,
+        batch_size: 64,
+        num_classes: 10,
+        criterion: Criterion::Resolution { w_max: model.w_max() },
+    };
+    let measured = measure_tensors(&branches, &s.y, &cfg)?;
+    // Branch i belongs to hidden layer i + 2 (layer 1 is the stem).
+    let branch_entropy: Vec<f64> = blocks.iter().map(|&l| measured[l - 2].bundle_entropy).collect();
+    let branch_bundles: Vec<usize> = blocks.iter().map(|&l| measured[l - 2].num_bundles).collect();
+    let mut order: Vec<usize> = (0..blocks.len()).collect();
+    order.sort_by(|&a, &b| {
+        branch_entropy[b]
+            .total_cmp(&branch_entropy[a])
+            .then(branch_bundles[a].cmp(&branch_bundles[b]))
+    });
+    let order: Vec<usize> = order.into_iter().map(|i| blocks[i]).collect();
+    let mut curve = |order: &[usize]| -> Result<Vec<f64>> {
+        let mut acc = vec![evaluate(dev, model, test).1];
+        for &l in order {
+            model.set_bypassed(l, true)?;
+            acc.push(evaluate(dev, model, test).1);
+        }
+        for &l in order {
+            model.set_bypassed(l, false)?;
+        }
+        Ok(acc)
+    };
+    let accuracy = curve(&order)?;
+    let mut random_accuracy = vec![0.0; accuracy.len()];
+    let mut rng = rand::rngs::SmallRng::seed_from_u64(seed ^ 0x1E51_0);
+    for _ in 0..input.random_orders {
+        let mut o = blocks.clone();
+        o.shuffle(&mut rng);
+        for (sum, a) in random_accuracy.iter_mut().zip(curve(&o)?) {
+            *sum += a / input.random_orders as f64;
+        }
+    }
+    Ok(LesionReport {
+        spec: model.spec(),
+        blocks,
+        branch_entropy,
+        branch_bundles,
+        order,
+        accuracy,
+        random_accuracy,
+    })
+}
