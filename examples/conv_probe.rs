@@ -2,9 +2,9 @@ use conflicting_bundles::data::{load_mnist, DatasetKind, Split};
 use conflicting_bundles::models::convnet::*;
 use conflicting_bundles::models::Classifier;
 use conflicting_bundles::train::*;
+use conflicting_bundles::with_widths;
 use dfdx::prelude::*;
 use std::time::Instant;
-use conflicting_bundles::with_widths;
 
 fn pad32(s: Samples) -> Samples {
     let n = s.len();
@@ -26,7 +26,9 @@ fn main() {
     let div: usize = args[4].parse().unwrap();
     let dir = std::path::Path::new("/work/shared/data/mnist");
     let (m, sd) = DatasetKind::Mnist.mean_std();
-    let load = |split| pad32(Samples::from(&load_mnist(dir, DatasetKind::Mnist, split).unwrap()).normalized(m, sd));
+    let load = |split| {
+        pad32(Samples::from(&load_mnist(dir, DatasetKind::Mnist, split).unwrap()).normalized(m, sd))
+    };
     let (tr, te) = (load(Split::Train), load(Split::Test).take(2000));
     let dev = Cpu::default();
     with_widths!(div, W => {

@@ -24,6 +24,7 @@ mod gpu {
 
     use anyhow::{ensure, Result};
     use conflicting_bundles::bundle::{measure_layers, measure_tensors, BundleConfig};
+    use conflicting_bundles::models::convnet::{Arch, ConvSpec, Full, RgbConvNet};
     use conflicting_bundles::models::fnn::MnistFnn;
     use conflicting_bundles::models::Classifier;
     use conflicting_bundles::train::checkpoint::export_params;
@@ -200,12 +201,68 @@ mod gpu {
 
         // 3. Timing: one training step, median of 200 after warm-up.
         let (_, gpu_step_long) = train_steps(&cuda, 10, 200, &data);
+        let conv_rows: Vec<(String, f64)> = [
+            (Arch::Vgg, 20),
+            (Arch::Resnet, 20),
+            (Arch::Vgg, 50),
+            (Arch::Resnet, 50),
+        ]
+        .into_iter()
+        .map(|(arch, depth)| {
+            let spec = ConvSpec::for_depth(arch, depth).expect("valid depth");
+            (
+                format!("{arch}-{depth} cifar 3x32x32 b64, full widths"),
+                conv_step(&cuda, spec),
+            )
+        })
+        .collect();
         println!();
-        println!("| step (FNN w100 d10 b64, Ranger) | ms |");
+        println!("| step (Ranger, batch 64) | ms |");
         println!("|---|---|");
-        println!("| cpu (median of 12) | {:.3} |", cpu_step * 1e3);
-        println!("| cuda (median of 12) | {:.3} |", gpu_step * 1e3);
-        println!("| cuda (median of 200) | {:.3} |", gpu_step_long * 1e3);
+        println!(
+            "| fnn w100 d10: cpu (median of 12) | {:.3} |",
+            cpu_step * 1e3
+        );
+        println!(
+            "| fnn w100 d10: cuda (median of 12) | {:.3} |",
+            gpu_step * 1e3
+        );
+        println!(
+            "| fnn w100 d10: cuda (median of 200) | {:.3} |",
+            gpu_step_long * 1e3
+        );
+        for (name, s) in conv_rows {
+            println!("| {name}: cuda (median of 30) | {:.3} |", s * 1e3);
+        }
         Ok(())
+    }
+
+    /// Median seconds of one training step (batch norm in training mode) of a
+    /// CIFAR-shaped conv net at full width, after 10 warm-up steps.
+    fn conv_step(dev: &Cuda, spec: ConvSpec) -> f64 {
+        let mut rng = SmallRng::seed_from_u64(7);
+        let x: Vec<f32> = (0..64 * 3072)
+            .map(|_| rng.gen_range(-1.0f32..1.0))
+            .collect();
+        let mut y = vec![0.0f32; 64 * 10];
+        (0..64).for_each(|i| y[i * 10 + rng.gen_range(0..10)] = 1.0);
+        let x: Tensor<(usize, Const<3072>), f32, Cuda> = dev.tensor_from_vec(x, (64, Const));
+        let y: Tensor<(usize, Const<10>), f32, Cuda> = dev.tensor_from_vec(y, (64, Const));
+        let mut net = RgbConvNet::<Full, Cuda>::new(dev, spec, (32, 32), 0);
+        let mut opt = Ranger::new(RangerConfig::default());
+        let mut times = Vec::new();
+        for i in 0..40 {
+            let t = Instant::now();
+            let logits = net.forward_train(x.clone().leaky_trace());
+            let loss = cross_entropy_with_logits_loss(logits, y.clone());
+            let _ = loss.as_vec(); // the trainer reads the loss back
+            opt.update(&mut net, &loss.backward()).expect("ranger step");
+            dev.synchronize();
+            if i >= 10 {
+                times.push(t.elapsed().as_secs_f64());
+            }
+        }
+        times.sort_by(f64::total_cmp);
+        times[times.len() / 2]
     }
 }

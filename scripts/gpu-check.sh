@@ -14,6 +14,9 @@ mkdir -p ~/.cache/cuda-wheel-toolkit/root
 [ -d /usr/local/cuda/include ] && ln -sfn /usr/local/cuda/include ~/.cache/cuda-wheel-toolkit/root/include
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader || true
 
+echo "== test binary on the GPU: conv, pool, batch norm, VGG/ResNet steps, CPU vs CUDA"
+"$here/cuda_parity" --test-threads 1 --nocapture
+
 echo "== CPU vs GPU checks and Rust timings"
 "$here/gpu_check"
 

@@ -85,3 +85,20 @@ macro_rules! with_device {
         }
     };
 }
+
+/// `data` as a tensor of `shape` on `dev`, in a buffer from dfdx's cache.
+///
+/// `tensor_from_vec` wraps a fresh host allocation, which the cache keeps
+/// when the tensor drops but never hands out again unless something asks for
+/// exactly that length: inference passes that upload a batch each time would
+/// grow the cache without bound. A buffer allocated through the cache goes
+/// back to it, so repeated uploads reuse the same memory.
+pub fn upload<S: dfdx::shapes::Shape, D: dfdx::tensor_ops::Device<f32>>(
+    dev: &D,
+    data: &[f32],
+    shape: S,
+) -> dfdx::tensor::Tensor<S, f32, D> {
+    let mut t = dev.zeros_like(&shape);
+    t.copy_from(data);
+    t
+}

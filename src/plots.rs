@@ -296,9 +296,12 @@ fn conv_series(
 
 /// Figure 6a: test accuracy of VGG and ResNet over depth.
 pub fn conv_accuracy_vs_depth(report: &ConvSweepReport) -> Plot {
-    conv_series(report, "Test accuracy over depth", "test accuracy [%]", |c| {
-        100.0 * c.test_accuracy
-    })
+    conv_series(
+        report,
+        "Test accuracy over depth",
+        "test accuracy [%]",
+        |c| 100.0 * c.test_accuracy,
+    )
 }
 
 /// Figure 6c: `H^L` of VGG and ResNet over depth.
@@ -326,7 +329,11 @@ pub fn entropy_per_layer(title: &str, profiles: &[(String, Vec<f64>)]) -> Plot {
             plotly::Bar::new((1..=h.len()).map(|l| l as f64).collect(), h.clone()).name(name),
         );
     }
-    plot.set_layout(layout(title, "hidden layer l (1 = stem, then blocks)", "H^l (nats)"));
+    plot.set_layout(layout(
+        title,
+        "hidden layer l (1 = stem, then blocks)",
+        "H^l (nats)",
+    ));
     plot
 }
 
@@ -352,7 +359,12 @@ pub fn autotune_changes(report: &AutotuneReport, seed: u64) -> Plot {
 }
 
 /// Table 1 as bars with ± std error bars: `column` of each method.
-pub fn table1_bars(report: &AutotuneReport, column: &str, y: &str, pick: fn(&Table1Row) -> MeanStd) -> Plot {
+pub fn table1_bars(
+    report: &AutotuneReport,
+    column: &str,
+    y: &str,
+    pick: fn(&Table1Row) -> MeanStd,
+) -> Plot {
     use plotly::common::ErrorData;
     use plotly::common::ErrorType;
     let rows = report.table();
@@ -366,7 +378,11 @@ pub fn table1_bars(report: &AutotuneReport, column: &str, y: &str, pick: fn(&Tab
         .name(column),
     );
     plot.set_layout(layout(
-        &format!("Table 1 ({}, {} runs): {column}", report.config.dataset.name(), report.runs.len()),
+        &format!(
+            "Table 1 ({}, {} runs): {column}",
+            report.config.dataset.name(),
+            report.runs.len()
+        ),
         "method",
         y,
     ));
@@ -377,12 +393,18 @@ pub fn table1_bars(report: &AutotuneReport, column: &str, y: &str, pick: fn(&Tab
 /// removed, conflicting blocks first vs random order.
 pub fn lesion_chart(lesion: &LesionReport) -> Plot {
     let n = lesion.blocks.len().max(1) as f64;
-    let share: Vec<f64> = (0..lesion.accuracy.len()).map(|k| 100.0 * k as f64 / n).collect();
+    let share: Vec<f64> = (0..lesion.accuracy.len())
+        .map(|k| 100.0 * k as f64 / n)
+        .collect();
     let pct = |v: &[f64]| v.iter().map(|a| 100.0 * a).collect::<Vec<_>>();
     let mut plot = Plot::new();
     plot.add_trace(
-        line(share.clone(), pct(&lesion.accuracy), "conflicting branches first")
-            .mode(Mode::LinesMarkers),
+        line(
+            share.clone(),
+            pct(&lesion.accuracy),
+            "conflicting branches first",
+        )
+        .mode(Mode::LinesMarkers),
     );
     plot.add_trace(
         line(share, pct(&lesion.random_accuracy), "random order (mean)").mode(Mode::LinesMarkers),

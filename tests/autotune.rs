@@ -10,14 +10,20 @@ use dfdx::prelude::*;
 
 #[test]
 fn pruning_cuts_the_conflicting_block_and_the_rest_of_its_stage() {
-    let vgg = ConvSpec { arch: Arch::Vgg, blocks: BLOCKS_120 };
+    let vgg = ConvSpec {
+        arch: Arch::Vgg,
+        blocks: BLOCKS_120,
+    };
     // Hidden layer 1 is the stem; stage 2's blocks are layers 5..=16.
     assert_eq!(prune(vgg, 14).unwrap().blocks, [3, 9, 41, 3]);
     assert_eq!(prune(vgg, 20).unwrap().blocks, [3, 12, 3, 3]);
     // A stage keeps its first block (it changes width and resolution).
     assert_eq!(prune(vgg, 17).unwrap().blocks, [3, 12, 1, 3]);
     assert_eq!(prune(vgg, 1), None, "the stem cannot be cut");
-    let thin = ConvSpec { arch: Arch::Vgg, blocks: [1, 1, 1, 1] };
+    let thin = ConvSpec {
+        arch: Arch::Vgg,
+        blocks: [1, 1, 1, 1],
+    };
     assert_eq!(prune(thin, 3), None, "a stage's only block stays");
     assert_eq!(prune(vgg, 61), None, "no such layer");
 }
@@ -49,7 +55,10 @@ fn autotune_prunes_the_120_layer_vgg_until_no_layer_conflicts() {
     let r = run_autotune(&dev, &cfg, &data, out.path(), ProgressMode::Off).unwrap();
     let run = &r.runs[0];
     for c in &run.changes {
-        eprintln!("epoch {}: layer {} {} -> {}", c.epoch, c.first_conflicting_layer, c.from, c.to);
+        eprintln!(
+            "epoch {}: layer {} {} -> {}",
+            c.epoch, c.first_conflicting_layer, c.from, c.to
+        );
     }
     eprintln!("{}: {:?}", run.stopped, run.autotuned);
     // At least one pruning step, each one cutting the reported layer's stage.
@@ -57,7 +66,9 @@ fn autotune_prunes_the_120_layer_vgg_until_no_layer_conflicts() {
     for c in &run.changes {
         assert_eq!(prune(c.from, c.first_conflicting_layer), Some(c.to));
         assert!(c.entropy[c.first_conflicting_layer - 1] > 0.0);
-        assert!(c.entropy[..c.first_conflicting_layer - 1].iter().all(|&h| h == 0.0));
+        assert!(c.entropy[..c.first_conflicting_layer - 1]
+            .iter()
+            .all(|&h| h == 0.0));
     }
     // It ends without a conflicting last layer, smaller than where it started.
     assert_eq!(run.stopped, "no conflicting layer");
@@ -67,9 +78,14 @@ fn autotune_prunes_the_120_layer_vgg_until_no_layer_conflicts() {
     // Table 1 rows with real sizes and times.
     let table = r.table();
     assert_eq!(table.len(), 2);
-    assert!(table.iter().all(|t| t.checkpoint_mb.mean > 0.0 && t.inference_ms.mean > 0.0));
+    assert!(table
+        .iter()
+        .all(|t| t.checkpoint_mb.mean > 0.0 && t.inference_ms.mean > 0.0));
     assert_eq!(run.baseline.depth, 12);
-    assert!(out.path().join("run0/baseline/weights.safetensors").exists());
+    assert!(out
+        .path()
+        .join("run0/baseline/weights.safetensors")
+        .exists());
     // The lesion study removed every removable block of the baseline.
     let l = r.lesion.as_ref().unwrap();
     assert_eq!(l.accuracy.len(), l.blocks.len() + 1);

@@ -25,7 +25,15 @@ fn maps<const C: usize>(dev: &Cpu, v: Vec<f32>, s: Shape4) -> Maps<Const<C>, Cpu
 
 /// Direct convolution from the definition: out[b,oy,ox,o] =
 /// sum over ky,kx,i of x[b, oy*s+ky-p, ox*s+kx-p, i] * w[(ky,kx,i), o], in f64.
-fn naive_conv(x: &[f32], s: Shape4, w: &[f32], o: usize, k: usize, stride: usize, pad: usize) -> Vec<f64> {
+fn naive_conv(
+    x: &[f32],
+    s: Shape4,
+    w: &[f32],
+    o: usize,
+    k: usize,
+    stride: usize,
+    pad: usize,
+) -> Vec<f64> {
     let (b, h, wd, c) = s;
     let oh = (h + 2 * pad - k) / stride + 1;
     let ow = (wd + 2 * pad - k) / stride + 1;
@@ -101,7 +109,12 @@ fn conv_forward_matches_direct_convolution() {
         let w = dev.tensor_from_vec(wv.clone(), (k * k * 3, Const::<4>));
         let conv = Conv2d::<Const<3>, Const<4>, Cpu>::from_weight(w, Window::new(k, stride, pad));
         let got = conv.forward(x).as_vec();
-        assert_close(&got, &naive_conv(&xv, s, &wv, 4, k, stride, pad), 1e-5, "conv");
+        assert_close(
+            &got,
+            &naive_conv(&xv, s, &wv, 4, k, stride, pad),
+            1e-5,
+            "conv",
+        );
     }
 }
 
@@ -129,9 +142,22 @@ fn cpu_im2col_kernel_equals_gather_path_forward_and_backward() {
             (p * cot.clone()).sum::<Rank0, _>().backward()
         };
         if pad_value.is_finite() {
-            let gf = g(<Cpu as ConvDevice>::im2col(x.leaky_trace(), window, pad_value));
+            let gf = g(<Cpu as ConvDevice>::im2col(
+                x.leaky_trace(),
+                window,
+                pad_value,
+            ));
             let gs = g(im2col_by_gather(x.leaky_trace(), window, pad_value));
-            assert_close(&gf.get(&x).as_vec(), &gs.get(&x).as_vec().iter().map(|&v| v as f64).collect::<Vec<_>>(), 1e-6, "col2im");
+            assert_close(
+                &gf.get(&x).as_vec(),
+                &gs.get(&x)
+                    .as_vec()
+                    .iter()
+                    .map(|&v| v as f64)
+                    .collect::<Vec<_>>(),
+                1e-6,
+                "col2im",
+            );
         }
     }
 }
@@ -154,7 +180,10 @@ fn numeric_grad(x: &[f32], eps: f32, f: impl Fn(&[f32]) -> f64) -> Vec<f64> {
 
 /// `sum(out * cot)` in f64: a scalar loss whose gradient is `cot` pulled back.
 fn weighted_sum(out: &[f32], cot: &[f32]) -> f64 {
-    out.iter().zip(cot).map(|(a, b)| *a as f64 * *b as f64).sum()
+    out.iter()
+        .zip(cot)
+        .map(|(a, b)| *a as f64 * *b as f64)
+        .sum()
 }
 
 // Finite differences in f32 with eps 1e-2 carry ~1e-4 absolute rounding
@@ -202,7 +231,9 @@ fn max_pool_forward_and_gradient() {
     let pool = MaxPool2d::new(3, 2, 1);
     // Distinct values so no window has a tie (finite differences need that).
     let mut xv = random(s.0 * s.1 * s.2 * s.3, 8);
-    xv.iter_mut().enumerate().for_each(|(i, v)| *v += i as f32 * 1e-3);
+    xv.iter_mut()
+        .enumerate()
+        .for_each(|(i, v)| *v += i as f32 * 1e-3);
     let x = maps::<3>(&dev, xv.clone(), s);
     let out = pool.forward(x.clone()).as_vec();
     // Oracle: max over the in-bounds part of each window.
@@ -244,7 +275,12 @@ fn global_average_pool_is_the_pixel_mean() {
     let want: Vec<f64> = (0..2)
         .flat_map(|b| {
             let xv = &xv;
-            (0..3).map(move |c| (0..12).map(|p| xv[(b * 12 + p) * 3 + c] as f64).sum::<f64>() / 12.0)
+            (0..3).map(move |c| {
+                (0..12)
+                    .map(|p| xv[(b * 12 + p) * 3 + c] as f64)
+                    .sum::<f64>()
+                    / 12.0
+            })
         })
         .collect();
     assert_close(&out, &want, 1e-6, "gap");
@@ -255,9 +291,15 @@ fn batch_norm_train_mode_normalizes_and_moves_running_stats() {
     let dev = dev();
     let s = (4, 3, 3, 3);
     let n = 4 * 9;
-    let xv: Vec<f32> = random(n * 3, 11).iter().enumerate().map(|(i, v)| v * 2.0 + (i % 3) as f32).collect();
+    let xv: Vec<f32> = random(n * 3, 11)
+        .iter()
+        .enumerate()
+        .map(|(i, v)| v * 2.0 + (i % 3) as f32)
+        .collect();
     let bn = BatchNorm::<Const<3>, Cpu>::new(&dev);
-    let y = bn.forward(maps::<3>(&dev, xv.clone(), s), Mode::Train).as_vec();
+    let y = bn
+        .forward(maps::<3>(&dev, xv.clone(), s), Mode::Train)
+        .as_vec();
     for c in 0..3 {
         let col: Vec<f64> = (0..n).map(|i| y[i * 3 + c] as f64).collect();
         let mean = col.iter().sum::<f64>() / n as f64;
@@ -274,7 +316,9 @@ fn batch_norm_train_mode_normalizes_and_moves_running_stats() {
         assert!((rv[c] as f64 - (0.9 + 0.1 * var)).abs() < 1e-4);
     }
     // Inference mode uses those running statistics, not the batch's.
-    let yi = bn.forward(maps::<3>(&dev, xv.clone(), s), Mode::Infer).as_vec();
+    let yi = bn
+        .forward(maps::<3>(&dev, xv.clone(), s), Mode::Infer)
+        .as_vec();
     for i in 0..n * 3 {
         let c = i % 3;
         let want = (xv[i] as f64 - rm[c] as f64) / (rv[c] as f64 + 1e-5).sqrt();
@@ -296,7 +340,11 @@ fn batch_norm_train_mode_gradients_match_finite_differences() {
     let c = dev.tensor_from_vec(cot.clone(), *y.shape());
     let grads = (y * c).sum::<Rank0, _>().backward();
     let f = |v: &[f32], bn: &BatchNorm<Const<3>, Cpu>| {
-        weighted_sum(&bn.forward(maps::<3>(&dev, v.to_vec(), s), Mode::Train).as_vec(), &cot)
+        weighted_sum(
+            &bn.forward(maps::<3>(&dev, v.to_vec(), s), Mode::Train)
+                .as_vec(),
+            &cot,
+        )
     };
     let fx = numeric_grad(&xv, FD_EPS, |v| f(v, &bn));
     assert_close(&grads.get(&x).as_vec(), &fx, FD_TOL, "d bn / dx");
@@ -306,5 +354,10 @@ fn batch_norm_train_mode_gradients_match_finite_differences() {
         b.scale = dev.tensor_from_vec(v.to_vec(), (Const,));
         f(&xv, &b)
     });
-    assert_close(&grads.get(&bn.scale).as_vec(), &fs, FD_TOL, "d bn / d scale");
+    assert_close(
+        &grads.get(&bn.scale).as_vec(),
+        &fs,
+        FD_TOL,
+        "d bn / d scale",
+    );
 }

@@ -41,7 +41,10 @@ fn deep_vgg_conflicts_where_the_resnet_of_the_same_depth_does_not() {
     }
     assert_eq!(r.cells.len(), 4);
     for c in &r.cells {
-        assert_eq!(c.blocks, ConvSpec::for_depth(c.arch, c.depth).unwrap().blocks);
+        assert_eq!(
+            c.blocks,
+            ConvSpec::for_depth(c.arch, c.depth).unwrap().blocks
+        );
         assert_eq!(c.entropy.len(), 1 + c.blocks.iter().sum::<usize>());
     }
     let cell = |a, d| r.cell(a, d).unwrap();
@@ -72,16 +75,27 @@ fn a_rerun_resumes_and_another_config_is_refused() {
     run_conv_sweep(&dev, &cfg, &data_dir(), Some(out.path()), ProgressMode::Off).unwrap();
     // Mark the stored cell: a resumed run must keep it instead of retraining.
     let path = out.path().join(REPORT);
-    let mut stored: ConvSweepReport = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    let mut stored: ConvSweepReport =
+        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
     stored.cells[0].test_accuracy = 0.123;
     std::fs::write(&path, serde_json::to_vec(&stored).unwrap()).unwrap();
-    let again = run_conv_sweep(&dev, &cfg, &data_dir(), Some(out.path()), ProgressMode::Off).unwrap();
+    let again =
+        run_conv_sweep(&dev, &cfg, &data_dir(), Some(out.path()), ProgressMode::Off).unwrap();
     assert_eq!(again.cells[0].test_accuracy, 0.123);
     // Another grid is another experiment: refused, the folder is kept.
-    let more = ConvSweepConfig { depths: vec![10, 12], ..cfg.clone() };
-    let err = run_conv_sweep(&dev, &more, &data_dir(), Some(out.path()), ProgressMode::Off)
-        .unwrap_err()
-        .to_string();
+    let more = ConvSweepConfig {
+        depths: vec![10, 12],
+        ..cfg.clone()
+    };
+    let err = run_conv_sweep(
+        &dev,
+        &more,
+        &data_dir(),
+        Some(out.path()),
+        ProgressMode::Off,
+    )
+    .unwrap_err()
+    .to_string();
     assert!(err.contains("another configuration"), "{err}");
 }
 
@@ -95,9 +109,27 @@ fn bad_configurations_are_one_line_errors() {
         assert!(err.contains(needle), "{err}");
         assert!(!err.contains('\n'), "{err}");
     };
-    check(ConvSweepConfig { depths: vec![11], ..tiny() }, "depth 11");
-    check(ConvSweepConfig { width_divisor: 3, ..tiny() }, "width divisor 3");
-    check(ConvSweepConfig { archs: vec![], ..tiny() }, "at least one architecture");
+    check(
+        ConvSweepConfig {
+            depths: vec![11],
+            ..tiny()
+        },
+        "depth 11",
+    );
+    check(
+        ConvSweepConfig {
+            width_divisor: 3,
+            ..tiny()
+        },
+        "width divisor 3",
+    );
+    check(
+        ConvSweepConfig {
+            archs: vec![],
+            ..tiny()
+        },
+        "at least one architecture",
+    );
 }
 
 fn cb() -> Command {
@@ -108,7 +140,15 @@ fn cb() -> Command {
 fn cli_runs_a_sweep_and_rejects_bad_depths_without_writing() {
     let out = tempfile::tempdir().unwrap();
     let o = cb()
-        .args(["conv-sweep", "--quick", "--arch", "vgg", "--depths", "10", "--data-dir"])
+        .args([
+            "conv-sweep",
+            "--quick",
+            "--arch",
+            "vgg",
+            "--depths",
+            "10",
+            "--data-dir",
+        ])
         .arg(data_dir())
         .arg("--out")
         .arg(out.path())
@@ -116,8 +156,16 @@ fn cli_runs_a_sweep_and_rejects_bad_depths_without_writing() {
         .unwrap();
     let stdout = String::from_utf8_lossy(&o.stdout);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    assert!(stdout.contains("vgg") && stdout.contains("1/1/1/1"), "{stdout}");
-    for f in [REPORT, "accuracy_vs_depth.html", "entropy_vs_depth.html", "entropy_over_time.html"] {
+    assert!(
+        stdout.contains("vgg") && stdout.contains("1/1/1/1"),
+        "{stdout}"
+    );
+    for f in [
+        REPORT,
+        "accuracy_vs_depth.html",
+        "entropy_vs_depth.html",
+        "entropy_over_time.html",
+    ] {
         assert!(out.path().join(f).exists(), "{f}");
     }
 
@@ -132,6 +180,13 @@ fn cli_runs_a_sweep_and_rejects_bad_depths_without_writing() {
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert!(!o.status.success());
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
-    assert!(stderr.starts_with("error: ") && stderr.contains("depth 13"), "{stderr}");
-    assert_eq!(std::fs::read_dir(bad.path()).unwrap().count(), 0, "nothing written");
+    assert!(
+        stderr.starts_with("error: ") && stderr.contains("depth 13"),
+        "{stderr}"
+    );
+    assert_eq!(
+        std::fs::read_dir(bad.path()).unwrap().count(),
+        0,
+        "nothing written"
+    );
 }

@@ -11,23 +11,35 @@ use rand::{rngs::StdRng, Rng, SeedableRng};
 
 fn batch<const IN: usize>(dev: &Cpu, n: usize, seed: u64) -> Tensor<(usize, Const<IN>), f32, Cpu> {
     let mut rng = StdRng::seed_from_u64(seed);
-    dev.tensor_from_vec((0..n * IN).map(|_| rng.gen_range(-1.0..1.0)).collect(), (n, Const))
+    dev.tensor_from_vec(
+        (0..n * IN).map(|_| rng.gen_range(-1.0..1.0)).collect(),
+        (n, Const),
+    )
 }
 
 #[test]
 fn depth_120_is_the_papers_block_layout_and_depths_add_up() {
-    assert_eq!(ConvSpec::for_depth(Arch::Vgg, 120).unwrap().blocks, BLOCKS_120);
+    assert_eq!(
+        ConvSpec::for_depth(Arch::Vgg, 120).unwrap().blocks,
+        BLOCKS_120
+    );
     for depth in (10..=150).step_by(2) {
         let s = ConvSpec::for_depth(Arch::Resnet, depth).unwrap();
         assert_eq!(s.depth(), depth);
         assert!(s.blocks.iter().all(|&b| b >= 1), "{s}");
         // Stage 3 is the long one, as in the 120-layer net.
-        assert!(s.blocks[2] >= s.blocks[1] && s.blocks[1] >= s.blocks[0], "{s}");
+        assert!(
+            s.blocks[2] >= s.blocks[1] && s.blocks[1] >= s.blocks[0],
+            "{s}"
+        );
     }
     for bad in [0, 8, 21, 121] {
         assert!(ConvSpec::for_depth(Arch::Vgg, bad).is_err(), "{bad}");
     }
-    let s = ConvSpec { arch: Arch::Vgg, blocks: [3, 12, 41, 3] };
+    let s = ConvSpec {
+        arch: Arch::Vgg,
+        blocks: [3, 12, 41, 3],
+    };
     assert_eq!(s.locate(1), None, "layer 1 is the stem");
     assert_eq!(s.locate(2), Some((0, 0)));
     assert_eq!(s.locate(5), Some((1, 0)));
@@ -39,7 +51,10 @@ fn depth_120_is_the_papers_block_layout_and_depths_add_up() {
 fn hidden_outputs_are_the_stem_and_every_block() {
     let dev = Cpu::default();
     for arch in [Arch::Vgg, Arch::Resnet] {
-        let spec = ConvSpec { arch, blocks: [1, 2, 1, 1] };
+        let spec = ConvSpec {
+            arch,
+            blocks: [1, 2, 1, 1],
+        };
         let net = GrayConvNet::<Div16, Cpu>::new(&dev, spec, (32, 32), 0);
         let out = net.forward_hidden(batch::<1024>(&dev, 3, 1));
         assert_eq!(Classifier::<1024, 10, Cpu>::num_hidden(&net), 6);
@@ -47,18 +62,31 @@ fn hidden_outputs_are_the_stem_and_every_block() {
         // 32 -> stem stride 2 -> 16 (4 ch); stages at 16, 8, 8, 4, 2 px.
         assert_eq!(
             dims,
-            vec![(3, 16 * 16 * 4), (3, 16 * 16 * 4), (3, 8 * 8 * 8), (3, 8 * 8 * 8), (3, 4 * 4 * 16), (3, 2 * 2 * 32)]
+            vec![
+                (3, 16 * 16 * 4),
+                (3, 16 * 16 * 4),
+                (3, 8 * 8 * 8),
+                (3, 8 * 8 * 8),
+                (3, 4 * 4 * 16),
+                (3, 2 * 2 * 32)
+            ]
         );
         assert_eq!(out.logits.shape(), &(3, Const::<10>));
         // Same logits as the plain inference forward pass.
-        assert_eq!(out.logits.as_vec(), net.forward(batch::<1024>(&dev, 3, 1)).as_vec());
+        assert_eq!(
+            out.logits.as_vec(),
+            net.forward(batch::<1024>(&dev, 3, 1)).as_vec()
+        );
     }
 }
 
 #[test]
 fn wide_images_get_the_stem_max_pool() {
     let dev = Cpu::default();
-    let spec = ConvSpec { arch: Arch::Resnet, blocks: [1, 1, 1, 1] };
+    let spec = ConvSpec {
+        arch: Arch::Resnet,
+        blocks: [1, 1, 1, 1],
+    };
     let net = Rgb64ConvNet::<Div16, Cpu>::new(&dev, spec, (64, 64), 0);
     let out = net.forward_hidden(batch::<12288>(&dev, 2, 2));
     // 64 -> stem 32 -> pool 16.
@@ -69,13 +97,27 @@ fn wide_images_get_the_stem_max_pool() {
 fn resnet_adds_its_shortcut_and_vgg_does_not() {
     let dev = Cpu::default();
     let names = |arch| {
-        let mut net = GrayConvNet::<Div16, Cpu>::new(&dev, ConvSpec { arch, blocks: [2, 1, 1, 1] }, (32, 32), 0);
-        export_params(&mut net).into_iter().map(|(n, _)| n).collect::<Vec<_>>()
+        let mut net = GrayConvNet::<Div16, Cpu>::new(
+            &dev,
+            ConvSpec {
+                arch,
+                blocks: [2, 1, 1, 1],
+            },
+            (32, 32),
+            0,
+        );
+        export_params(&mut net)
+            .into_iter()
+            .map(|(n, _)| n)
+            .collect::<Vec<_>>()
     };
     let (vgg, res) = (names(Arch::Vgg), names(Arch::Resnet));
     assert!(vgg.iter().all(|n| !n.contains("shortcut")));
     // Projections where the shape changes (stages 2-4), identity elsewhere.
-    let proj: Vec<&String> = res.iter().filter(|n| n.ends_with("shortcut.conv.weight")).collect();
+    let proj: Vec<&String> = res
+        .iter()
+        .filter(|n| n.ends_with("shortcut.conv.weight"))
+        .collect();
     assert_eq!(proj.len(), 3, "{proj:?}");
     assert!(res.contains(&"stage1.0.a.bn.running_mean".to_string()));
 }
@@ -83,10 +125,17 @@ fn resnet_adds_its_shortcut_and_vgg_does_not() {
 #[test]
 fn batch_norm_train_mode_moves_running_stats_and_inference_does_not() {
     let dev = Cpu::default();
-    let spec = ConvSpec { arch: Arch::Vgg, blocks: [1, 1, 1, 1] };
+    let spec = ConvSpec {
+        arch: Arch::Vgg,
+        blocks: [1, 1, 1, 1],
+    };
     let mut net = GrayConvNet::<Div16, Cpu>::new(&dev, spec, (32, 32), 0);
     let stats = |net: &mut GrayConvNet<Div16, Cpu>| -> Vec<f32> {
-        export_params(net).into_iter().filter(|(n, _)| n.contains("running")).flat_map(|(_, v)| v).collect()
+        export_params(net)
+            .into_iter()
+            .filter(|(n, _)| n.contains("running"))
+            .flat_map(|(_, v)| v)
+            .collect()
     };
     let before = stats(&mut net);
     let x = batch::<1024>(&dev, 4, 3);
@@ -99,7 +148,10 @@ fn batch_norm_train_mode_moves_running_stats_and_inference_does_not() {
 #[test]
 fn checkpoint_roundtrip_includes_running_stats() {
     let dev = Cpu::default();
-    let spec = ConvSpec { arch: Arch::Resnet, blocks: [1, 1, 2, 1] };
+    let spec = ConvSpec {
+        arch: Arch::Resnet,
+        blocks: [1, 1, 2, 1],
+    };
     let mut a = GrayConvNet::<Div16, Cpu>::new(&dev, spec, (32, 32), 1);
     let x = batch::<1024>(&dev, 4, 4);
     let _ = a.forward_train(x.leaky_trace());
@@ -109,7 +161,15 @@ fn checkpoint_roundtrip_includes_running_stats() {
     import_params(&mut b, &saved).unwrap();
     assert_eq!(a.forward(x.clone()).as_vec(), b.forward(x).as_vec());
     // A net of another shape is refused with the offending name.
-    let mut c = GrayConvNet::<Div16, Cpu>::new(&dev, ConvSpec { blocks: [1, 1, 3, 1], ..spec }, (32, 32), 2);
+    let mut c = GrayConvNet::<Div16, Cpu>::new(
+        &dev,
+        ConvSpec {
+            blocks: [1, 1, 3, 1],
+            ..spec
+        },
+        (32, 32),
+        2,
+    );
     let err = import_params(&mut c, &saved).unwrap_err().to_string();
     assert!(err.contains("stage3.2"), "{err}");
 }

@@ -27,6 +27,7 @@ use super::conv_nets::{check_divisor, load_images, with_conv_net, ConvJob};
 use super::{note, open_report, write_json};
 use crate::bundle::{measure_tensors, BundleConfig, Criterion};
 use crate::data::DatasetKind;
+use crate::device::upload;
 use crate::layers::ConvDevice;
 use crate::models::convnet::{Arch, ConvModel, ConvSpec, BLOCKS_120};
 use crate::train::checkpoint::{export_params, save};
@@ -218,10 +219,9 @@ impl AutotuneReport {
         };
         vec![
             row("auto-tune (VGG, pruned)".into(), &|r| &r.autotuned),
-            row(
-                format!("ResNet-{}", self.config.baseline_depth),
-                &|r| &r.baseline,
-            ),
+            row(format!("ResNet-{}", self.config.baseline_depth), &|r| {
+                &r.baseline
+            }),
         ]
     }
 }
@@ -261,14 +261,12 @@ pub fn run_autotune<D: ConvDevice>(
         "every stage needs a block"
     );
     let baseline_spec = ConvSpec::for_depth(Arch::Resnet, cfg.baseline_depth)?;
-    let mut report = open_report(Some(out_dir), REPORT, |r: &AutotuneReport| {
-        r.config == *cfg
-    })?
-    .unwrap_or_else(|| AutotuneReport {
-        config: cfg.clone(),
-        runs: vec![],
-        lesion: None,
-    });
+    let mut report = open_report(Some(out_dir), REPORT, |r: &AutotuneReport| r.config == *cfg)?
+        .unwrap_or_else(|| AutotuneReport {
+            config: cfg.clone(),
+            runs: vec![],
+            lesion: None,
+        });
     let (train_set, test_set) =
         load_images(cfg.dataset, data_dir, cfg.train_samples, cfg.test_samples)?;
     let image = train_set.image.context("images without a shape")?;
@@ -295,7 +293,13 @@ pub fn run_autotune<D: ConvDevice>(
         let mut changes = Vec::new();
         let mut trained_epochs = 0;
         let stopped = loop {
-            note(progress, &format!("run {seed}: training {spec} for {} epoch(s)", cfg.probe_epochs));
+            note(
+                progress,
+                &format!(
+                    "run {seed}: training {spec} for {} epoch(s)",
+                    cfg.probe_epochs
+                ),
+            );
             let dir = run_dir.join("autotune");
             let _ = std::fs::remove_dir_all(&dir); // a restart is from scratch
             let job = TrainJob {
@@ -308,7 +312,10 @@ pub fn run_autotune<D: ConvDevice>(
             };
             let (r, _, _) = with_conv_net(dev, image, cfg.width_divisor, spec, seed, job)?;
             trained_epochs += cfg.probe_epochs;
-            let point = r.bundles.last().context("measured at the end of the epoch")?;
+            let point = r
+                .bundles
+                .last()
+                .context("measured at the end of the epoch")?;
             if point.last_entropy() == 0.0 {
                 break "no conflicting layer".to_string();
             }
@@ -317,9 +324,17 @@ pub fn run_autotune<D: ConvDevice>(
                 break format!("stopped after {} prunes (max_prunes)", cfg.max_prunes);
             }
             let Some(next) = prune(spec, layer) else {
-                break format!("first conflicting layer {layer} cannot be cut (stem or a stage's only block)");
+                break format!(
+                    "first conflicting layer {layer} cannot be cut (stem or a stage's only block)"
+                );
             };
-            note(progress, &format!("run {seed}: H^L = {:.3}, first conflicting layer {layer}: {spec} -> {next}", point.last_entropy()));
+            note(
+                progress,
+                &format!(
+                    "run {seed}: H^L = {:.3}, first conflicting layer {layer}: {spec} -> {next}",
+                    point.last_entropy()
+                ),
+            );
             changes.push(ArchChange {
                 epoch: trained_epochs,
                 from: spec,
@@ -329,14 +344,24 @@ pub fn run_autotune<D: ConvDevice>(
             });
             spec = next;
         };
-        note(progress, &format!("run {seed}: {stopped}; training {spec} to {} epochs", cfg.epochs));
+        note(
+            progress,
+            &format!(
+                "run {seed}: {stopped}; training {spec} to {} epochs",
+                cfg.epochs
+            ),
+        );
         // Continue the last probe's training to the end (its checkpoint resumes).
         let job = TrainJob {
             dev,
             train_set: &train_set,
             test_set: &test_set,
             config: tc(seed, cfg.epochs),
-            run: run_options(&run_dir.join("autotune"), progress, format!("run{seed} {spec}")),
+            run: run_options(
+                &run_dir.join("autotune"),
+                progress,
+                format!("run{seed} {spec}"),
+            ),
             lesion: None,
         };
         let (r, stats, _) = with_conv_net(dev, image, cfg.width_divisor, spec, seed, job)?;
@@ -353,7 +378,11 @@ pub fn run_autotune<D: ConvDevice>(
             train_set: &train_set,
             test_set: &test_set,
             config: tc(seed, cfg.epochs),
-            run: run_options(&run_dir.join("baseline"), progress, format!("run{seed} {baseline_spec}")),
+            run: run_options(
+                &run_dir.join("baseline"),
+                progress,
+                format!("run{seed} {baseline_spec}"),
+            ),
             lesion,
         };
         let (r, stats, lesion) =
@@ -431,7 +460,13 @@ impl<D: ConvDevice> ConvJob<D> for TrainJob<'_, D> {
         let dir = self.run.out_dir.as_deref().expect("runs have a folder");
         let stats = net_stats(self.dev, &mut model, self.test_set, dir)?;
         let lesion = match self.lesion {
-            Some(l) => Some(lesion_study(self.dev, &mut model, self.test_set, &l, self.config.seed)?),
+            Some(l) => Some(lesion_study(
+                self.dev,
+                &mut model,
+                self.test_set,
+                &l,
+                self.config.seed,
+            )?),
             None => None,
         };
         Ok((report, stats, lesion))
@@ -450,8 +485,7 @@ fn net_stats<const IN: usize, D: ConvDevice, M: ConvModel<IN, D>>(
     save(&path, &weights, Default::default())?;
     let checkpoint_mb = std::fs::metadata(&path)?.len() as f64 / 1e6;
     let n = 64.min(test.len());
-    let x: Tensor<(usize, Const<IN>), f32, D> =
-        dev.tensor_from_vec(test.x[..n * IN].to_vec(), (n, Const));
+    let x: Tensor<(usize, Const<IN>), f32, D> = upload(dev, &test.x[..n * IN], (n, Const));
     let mut times: Vec<f64> = (0..12)
         .map(|_| {
             let t = Instant::now();
@@ -478,19 +512,26 @@ fn lesion_study<const IN: usize, D: ConvDevice, M: ConvModel<IN, D>>(
 ) -> Result<LesionReport> {
     let blocks = model.removable_blocks();
     let s = input.subset;
-    let x: Tensor<(usize, Const<IN>), f32, D> =
-        dev.tensor_from_vec(s.x.clone(), (s.len(), Const));
+    let x: Tensor<(usize, Const<IN>), f32, D> = upload(dev, &s.x, (s.len(), Const));
     let branches = model.branch_outputs(x);
     let cfg = BundleConfig {
         lr: 1e-3,
         batch_size: 64,
         num_classes: 10,
-        criterion: Criterion::Resolution { w_max: model.w_max() },
+        criterion: Criterion::Resolution {
+            w_max: model.w_max(),
+        },
     };
     let measured = measure_tensors(&branches, &s.y, &cfg)?;
     // Branch i belongs to hidden layer i + 2 (layer 1 is the stem).
-    let branch_entropy: Vec<f64> = blocks.iter().map(|&l| measured[l - 2].bundle_entropy).collect();
-    let branch_bundles: Vec<usize> = blocks.iter().map(|&l| measured[l - 2].num_bundles).collect();
+    let branch_entropy: Vec<f64> = blocks
+        .iter()
+        .map(|&l| measured[l - 2].bundle_entropy)
+        .collect();
+    let branch_bundles: Vec<usize> = blocks
+        .iter()
+        .map(|&l| measured[l - 2].num_bundles)
+        .collect();
     let mut order: Vec<usize> = (0..blocks.len()).collect();
     order.sort_by(|&a, &b| {
         branch_entropy[b]

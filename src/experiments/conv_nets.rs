@@ -7,7 +7,9 @@ use anyhow::{bail, Result};
 
 use crate::data::{load, DatasetKind, ImageShape, Split};
 use crate::layers::ConvDevice;
-use crate::models::convnet::{ConvModel, ConvSpec, GrayConvNet, Rgb64ConvNet, RgbConvNet, DIVISORS};
+use crate::models::convnet::{
+    ConvModel, ConvSpec, GrayConvNet, Rgb64ConvNet, RgbConvNet, DIVISORS,
+};
 use crate::train::trainer::measure_hidden;
 use crate::train::{train, BundlePoint, RunOptions, Samples, TrainConfig, TrainReport};
 use crate::with_widths;
@@ -64,7 +66,14 @@ pub struct TrainJob<'a, D> {
 impl<D: ConvDevice> ConvJob<D> for TrainJob<'_, D> {
     type Output = TrainReport;
     fn run<const IN: usize, M: ConvModel<IN, D>>(self, mut model: M) -> Result<TrainReport> {
-        train(self.dev, &mut model, self.train_set, self.test_set, self.config, &self.run)
+        train(
+            self.dev,
+            &mut model,
+            self.train_set,
+            self.test_set,
+            self.config,
+            &self.run,
+        )
     }
 }
 

@@ -137,14 +137,12 @@ pub fn run_conv_sweep<D: ConvDevice>(
     progress: ProgressMode,
 ) -> Result<ConvSweepReport> {
     let specs = cfg.validate()?;
-    let mut report = open_report(out_dir, REPORT, |r: &ConvSweepReport| {
-        r.config == *cfg
-    })?
-    .unwrap_or_else(|| ConvSweepReport {
-        config: cfg.clone(),
-        cells: vec![],
-        traces: vec![],
-    });
+    let mut report = open_report(out_dir, REPORT, |r: &ConvSweepReport| r.config == *cfg)?
+        .unwrap_or_else(|| ConvSweepReport {
+            config: cfg.clone(),
+            cells: vec![],
+            traces: vec![],
+        });
     let (train_set, test_set) =
         load_images(cfg.dataset, data_dir, cfg.train_samples, cfg.test_samples)?;
     let deepest = *cfg.depths.iter().max().expect("validated non-empty");

@@ -10,6 +10,7 @@ use rand::{rngs::SmallRng, Rng, SeedableRng};
 use rand_distr::StandardNormal;
 use serde::{Deserialize, Serialize};
 
+use crate::device::upload;
 use crate::models::toy::{toy_net, ToyInit, ToyNet};
 use crate::models::Classifier;
 use crate::train::{train, ProgressMode, RangerConfig, RunOptions, Samples, TrainConfig};
@@ -213,10 +214,9 @@ pub fn output_weight_gradient<D: Device<f32>>(dev: &D, net: &ToyNet<D>, grid: us
     (0..grid)
         .map(|i| {
             let x = i as f32 / (grid.max(2) - 1) as f32;
-            let t: Tensor<(usize, Const<1>), f32, D> = dev.tensor_from_vec(vec![x], (1, Const));
+            let t: Tensor<(usize, Const<1>), f32, D> = upload(dev, &[x], (1, Const));
             let target = if x < 0.5 { [1.0, 0.0] } else { [0.0, 1.0] };
-            let y: Tensor<(usize, Const<2>), f32, D> =
-                dev.tensor_from_vec(target.to_vec(), (1, Const));
+            let y: Tensor<(usize, Const<2>), f32, D> = upload(dev, &target, (1, Const));
             let loss = cross_entropy_with_logits_loss(net.forward(t.leaky_trace()), y);
             let grads = loss.backward();
             grads.get(&net.output.weight).as_vec()[0] as f64

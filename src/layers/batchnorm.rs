@@ -102,7 +102,11 @@ impl<C: ConstDim, D: Device<f32>> BatchNorm<C, D> {
     }
 
     fn update_running(&self, mean: Tensor<(C,), f32, D>, var: Tensor<(C,), f32, D>, n: usize) {
-        let unbiased = if n > 1 { n as f32 / (n - 1) as f32 } else { 1.0 };
+        let unbiased = if n > 1 {
+            n as f32 / (n - 1) as f32
+        } else {
+            1.0
+        };
         let mut r = self.running();
         r.mean = r.mean.clone() * (1.0 - BN_MOMENTUM) + mean * BN_MOMENTUM;
         r.var = r.var.clone() * (1.0 - BN_MOMENTUM) + var * (BN_MOMENTUM * unbiased);

@@ -218,7 +218,14 @@ fn cached_indices<D: Device<f32>>(dev: &D, g: &Geometry) -> Tensor<(usize,), usi
     thread_local! {
         static CACHE: RefCell<HashMap<Key, Box<dyn Any>>> = RefCell::new(HashMap::new());
     }
-    let key = (TypeId::of::<D>(), g.batch, g.rows, g.cols, g.channels, g.window);
+    let key = (
+        TypeId::of::<D>(),
+        g.batch,
+        g.rows,
+        g.cols,
+        g.channels,
+        g.window,
+    );
     CACHE.with(|c| {
         let mut c = c.borrow_mut();
         let entry = c.entry(key).or_insert_with(|| {
@@ -252,16 +259,15 @@ impl ConvDevice for Cpu {
         let g = geometry(&x, window);
         let (x, mut tape) = x.split_tape();
         let patches = im2col_host(&x.as_vec(), &g, pad_value);
-        let out = x
-            .device()
-            .tensor_from_vec(patches, (g.num_rows(), g.row_len()));
+        // Through `upload`, not `tensor_from_vec`: the buffer must come from
+        // dfdx's cache to go back to it (see `device::upload`).
+        let out = crate::device::upload(x.device(), &patches, (g.num_rows(), g.row_len()));
         if T::OWNS_TAPE {
             let (x_ghost, out_ghost) = (x.ghost(), out.ghost());
             tape.add_backward_op(move |grads| {
                 grads.try_alloc_for(&out_ghost)?;
-                // The patch gradient is an intermediate nobody reads after
-                // this op: take its buffer instead of copying it.
-                let grad_out = std::mem::take(&mut **grads.get_or_alloc_mut(&out_ghost)?);
+                // Copied out: the public API lends one gradient at a time.
+                let grad_out = grads.get_or_alloc_mut(&out_ghost)?.to_vec();
                 let grad_x = grads.get_or_alloc_mut(&x_ghost)?;
                 col2im_add_host(&grad_out, &g, grad_x);
                 Ok(())

@@ -20,7 +20,10 @@ impl MaxPool2d {
         }
     }
 
-    pub fn forward<C: Dim, D: ConvDevice, T: Tape<f32, D>>(&self, x: Maps<C, D, T>) -> Maps<C, D, T> {
+    pub fn forward<C: Dim, D: ConvDevice, T: Tape<f32, D>>(
+        &self,
+        x: Maps<C, D, T>,
+    ) -> Maps<C, D, T> {
         let (b, h, w, c) = *x.shape();
         let (oh, ow) = (self.window.out_size(h), self.window.out_size(w));
         let k2 = self.window.kernel * self.window.kernel;

@@ -19,7 +19,9 @@ use serde::{Deserialize, Serialize};
 
 use super::init::{he_uniform, model_rng};
 use super::{max_abs, Batch, Classifier, Flat, HiddenOutputs};
-use crate::layers::{global_avg_pool, BatchNorm, Conv2d, ConvDevice, Maps, MaxPool2d, Mode, Window};
+use crate::layers::{
+    global_avg_pool, BatchNorm, Conv2d, ConvDevice, Maps, MaxPool2d, Mode, Window,
+};
 use crate::train::params::{ParamVisitor, Params};
 
 /// Channel widths of the four stages, as types.
@@ -70,11 +72,26 @@ macro_rules! with_widths {
     ($div:expr, $W:ident => $body:expr) => {{
         use $crate::models::convnet as __cn;
         match $div {
-            1 => { type $W = __cn::Full; Some($body) }
-            2 => { type $W = __cn::Div2; Some($body) }
-            4 => { type $W = __cn::Div4; Some($body) }
-            8 => { type $W = __cn::Div8; Some($body) }
-            16 => { type $W = __cn::Div16; Some($body) }
+            1 => {
+                type $W = __cn::Full;
+                Some($body)
+            }
+            2 => {
+                type $W = __cn::Div2;
+                Some($body)
+            }
+            4 => {
+                type $W = __cn::Div4;
+                Some($body)
+            }
+            8 => {
+                type $W = __cn::Div8;
+                Some($body)
+            }
+            16 => {
+                type $W = __cn::Div16;
+                Some($body)
+            }
             _ => None,
         }
     }};
@@ -103,7 +120,9 @@ impl std::str::FromStr for Arch {
         match s {
             "vgg" => Ok(Arch::Vgg),
             "resnet" => Ok(Arch::Resnet),
-            _ => Err(format!("unknown architecture {s:?} (expected vgg or resnet)")),
+            _ => Err(format!(
+                "unknown architecture {s:?} (expected vgg or resnet)"
+            )),
         }
     }
 }
@@ -491,7 +510,12 @@ impl<const IN: usize, IC: ConstDim, W: Widths, const C: usize, D: ConvDevice>
         out
     }
 
-    fn run<T: Tape<f32, D>>(&self, x: Batch<IN, D, T>, mode: Mode, probe: &mut Probe<'_, D>) -> Batch<C, D, T> {
+    fn run<T: Tape<f32, D>>(
+        &self,
+        x: Batch<IN, D, T>,
+        mode: Mode,
+        probe: &mut Probe<'_, D>,
+    ) -> Batch<C, D, T> {
         let (rows, cols) = self.image;
         let b = x.shape().0;
         // Rows arrive channels-first (the datasets' layout); the layers run NHWC.
@@ -510,7 +534,10 @@ impl<const IN: usize, IC: ConstDim, W: Widths, const C: usize, D: ConvDevice>
         let pooled = global_avg_pool(h);
         let n = pooled.shape().0;
         pooled.matmul(self.head_weight.retaped::<T>())
-            + self.head_bias.retaped::<T>().broadcast_like(&(n, Const::<C>))
+            + self
+                .head_bias
+                .retaped::<T>()
+                .broadcast_like(&(n, Const::<C>))
     }
 
     /// Hidden layers (1 = stem, then blocks) of the blocks that can be
@@ -558,10 +585,7 @@ impl<const IN: usize, IC: ConstDim, W: Widths, const C: usize, D: ConvDevice> Cl
         self.forward_mode(x, Mode::Infer, None)
     }
 
-    fn forward_train(
-        &self,
-        x: Batch<IN, D, OwnedTape<f32, D>>,
-    ) -> Batch<C, D, OwnedTape<f32, D>> {
+    fn forward_train(&self, x: Batch<IN, D, OwnedTape<f32, D>>) -> Batch<C, D, OwnedTape<f32, D>> {
         self.forward_mode(x, Mode::Train, None)
     }
 

@@ -33,10 +33,7 @@ pub trait Classifier<const IN: usize, const C: usize, D: Device<f32>>: Params<f3
     fn forward<T: Tape<f32, D>>(&self, x: Batch<IN, D, T>) -> Batch<C, D, T>;
     /// Logits of a training step: like `forward`, except that layers with a
     /// training mode (batch norm) use it and update their running state.
-    fn forward_train(
-        &self,
-        x: Batch<IN, D, OwnedTape<f32, D>>,
-    ) -> Batch<C, D, OwnedTape<f32, D>> {
+    fn forward_train(&self, x: Batch<IN, D, OwnedTape<f32, D>>) -> Batch<C, D, OwnedTape<f32, D>> {
         self.forward(x)
     }
     /// Logits plus every hidden activation, without a tape.

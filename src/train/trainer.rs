@@ -23,6 +23,7 @@ use super::ranger::{Ranger, RangerConfig};
 use super::samples::Samples;
 use crate::bundle::{measure_tensors, BundleConfig, Criterion, LayerReport};
 use crate::data::{epoch_seed, shuffled_batches, AugmentConfig, Augmenter};
+use crate::device::upload;
 use crate::models::Classifier;
 
 /// Everything that determines a training run's numbers (stored with results
@@ -239,8 +240,7 @@ pub fn train<const IN: usize, const C: usize, D: Device<f32>, M: Classifier<IN, 
             if let (Some(aug), Some(shape)) = (aug.as_mut(), train.image) {
                 aug.apply(&mut xb, shape);
             }
-            let x: Tensor<(usize, Const<IN>), f32, D> =
-                dev.tensor_from_vec(xb.clone(), (yb.len(), Const));
+            let x: Tensor<(usize, Const<IN>), f32, D> = upload(dev, &xb, (yb.len(), Const));
             let logits = model.forward_train(x.leaky_trace());
             acc.add_logits(&logits.retaped::<NoneTape>().as_vec(), &yb);
             let loss = cross_entropy_with_logits_loss(logits, one_hot::<C, D>(dev, &yb));
@@ -351,8 +351,7 @@ pub fn measure_hidden<const IN: usize, const C: usize, D: Device<f32>, M: Classi
     lr: f32,
     batch_size: usize,
 ) -> Result<BundlePoint> {
-    let x: Tensor<(usize, Const<IN>), f32, D> =
-        dev.tensor_from_vec(samples.x.clone(), (samples.len(), Const));
+    let x: Tensor<(usize, Const<IN>), f32, D> = upload(dev, &samples.x, (samples.len(), Const));
     let out = model.forward_hidden(x);
     let w_max = model.w_max();
     let cfg = BundleConfig {
@@ -377,7 +376,7 @@ pub fn evaluate<const IN: usize, const C: usize, D: Device<f32>, M: Classifier<I
         let end = (start + 1000).min(samples.len());
         let y = &samples.y[start..end];
         let x: Tensor<(usize, Const<IN>), f32, D> =
-            dev.tensor_from_vec(samples.x[start * d..end * d].to_vec(), (y.len(), Const));
+            upload(dev, &samples.x[start * d..end * d], (y.len(), Const));
         let logits = model.forward(x);
         acc.add_logits(&logits.as_vec(), y);
         let loss = cross_entropy_with_logits_loss(logits, one_hot::<C, D>(dev, y));
@@ -397,7 +396,7 @@ fn one_hot<const C: usize, D: Device<f32>>(
     for (i, &c) in y.iter().enumerate() {
         v[i * C + c] = 1.0;
     }
-    dev.tensor_from_vec(v, (y.len(), Const))
+    upload(dev, &v, (y.len(), Const))
 }
 
 /// Global L2 norm of the gradients of `model`'s parameters (a parameter

@@ -59,7 +59,10 @@ pub fn run(a: AutotuneArgs) -> Result<()> {
                 c.epoch, c.first_conflicting_layer, c.from, c.to
             );
         }
-        println!("  {}: final {} (H^L {:.3})", run.stopped, run.autotuned.spec, run.autotuned.final_entropy);
+        println!(
+            "  {}: final {} (H^L {:.3})",
+            run.stopped, run.autotuned.spec, run.autotuned.final_entropy
+        );
     }
     println!();
     println!(
@@ -95,12 +98,26 @@ pub fn run(a: AutotuneArgs) -> Result<()> {
         );
     }
     let mut charts = vec![
-        ("table1_accuracy".to_string(), plots::table1_bars(&r, "test accuracy", "test accuracy", |t| t.test_accuracy)),
-        ("table1_checkpoint".into(), plots::table1_bars(&r, "checkpoint size", "MB", |t| t.checkpoint_mb)),
-        ("table1_inference".into(), plots::table1_bars(&r, "inference time", "ms per batch of 64", |t| t.inference_ms)),
+        (
+            "table1_accuracy".to_string(),
+            plots::table1_bars(&r, "test accuracy", "test accuracy", |t| t.test_accuracy),
+        ),
+        (
+            "table1_checkpoint".into(),
+            plots::table1_bars(&r, "checkpoint size", "MB", |t| t.checkpoint_mb),
+        ),
+        (
+            "table1_inference".into(),
+            plots::table1_bars(&r, "inference time", "ms per batch of 64", |t| {
+                t.inference_ms
+            }),
+        ),
     ];
     for run in &r.runs {
-        charts.push((format!("changes_run{}", run.seed), plots::autotune_changes(&r, run.seed)));
+        charts.push((
+            format!("changes_run{}", run.seed),
+            plots::autotune_changes(&r, run.seed),
+        ));
     }
     if let Some(l) = &r.lesion {
         charts.push(("lesion".into(), plots::lesion_chart(l)));

@@ -77,12 +77,21 @@ pub fn conv_sweep(a: ConvSweepArgs) -> Result<()> {
         );
     }
     let mut charts = vec![
-        ("accuracy_vs_depth".to_string(), plots::conv_accuracy_vs_depth(&r)),
+        (
+            "accuracy_vs_depth".to_string(),
+            plots::conv_accuracy_vs_depth(&r),
+        ),
         ("entropy_vs_depth".into(), plots::conv_entropy_vs_depth(&r)),
-        ("entropy_over_time".into(), plots::bundles_over_time(&r.traces)),
+        (
+            "entropy_over_time".into(),
+            plots::bundles_over_time(&r.traces),
+        ),
     ];
     for t in &r.traces {
-        charts.push((format!("layers_{}", t.label), plots::layer_entropy_over_time(t)));
+        charts.push((
+            format!("layers_{}", t.label),
+            plots::layer_entropy_over_time(t),
+        ));
     }
     write_charts(&a.out, &charts)?;
     println!("wrote {} and charts (*.html)", a.out.join(REPORT).display());
