@@ -271,13 +271,29 @@ pub fn run_autotune<D: ConvDevice>(
         load_images(cfg.dataset, data_dir, cfg.train_samples, cfg.test_samples)?;
     let image = train_set.image.context("images without a shape")?;
     let bundle_subset = train_set.take(cfg.bundle_samples);
-    let tc = |seed: u64, epochs: usize| TrainConfig {
-        epochs,
-        seed,
-        bundle_samples: cfg.bundle_samples,
-        max_steps_per_epoch: cfg.max_steps_per_epoch,
-        measure_at_start: false,
-        ..Default::default()
+    // Trains `spec` to `epochs` in `dir` (resuming a checkpoint there), then
+    // measures it (and runs the lesion study if given).
+    let train_in = |dir: &Path, spec: ConvSpec, seed: u64, epochs: usize, lesion| {
+        let job = TrainJob {
+            dev,
+            train_set: &train_set,
+            test_set: &test_set,
+            config: TrainConfig {
+                epochs,
+                seed,
+                bundle_samples: cfg.bundle_samples,
+                max_steps_per_epoch: cfg.max_steps_per_epoch,
+                measure_at_start: false,
+                ..Default::default()
+            },
+            run: RunOptions {
+                out_dir: Some(dir.to_path_buf()),
+                progress,
+                label: format!("run{seed} {spec}"),
+            },
+            lesion,
+        };
+        with_conv_net(dev, image, cfg.width_divisor, spec, seed, job)
     };
 
     for seed in 0..cfg.runs as u64 {
@@ -302,15 +318,7 @@ pub fn run_autotune<D: ConvDevice>(
             );
             let dir = run_dir.join("autotune");
             let _ = std::fs::remove_dir_all(&dir); // a restart is from scratch
-            let job = TrainJob {
-                dev,
-                train_set: &train_set,
-                test_set: &test_set,
-                config: tc(seed, cfg.probe_epochs),
-                run: run_options(&dir, progress, format!("run{seed} {spec}")),
-                lesion: None,
-            };
-            let (r, _, _) = with_conv_net(dev, image, cfg.width_divisor, spec, seed, job)?;
+            let (r, _, _) = train_in(&dir, spec, seed, cfg.probe_epochs, None)?;
             trained_epochs += cfg.probe_epochs;
             let point = r
                 .bundles
@@ -352,19 +360,7 @@ pub fn run_autotune<D: ConvDevice>(
             ),
         );
         // Continue the last probe's training to the end (its checkpoint resumes).
-        let job = TrainJob {
-            dev,
-            train_set: &train_set,
-            test_set: &test_set,
-            config: tc(seed, cfg.epochs),
-            run: run_options(
-                &run_dir.join("autotune"),
-                progress,
-                format!("run{seed} {spec}"),
-            ),
-            lesion: None,
-        };
-        let (r, stats, _) = with_conv_net(dev, image, cfg.width_divisor, spec, seed, job)?;
+        let (r, stats, _) = train_in(&run_dir.join("autotune"), spec, seed, cfg.epochs, None)?;
         let autotuned = net_result(spec, &r, stats);
         let seconds = started.elapsed().as_secs_f64();
 
@@ -373,20 +369,13 @@ pub fn run_autotune<D: ConvDevice>(
             subset: &bundle_subset,
             random_orders: cfg.lesion_random_orders,
         });
-        let job = TrainJob {
-            dev,
-            train_set: &train_set,
-            test_set: &test_set,
-            config: tc(seed, cfg.epochs),
-            run: run_options(
-                &run_dir.join("baseline"),
-                progress,
-                format!("run{seed} {baseline_spec}"),
-            ),
+        let (r, stats, lesion) = train_in(
+            &run_dir.join("baseline"),
+            baseline_spec,
+            seed,
+            cfg.epochs,
             lesion,
-        };
-        let (r, stats, lesion) =
-            with_conv_net(dev, image, cfg.width_divisor, baseline_spec, seed, job)?;
+        )?;
         if lesion.is_some() {
             report.lesion = lesion;
         }
@@ -401,14 +390,6 @@ pub fn run_autotune<D: ConvDevice>(
         write_json(out_dir, REPORT, &report)?;
     }
     Ok(report)
-}
-
-fn run_options(dir: &Path, progress: ProgressMode, label: String) -> RunOptions {
-    RunOptions {
-        out_dir: Some(dir.to_path_buf()),
-        progress,
-        label,
-    }
 }
 
 fn net_result(spec: ConvSpec, r: &TrainReport, stats: NetStats) -> NetResult {
