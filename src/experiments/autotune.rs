@@ -533,7 +533,7 @@ fn lesion_study<const IN: usize, D: ConvDevice, M: ConvModel<IN, D>>(
     };
     let accuracy = curve(&order)?;
     let mut random_accuracy = vec![0.0; accuracy.len()];
-    let mut rng = rand::rngs::SmallRng::seed_from_u64(seed ^ 0x1E51_0);
+    let mut rng = rand::rngs::SmallRng::seed_from_u64(seed ^ 0x0001_E510);
     for _ in 0..input.random_orders {
         let mut o = blocks.clone();
         o.shuffle(&mut rng);
