@@ -11,7 +11,7 @@ Variants:
   radam  : same RAdam, no Lookahead
   adam   : torch.optim.Adam(lr 1e-3), defaults (eps 1e-8, no wd), no Lookahead
 """
-import gzip, struct, sys, time
+import gzip, os, struct, sys, time
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -19,7 +19,9 @@ import torch.nn.functional as F
 torch.set_num_threads(1)
 torch.set_num_interop_threads(1)
 
-DATA = "/work/shared/data/mnist"
+DATA = os.environ.get(
+    "CB_DATA_DIR", os.path.join(os.path.dirname(os.path.abspath(__file__)), "../../shared/data/mnist")
+)
 
 
 def load_idx(path):

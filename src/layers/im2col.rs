@@ -120,6 +120,44 @@ impl Geometry {
         }
     }
 
+    /// Calls `f(patch_offset, source, len)` for the runs of image-local output
+    /// row `r`, in patch order: `len` values at `patch_offset` are either the
+    /// contiguous values from pixel `source` on (one kernel row's in-bounds
+    /// columns: their pixels sit side by side in an NHWC map) or padding
+    /// (`source` is `None`). Every patch value is in exactly one run.
+    #[inline]
+    fn for_each_run(&self, r: usize, mut f: impl FnMut(usize, Option<usize>, usize)) {
+        let (oy, ox) = (r / self.out_cols, r % self.out_cols);
+        let Window {
+            kernel: k,
+            stride,
+            padding: p,
+        } = self.window;
+        let c = self.channels;
+        // Kernel columns kx0..kx1 read image columns left + kx - p, inside the image.
+        let left = ox * stride;
+        let kx0 = p.saturating_sub(left).min(k);
+        let kx1 = (self.cols + p).saturating_sub(left).clamp(kx0, k);
+        for ky in 0..k {
+            let base = ky * k * c;
+            match (oy * stride + ky).checked_sub(p).filter(|&y| y < self.rows) {
+                None => f(base, None, k * c),
+                Some(y) => {
+                    if kx0 > 0 {
+                        f(base, None, kx0 * c);
+                    }
+                    if kx1 > kx0 {
+                        let x = left + kx0 - p;
+                        f(base + kx0 * c, Some(y * self.cols + x), (kx1 - kx0) * c);
+                    }
+                    if kx1 < k {
+                        f(base + kx1 * c, None, (k - kx1) * c);
+                    }
+                }
+            }
+        }
+    }
+
     /// Gather indices into the flattened map with one padding row appended
     /// (index `batch·rows·cols`), one per `(row, ky, kx)`.
     pub fn gather_indices(&self) -> Vec<usize> {
@@ -138,28 +176,34 @@ impl Geometry {
     }
 }
 
-/// Host im2col of an NHWC buffer; padding positions hold `pad_value`.
-pub(crate) fn im2col_host(x: &[f32], g: &Geometry, pad_value: f32) -> Vec<f32> {
+/// Host im2col of an NHWC buffer into `out` (`num_rows × row_len` values,
+/// every one written); padding positions get `pad_value`.
+pub(crate) fn im2col_host(x: &[f32], g: &Geometry, pad_value: f32, out: &mut [f32]) {
     let (c, row_len) = (g.channels, g.row_len());
     let image_len = g.rows * g.cols * c;
     let per_image = g.out_rows * g.out_cols;
-    let mut out = vec![pad_value; g.num_rows() * row_len];
+    assert_eq!(out.len(), g.num_rows() * row_len);
     if out.is_empty() {
-        return out;
+        return;
     }
     out.par_chunks_mut(per_image * row_len)
         .zip(x.par_chunks(image_len))
         .for_each(|(patches, image)| {
             for (r, row) in patches.chunks_exact_mut(row_len).enumerate() {
-                g.for_each_source(r, |off, pixel| {
-                    row[off..off + c].copy_from_slice(&image[pixel * c..(pixel + 1) * c]);
+                g.for_each_run(r, |off, source, len| {
+                    let dst = &mut row[off..off + len];
+                    match source {
+                        Some(pixel) => dst.copy_from_slice(&image[pixel * c..pixel * c + len]),
+                        None => dst.fill(pad_value),
+                    }
                 });
             }
         });
-    out
 }
 
 /// Host col2im: adds patch gradients back onto the NHWC input gradient.
+/// Each input value receives its patch gradients in patch-row order, as a
+/// pixel-by-pixel loop would add them.
 pub(crate) fn col2im_add_host(grad_patches: &[f32], g: &Geometry, grad_x: &mut [f32]) {
     let (c, row_len) = (g.channels, g.row_len());
     let image_len = g.rows * g.cols * c;
@@ -172,11 +216,13 @@ pub(crate) fn col2im_add_host(grad_patches: &[f32], g: &Geometry, grad_x: &mut [
         .zip(grad_patches.par_chunks(per_image * row_len))
         .for_each(|(image, patches)| {
             for (r, row) in patches.chunks_exact(row_len).enumerate() {
-                g.for_each_source(r, |off, pixel| {
-                    let dst = &mut image[pixel * c..(pixel + 1) * c];
-                    dst.iter_mut()
-                        .zip(&row[off..off + c])
-                        .for_each(|(d, s)| *d += s);
+                g.for_each_run(r, |off, source, len| {
+                    if let Some(pixel) = source {
+                        let dst = &mut image[pixel * c..pixel * c + len];
+                        dst.iter_mut()
+                            .zip(&row[off..off + len])
+                            .for_each(|(d, s)| *d += s);
+                    }
                 });
             }
         });
@@ -258,18 +304,33 @@ impl ConvDevice for Cpu {
     ) -> Patches<Self, T> {
         let g = geometry(&x, window);
         let (x, mut tape) = x.split_tape();
-        let patches = im2col_host(&x.as_vec(), &g, pad_value);
-        // Through `upload`, not `tensor_from_vec`: the buffer must come from
-        // dfdx's cache to go back to it (see `device::upload`).
-        let out = crate::device::upload(x.device(), &patches, (g.num_rows(), g.row_len()));
+        let dev = x.device().clone();
+        let x_ghost = x.ghost();
+        // The input's values in NHWC order: one memcpy (`contiguous` is free
+        // for the usual contiguous map; a permuted view is laid out first).
+        let x = x.contiguous();
+        let mut src = vec![0.0; x.shape().num_elements()];
+        x.copy_into(&mut src);
+        // The patch buffer comes from dfdx's buffer cache (when it is on) and
+        // goes back there when the patches tensor drops, so steps and
+        // inference passes reuse it instead of taking fresh pages each call,
+        // and the cache does not fill up with buffers nobody asks for again.
+        let mut slot = Storage::<f32>::try_alloc_len(&dev, g.num_rows() * g.row_len()).unwrap();
+        let mut patches = std::mem::take(&mut *slot);
+        im2col_host(&src, &g, pad_value, &mut patches);
+        drop(src);
+        let out = dev.tensor_from_vec(patches, (g.num_rows(), g.row_len()));
         if T::OWNS_TAPE {
-            let (x_ghost, out_ghost) = (x.ghost(), out.ghost());
+            let out_ghost = out.ghost();
             tape.add_backward_op(move |grads| {
                 grads.try_alloc_for(&out_ghost)?;
-                // Copied out: the public API lends one gradient at a time.
-                let grad_out = grads.get_or_alloc_mut(&out_ghost)?.to_vec();
+                // The patch gradient is an intermediate nobody reads after
+                // this op: take its buffer instead of copying it...
+                let grad_out = std::mem::take(&mut **grads.get_or_alloc_mut(&out_ghost)?);
                 let grad_x = grads.get_or_alloc_mut(&x_ghost)?;
                 col2im_add_host(&grad_out, &g, grad_x);
+                // ...and hand it back to the cache (a plain free without one).
+                *slot = grad_out;
                 Ok(())
             });
         }
