@@ -361,3 +361,25 @@ fn batch_norm_train_mode_gradients_match_finite_differences() {
         "d bn / d scale",
     );
 }
+
+#[test]
+fn permuted_rgb_input_gets_its_gradient_in_its_own_layout() {
+    // The nets feed channels-first rows through a permute (NCHW -> NHWC): the
+    // CPU kernel must return the input gradient in the view's layout, as the
+    // gather path does.
+    let dev = dev();
+    let v = random(2 * 3 * 5 * 4, 21);
+    let x: Tensor<(usize, Const<3>, usize, usize), f32, Cpu> = dev.tensor_from_vec(v, (2, Const, 5, 4));
+    let window = Window::new(3, 2, 1);
+    let grad = |fast: bool| {
+        let m: Maps<Const<3>, Cpu, _> = x.leaky_trace().permute::<_, Axes4<0, 2, 3, 1>>();
+        let p = if fast {
+            <Cpu as ConvDevice>::im2col(m, window, 0.0)
+        } else {
+            im2col_by_gather(m, window, 0.0)
+        };
+        let cot = dev.tensor_from_vec(random(p.shape().0 * p.shape().1, 22), *p.shape());
+        (p * cot).sum::<Rank0, _>().backward().get(&x).as_vec()
+    };
+    assert_eq!(grad(true), grad(false));
+}

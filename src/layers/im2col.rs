@@ -303,12 +303,13 @@ impl ConvDevice for Cpu {
         pad_value: f32,
     ) -> Patches<Self, T> {
         let g = geometry(&x, window);
+        // The kernels read (and col2im writes the gradient) in NHWC memory
+        // order, so a permuted or broadcast view is laid out first; dfdx's
+        // reshape carries the gradient back to the view's layout. Free for a
+        // contiguous map.
+        let x = x.contiguous();
         let (x, mut tape) = x.split_tape();
         let dev = x.device().clone();
-        let x_ghost = x.ghost();
-        // The input's values in NHWC order: one memcpy (`contiguous` is free
-        // for the usual contiguous map; a permuted view is laid out first).
-        let x = x.contiguous();
         let mut src = vec![0.0; x.shape().num_elements()];
         x.copy_into(&mut src);
         // The patch buffer comes from dfdx's buffer cache (when it is on) and
@@ -321,7 +322,7 @@ impl ConvDevice for Cpu {
         drop(src);
         let out = dev.tensor_from_vec(patches, (g.num_rows(), g.row_len()));
         if T::OWNS_TAPE {
-            let out_ghost = out.ghost();
+            let (x_ghost, out_ghost) = (x.ghost(), out.ghost());
             tape.add_backward_op(move |grads| {
                 grads.try_alloc_for(&out_ghost)?;
                 // The patch gradient is an intermediate nobody reads after
