@@ -369,7 +369,8 @@ fn permuted_rgb_input_gets_its_gradient_in_its_own_layout() {
     // gather path does.
     let dev = dev();
     let v = random(2 * 3 * 5 * 4, 21);
-    let x: Tensor<(usize, Const<3>, usize, usize), f32, Cpu> = dev.tensor_from_vec(v, (2, Const, 5, 4));
+    let x: Tensor<(usize, Const<3>, usize, usize), f32, Cpu> =
+        dev.tensor_from_vec(v, (2, Const, 5, 4));
     let window = Window::new(3, 2, 1);
     let grad = |fast: bool| {
         let m: Maps<Const<3>, Cpu, _> = x.leaky_trace().permute::<_, Axes4<0, 2, 3, 1>>();
