@@ -144,6 +144,14 @@ pub struct MeanStd {
 }
 
 impl MeanStd {
+    /// Both numbers times `k` (e.g. 100 for percentages).
+    pub fn scaled(self, k: f64) -> Self {
+        Self {
+            mean: self.mean * k,
+            std: self.std * k,
+        }
+    }
+
     pub fn of(v: &[f64]) -> Self {
         let n = v.len().max(1) as f64;
         let mean = v.iter().sum::<f64>() / n;

@@ -100,7 +100,9 @@ pub fn run(a: AutotuneArgs) -> Result<()> {
     let mut charts = vec![
         (
             "table1_accuracy".to_string(),
-            plots::table1_bars(&r, "test accuracy", "test accuracy", |t| t.test_accuracy),
+            plots::table1_bars(&r, "test accuracy", "test accuracy [%]", |t| {
+                t.test_accuracy.scaled(100.0)
+            }),
         ),
         (
             "table1_checkpoint".into(),
