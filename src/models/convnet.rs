@@ -306,6 +306,10 @@ impl<I: ConstDim, O: ConstDim, D: ConvDevice> Block<I, O, D> {
         }
     }
 
+    fn is_identity(&self) -> bool {
+        matches!(self.shortcut, Shortcut::Identity)
+    }
+
     fn w_max(&self) -> f32 {
         let s = match &self.shortcut {
             Shortcut::Projection(p) => max_abs(&p.conv.weight),
@@ -362,10 +366,10 @@ impl<I: ConstDim, O: ConstDim, D: ConvDevice> Stage<I, O, D> {
             .fold(self.first.w_max(), f32::max)
     }
 
-    fn blocks(&self) -> Vec<(bool, bool)> {
-        let info = |b: &Block<_, _, D>| (matches!(b.shortcut, Shortcut::Identity), b.bypassed);
-        std::iter::once(info_first(&self.first))
-            .chain(self.rest.iter().map(info))
+    /// Whether each block, in order, has an identity shortcut.
+    fn identity_blocks(&self) -> Vec<bool> {
+        std::iter::once(self.first.is_identity())
+            .chain(self.rest.iter().map(Block::is_identity))
             .collect()
     }
 
@@ -375,10 +379,6 @@ impl<I: ConstDim, O: ConstDim, D: ConvDevice> Stage<I, O, D> {
             _ => self.rest[i - 1].bypassed = bypassed,
         }
     }
-}
-
-fn info_first<I: ConstDim, O: ConstDim, D: ConvDevice>(b: &Block<I, O, D>) -> (bool, bool) {
-    (matches!(b.shortcut, Shortcut::Identity), b.bypassed)
 }
 
 /// Which activations a forward pass hands to the metric: block outputs (the
@@ -543,10 +543,14 @@ impl<const IN: usize, IC: ConstDim, W: Widths, const C: usize, D: ConvDevice>
     /// Hidden layers (1 = stem, then blocks) of the blocks that can be
     /// bypassed without changing shapes: those with an identity shortcut.
     pub fn removable_blocks(&self) -> Vec<usize> {
-        self.blocks()
+        let mut identity = self.s1.identity_blocks();
+        identity.extend(self.s2.identity_blocks());
+        identity.extend(self.s3.identity_blocks());
+        identity.extend(self.s4.identity_blocks());
+        identity
             .into_iter()
             .enumerate()
-            .filter(|(_, (identity, _))| *identity)
+            .filter(|&(_, id)| id)
             .map(|(i, _)| i + 2)
             .collect()
     }
@@ -565,15 +569,6 @@ impl<const IN: usize, IC: ConstDim, W: Widths, const C: usize, D: ConvDevice>
             _ => self.s4.set_bypassed(i, bypassed),
         }
         Ok(())
-    }
-
-    /// (identity shortcut, bypassed) of every block in order.
-    fn blocks(&self) -> Vec<(bool, bool)> {
-        let mut v = self.s1.blocks();
-        v.extend(self.s2.blocks());
-        v.extend(self.s3.blocks());
-        v.extend(self.s4.blocks());
-        v
     }
 }
 
