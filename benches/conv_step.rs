@@ -1,12 +1,12 @@
 //! Speed of the stable conv layers on the CPU, at two scales:
 //!
-//! - `conv3x3_c32_16px_b64/fwd_bwd`: one `Conv2d<32, 32>` (3×3, stride 1,
+//! - `conv3x3_c32_16px_b64/fwd_bwd`: one 32 → 32 channel `Conv2d` (3×3, stride 1,
 //!   padding 1) on a `(64, 16, 16, 32)` NHWC map, forward plus the backward of
 //!   `sum(out * cotangent)` (weight and input gradients);
 //! - `{vgg,resnet}20_div8_b64/ranger_step`: one training step of
-//!   `GrayConvNet<Div8, Cpu>` (`ConvSpec::for_depth(arch, 20)`, widths
+//!   a 1×32×32 `ConvNet<10, Cpu>` (`ConvSpec::for_depth(arch, 20)`, widths
 //!   8/16/32/64) on 64 random 1×32×32 inputs, exactly what
-//!   `train::trainer::train` does per batch (batch norm in training mode,
+//!   `Trainer::fit` does per batch (batch norm in training mode,
 //!   cross-entropy, backward, Ranger update), minus data loading and the
 //!   optional gradient norm.
 //!
@@ -18,16 +18,17 @@
 use std::time::Duration;
 
 use conflicting_bundles::layers::{Conv2d, Maps, Window};
-use conflicting_bundles::models::convnet::{Arch, ConvSpec, Div8, GrayConvNet};
+use conflicting_bundles::models::convnet::{Arch, ConvNet, ConvSpec, Widths};
 use conflicting_bundles::models::Classifier;
 use conflicting_bundles::train::{Ranger, RangerConfig};
+use conflicting_bundles::util::ImageShape;
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
 use dfdx::prelude::*;
 use rand::{rngs::SmallRng, Rng, SeedableRng};
 
 const BATCH: usize = 64;
 const DEPTH: usize = 20;
-type Net = GrayConvNet<Div8, Cpu>;
+type Net = ConvNet<10, Cpu>;
 
 fn uniform(rng: &mut SmallRng, n: usize, lo: f32, hi: f32) -> Vec<f32> {
     (0..n).map(|_| rng.gen_range(lo..hi)).collect()
@@ -36,11 +37,11 @@ fn uniform(rng: &mut SmallRng, n: usize, lo: f32, hi: f32) -> Vec<f32> {
 fn conv_fwd_bwd(c: &mut Criterion) {
     let dev: Cpu = conflicting_bundles::device::cpu();
     let mut rng = SmallRng::seed_from_u64(5);
-    let shape = (BATCH, 16, 16, Const::<32>);
+    let shape = (BATCH, 16, 16, 32);
     let n = BATCH * 16 * 16 * 32;
-    let x: Maps<Const<32>, Cpu> = dev.tensor_from_vec(uniform(&mut rng, n, -1.0, 1.0), shape);
-    let cot: Maps<Const<32>, Cpu> = dev.tensor_from_vec(uniform(&mut rng, n, -1.0, 1.0), shape);
-    let conv = Conv2d::<Const<32>, Const<32>, Cpu>::new(&dev, Window::new(3, 1, 1), &mut rng);
+    let x: Maps<Cpu> = dev.tensor_from_vec(uniform(&mut rng, n, -1.0, 1.0), shape);
+    let cot: Maps<Cpu> = dev.tensor_from_vec(uniform(&mut rng, n, -1.0, 1.0), shape);
+    let conv = Conv2d::new(&dev, 32, 32, Window::new(3, 1, 1), &mut rng);
 
     let mut group = c.benchmark_group("conv3x3_c32_16px_b64");
     group.sample_size(30);
@@ -61,7 +62,7 @@ fn conv_fwd_bwd(c: &mut Criterion) {
 fn step(
     model: &mut Net,
     opt: &mut Ranger,
-    x: &Tensor<(usize, Const<1024>), f32, Cpu>,
+    x: &Tensor<(usize, usize), f32, Cpu>,
     y: &Tensor<(usize, Const<10>), f32, Cpu>,
 ) -> f32 {
     let logits = model.forward_train(x.clone().leaky_trace());
@@ -83,13 +84,14 @@ fn ranger_steps(c: &mut Criterion) {
     for row in ys.chunks_mut(10) {
         row[rng.gen_range(0..10)] = 1.0;
     }
-    let x = dev.tensor_from_vec(xs, (BATCH, Const::<1024>));
+    let x = dev.tensor_from_vec(xs, (BATCH, 1024));
     let y = dev.tensor_from_vec(ys, (BATCH, Const::<10>));
 
     for arch in [Arch::Vgg, Arch::Resnet] {
         let spec = ConvSpec::for_depth(arch, DEPTH).unwrap();
         eprintln!("{spec}"); // the PyTorch side builds the same blocks per stage
-        let mut model = Net::new(&dev, spec, (32, 32), 0);
+        let widths = Widths::divided(8).unwrap();
+        let mut model = Net::new(&dev, spec, widths, ImageShape::new(1, 32, 32), 0).unwrap();
         let mut opt = Ranger::new(RangerConfig::default());
         let mut group = c.benchmark_group(format!("{arch}{DEPTH}_div8_b{BATCH}"));
         // A step takes tens of ms: 10 samples over ~10 s keep a run short.

@@ -15,7 +15,8 @@ use rand::{rngs::SmallRng, Rng, SeedableRng};
 
 const BATCH: usize = 64;
 const DEPTH: usize = 10;
-type Net = MnistFnn<100, Cpu>;
+type Net = MnistFnn<Cpu>;
+const WIDTH: usize = 100;
 
 /// One step as the trainer takes it. The trainer also reads the logits
 /// (accuracy) and the loss back to the host, so this does too.
@@ -53,7 +54,7 @@ fn train_step(c: &mut Criterion) {
 
     let mut group = c.benchmark_group("fnn_w100_d10_b64");
     for (name, track) in [("ranger_step", false), ("ranger_step_grad_norm", true)] {
-        let mut model = Net::new(&dev, DEPTH, 0);
+        let mut model = Net::new(&dev, WIDTH, DEPTH, 0).unwrap();
         let mut opt = Ranger::new(RangerConfig::default());
         // Criterion's warm-up also gets the optimizer past its first steps
         // (state allocation, RAdam's un-rectified phase) before sampling.

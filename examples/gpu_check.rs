@@ -24,11 +24,12 @@ mod gpu {
 
     use anyhow::{ensure, Result};
     use conflicting_bundles::bundle::{measure_layers, measure_tensors, BundleConfig};
-    use conflicting_bundles::models::convnet::{Arch, ConvSpec, Full, RgbConvNet};
+    use conflicting_bundles::models::convnet::{Arch, ConvNet, ConvSpec, Widths};
     use conflicting_bundles::models::fnn::MnistFnn;
     use conflicting_bundles::models::Classifier;
     use conflicting_bundles::train::checkpoint::export_params;
     use conflicting_bundles::train::{Ranger, RangerConfig};
+    use conflicting_bundles::util::ImageShape;
     use dfdx::prelude::*;
     use rand::{rngs::SmallRng, Rng, SeedableRng};
 
@@ -69,7 +70,7 @@ mod gpu {
         data: &(Vec<f32>, Vec<f32>),
     ) -> (Vec<(String, Vec<f32>)>, f64) {
         let n = data.1.len() / 10;
-        let mut model = MnistFnn::<100, D>::new(dev, depth, 3);
+        let mut model = MnistFnn::new(dev, 100, depth, 3).expect("valid sizes");
         let mut opt = Ranger::new(RangerConfig::default());
         let x: Tensor<(usize, Const<784>), f32, D> =
             dev.tensor_from_vec(data.0.clone(), (n, Const));
@@ -163,8 +164,8 @@ mod gpu {
         // 2. Forward (every hidden activation) and backward of an FNN.
         let (xb, yb) = batch(&mut rng, 64);
         let fwd = |depth| -> Result<()> {
-            let mc = MnistFnn::<100, Cpu>::new(&cpu, depth, 3);
-            let mg = MnistFnn::<100, Cuda>::new(&cuda, depth, 3);
+            let mc = MnistFnn::new(&cpu, 100, depth, 3)?;
+            let mg = MnistFnn::new(&cuda, 100, depth, 3)?;
             let hc = mc.forward_hidden(cpu.tensor_from_vec(xb.clone(), (64, Const)));
             let hg = mg.forward_hidden(cuda.tensor_from_vec(xb.clone(), (64, Const)));
             let err = hc
@@ -246,9 +247,11 @@ mod gpu {
             .collect();
         let mut y = vec![0.0f32; 64 * 10];
         (0..64).for_each(|i| y[i * 10 + rng.gen_range(0..10)] = 1.0);
-        let x: Tensor<(usize, Const<3072>), f32, Cuda> = dev.tensor_from_vec(x, (64, Const));
+        let x: Tensor<(usize, usize), f32, Cuda> = dev.tensor_from_vec(x, (64, 3072));
         let y: Tensor<(usize, Const<10>), f32, Cuda> = dev.tensor_from_vec(y, (64, Const));
-        let mut net = RgbConvNet::<Full, Cuda>::new(dev, spec, (32, 32), 0);
+        let widths = Widths::divided(1).expect("full widths");
+        let mut net = ConvNet::<10, Cuda>::new(dev, spec, widths, ImageShape::new(3, 32, 32), 0)
+            .expect("a valid net");
         let mut opt = Ranger::new(RangerConfig::default());
         let mut times = Vec::new();
         for i in 0..40 {

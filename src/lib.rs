@@ -1,6 +1,22 @@
 //! Reference toolkit for the *conflicting bundles* theory of trainability
 //! (Peer, Stabinger, Rodríguez-Sánchez): the bundle metric, models that expose
 //! every hidden activation, a Ranger trainer, data loaders and experiments.
+//!
+//! Modules point one way (each uses only those listed before it):
+//!
+//! | module | uses |
+//! |---|---|
+//! | [`util`], [`table`], [`npy`], [`device`] | nothing of the crate |
+//! | [`bundle`] (the metric) | nothing of the crate |
+//! | [`data`] | `util` |
+//! | [`layers`] (parameter walk, init, dense/conv/pool/norm) | `util` |
+//! | [`models`] | `layers`, `util` |
+//! | [`train`] | `models`, `layers`, `bundle`, `data`, `device`, `table` |
+//! | [`experiments`] | `train` and everything below it |
+//! | [`plots`] | the result types of `train` and `experiments` |
+//!
+//! The `cb` binary sits on top of all of them; `tests/layering.rs` checks
+//! the table against the `use crate::` lines of every module.
 pub mod bundle;
 pub mod data;
 pub mod device;
@@ -9,4 +25,6 @@ pub mod layers;
 pub mod models;
 pub mod npy;
 pub mod plots;
+pub mod table;
 pub mod train;
+pub mod util;

@@ -424,5 +424,5 @@ pub fn lesion_chart(lesion: &LesionReport) -> Plot {
 
 /// Writes `plot` as a standalone HTML page (plotly.js from its CDN), atomically.
 pub fn save_html(plot: &Plot, path: &std::path::Path) -> anyhow::Result<()> {
-    crate::train::checkpoint::write_atomic(path, plot.to_html().as_bytes())
+    crate::util::write_atomic(path, plot.to_html().as_bytes())
 }

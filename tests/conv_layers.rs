@@ -18,9 +18,8 @@ fn random(n: usize, seed: u64) -> Vec<f32> {
 
 type Shape4 = (usize, usize, usize, usize);
 
-fn maps<const C: usize>(dev: &Cpu, v: Vec<f32>, s: Shape4) -> Maps<Const<C>, Cpu> {
-    assert_eq!(s.3, C);
-    dev.tensor_from_vec(v, (s.0, s.1, s.2, Const))
+fn maps(dev: &Cpu, v: Vec<f32>, s: Shape4) -> Maps<Cpu> {
+    dev.tensor_from_vec(v, s)
 }
 
 /// Direct convolution from the definition: out[b,oy,ox,o] =
@@ -80,17 +79,14 @@ fn conv_matches_a_hand_computed_example() {
     // One 3x3 single-channel image, a 2x2 kernel, stride 1, no padding:
     // x = [1 2 3; 4 5 6; 7 8 9], w = [1 0; 0 -1] -> out = x[y][x] - x[y+1][x+1] = -4 everywhere.
     let dev = dev();
-    let x = maps::<1>(&dev, (1..=9).map(|v| v as f32).collect(), (1, 3, 3, 1));
-    let w = dev.tensor_from_vec(vec![1.0, 0.0, 0.0, -1.0], (4, Const::<1>));
-    let conv = Conv2d::<Const<1>, Const<1>, Cpu>::from_weight(w, Window::new(2, 1, 0));
+    let x = maps(&dev, (1..=9).map(|v| v as f32).collect(), (1, 3, 3, 1));
+    let w = dev.tensor_from_vec(vec![1.0, 0.0, 0.0, -1.0], (4, 1));
+    let conv = Conv2d::from_weight(w, 1, Window::new(2, 1, 0)).unwrap();
     assert_eq!(conv.forward(x.clone()).as_vec(), vec![-4.0; 4]);
     // With padding 1 and stride 2 the corners see the zero border:
     // windows start at (-1,-1), (-1,1), (1,-1), (1,1): out = -x[0][0], -x[0][2],
     // -x[2][0] and x[1][1] - x[2][2].
-    let conv = Conv2d::<Const<1>, Const<1>, Cpu>::from_weight(
-        dev.tensor_from_vec(vec![1.0, 0.0, 0.0, -1.0], (4, Const::<1>)),
-        Window::new(2, 2, 1),
-    );
+    let conv = Conv2d::from_weight(dev.tensor_from_vec(vec![1.0, 0.0, 0.0, -1.0], (4, 1)), 1, Window::new(2, 2, 1)).unwrap();
     assert_eq!(conv.forward(x).as_vec(), vec![-1.0, -3.0, -7.0, -4.0]);
 }
 
@@ -105,9 +101,9 @@ fn conv_forward_matches_direct_convolution() {
     ] {
         let xv = random(s.0 * s.1 * s.2 * s.3, 1);
         let wv = random(k * k * 3 * 4, 2);
-        let x = maps::<3>(&dev, xv.clone(), s);
-        let w = dev.tensor_from_vec(wv.clone(), (k * k * 3, Const::<4>));
-        let conv = Conv2d::<Const<3>, Const<4>, Cpu>::from_weight(w, Window::new(k, stride, pad));
+        let x = maps(&dev, xv.clone(), s);
+        let w = dev.tensor_from_vec(wv.clone(), (k * k * 3, 4));
+        let conv = Conv2d::from_weight(w, 3, Window::new(k, stride, pad)).unwrap();
         let got = conv.forward(x).as_vec();
         assert_close(
             &got,
@@ -128,7 +124,7 @@ fn cpu_im2col_kernel_equals_gather_path_forward_and_backward() {
         ((1, 4, 4, 3), Window::new(1, 2, 0), 0.0),
     ] {
         let xv = random(s.0 * s.1 * s.2 * s.3, 3);
-        let x = maps::<3>(&dev, xv, s);
+        let x = maps(&dev, xv, s);
         let fast = <Cpu as ConvDevice>::im2col(x.clone(), window, pad_value);
         let slow = im2col_by_gather(x.clone(), window, pad_value);
         assert_eq!(fast.shape(), slow.shape());
@@ -200,11 +196,8 @@ fn conv_gradients_match_finite_differences() {
     let wv = random(9 * 3 * 2, 6);
     let cot = random(2 * 3 * 3 * 2, 7);
     let run = |xv: &[f32], wv: &[f32]| {
-        let conv = Conv2d::<Const<3>, Const<2>, Cpu>::from_weight(
-            dev.tensor_from_vec(wv.to_vec(), (27, Const)),
-            window,
-        );
-        (conv.clone(), maps::<3>(&dev, xv.to_vec(), s))
+        let conv = Conv2d::from_weight(dev.tensor_from_vec(wv.to_vec(), (27, 2)), 3, window).unwrap();
+        (conv.clone(), maps(&dev, xv.to_vec(), s))
     };
     let (conv, x) = run(&xv, &wv);
     let out = conv.forward(x.leaky_trace());
@@ -234,7 +227,7 @@ fn max_pool_forward_and_gradient() {
     xv.iter_mut()
         .enumerate()
         .for_each(|(i, v)| *v += i as f32 * 1e-3);
-    let x = maps::<3>(&dev, xv.clone(), s);
+    let x = maps(&dev, xv.clone(), s);
     let out = pool.forward(x.clone()).as_vec();
     // Oracle: max over the in-bounds part of each window.
     let (oh, ow) = (3usize, 3usize);
@@ -262,7 +255,7 @@ fn max_pool_forward_and_gradient() {
     let g = (y * c).sum::<Rank0, _>().backward().get(&x).as_vec();
     // A small step keeps each window's winner (values are >= 1e-3 apart).
     let f = numeric_grad(&xv, 2e-4, |v| {
-        weighted_sum(&pool.forward(maps::<3>(&dev, v.to_vec(), s)).as_vec(), &cot)
+        weighted_sum(&pool.forward(maps(&dev, v.to_vec(), s)).as_vec(), &cot)
     });
     assert_close(&g, &f, 2e-2, "d max / dx");
 }
@@ -271,7 +264,7 @@ fn max_pool_forward_and_gradient() {
 fn global_average_pool_is_the_pixel_mean() {
     let dev = dev();
     let xv = random(2 * 3 * 4 * 3, 10);
-    let out = global_avg_pool(maps::<3>(&dev, xv.clone(), (2, 3, 4, 3))).as_vec();
+    let out = global_avg_pool(maps(&dev, xv.clone(), (2, 3, 4, 3))).as_vec();
     let want: Vec<f64> = (0..2)
         .flat_map(|b| {
             let xv = &xv;
@@ -296,9 +289,9 @@ fn batch_norm_train_mode_normalizes_and_moves_running_stats() {
         .enumerate()
         .map(|(i, v)| v * 2.0 + (i % 3) as f32)
         .collect();
-    let bn = BatchNorm::<Const<3>, Cpu>::new(&dev);
+    let bn = BatchNorm::<Cpu>::new(&dev, 3);
     let y = bn
-        .forward(maps::<3>(&dev, xv.clone(), s), Mode::Train)
+        .forward(maps(&dev, xv.clone(), s), Mode::Train)
         .as_vec();
     for c in 0..3 {
         let col: Vec<f64> = (0..n).map(|i| y[i * 3 + c] as f64).collect();
@@ -317,7 +310,7 @@ fn batch_norm_train_mode_normalizes_and_moves_running_stats() {
     }
     // Inference mode uses those running statistics, not the batch's.
     let yi = bn
-        .forward(maps::<3>(&dev, xv.clone(), s), Mode::Infer)
+        .forward(maps(&dev, xv.clone(), s), Mode::Infer)
         .as_vec();
     for i in 0..n * 3 {
         let c = i % 3;
@@ -332,16 +325,16 @@ fn batch_norm_train_mode_gradients_match_finite_differences() {
     let s = (2, 2, 3, 3);
     let xv = random(2 * 2 * 3 * 3, 12);
     let cot = random(xv.len(), 13);
-    let mut bn = BatchNorm::<Const<3>, Cpu>::new(&dev);
-    bn.scale = dev.tensor([0.5, 1.5, -1.0]);
-    bn.bias = dev.tensor([0.1, -0.2, 0.3]);
-    let x = maps::<3>(&dev, xv.clone(), s);
+    let mut bn = BatchNorm::<Cpu>::new(&dev, 3);
+    bn.scale = dev.tensor_from_vec(vec![0.5, 1.5, -1.0], (3,));
+    bn.bias = dev.tensor_from_vec(vec![0.1, -0.2, 0.3], (3,));
+    let x = maps(&dev, xv.clone(), s);
     let y = bn.forward(x.leaky_trace(), Mode::Train);
     let c = dev.tensor_from_vec(cot.clone(), *y.shape());
     let grads = (y * c).sum::<Rank0, _>().backward();
-    let f = |v: &[f32], bn: &BatchNorm<Const<3>, Cpu>| {
+    let f = |v: &[f32], bn: &BatchNorm<Cpu>| {
         weighted_sum(
-            &bn.forward(maps::<3>(&dev, v.to_vec(), s), Mode::Train)
+            &bn.forward(maps(&dev, v.to_vec(), s), Mode::Train)
                 .as_vec(),
             &cot,
         )
@@ -351,7 +344,7 @@ fn batch_norm_train_mode_gradients_match_finite_differences() {
     let scale = bn.scale.as_vec();
     let fs = numeric_grad(&scale, FD_EPS, |v| {
         let mut b = bn.clone();
-        b.scale = dev.tensor_from_vec(v.to_vec(), (Const,));
+        b.scale = dev.tensor_from_vec(v.to_vec(), (3,));
         f(&xv, &b)
     });
     assert_close(
@@ -369,11 +362,10 @@ fn permuted_rgb_input_gets_its_gradient_in_its_own_layout() {
     // gather path does.
     let dev = dev();
     let v = random(2 * 3 * 5 * 4, 21);
-    let x: Tensor<(usize, Const<3>, usize, usize), f32, Cpu> =
-        dev.tensor_from_vec(v, (2, Const, 5, 4));
+    let x: Tensor<(usize, usize, usize, usize), f32, Cpu> = dev.tensor_from_vec(v, (2, 3, 5, 4));
     let window = Window::new(3, 2, 1);
     let grad = |fast: bool| {
-        let m: Maps<Const<3>, Cpu, _> = x.leaky_trace().permute::<_, Axes4<0, 2, 3, 1>>();
+        let m: Maps<Cpu, _> = x.leaky_trace().permute::<_, Axes4<0, 2, 3, 1>>();
         let p = if fast {
             <Cpu as ConvDevice>::im2col(m, window, 0.0)
         } else {

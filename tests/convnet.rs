@@ -6,15 +6,24 @@ use std::collections::HashMap;
 use conflicting_bundles::models::convnet::*;
 use conflicting_bundles::models::Classifier;
 use conflicting_bundles::train::checkpoint::{export_params, import_params};
+use conflicting_bundles::util::ImageShape;
 use dfdx::prelude::*;
 use rand::{rngs::StdRng, Rng, SeedableRng};
 
-fn batch<const IN: usize>(dev: &Cpu, n: usize, seed: u64) -> Tensor<(usize, Const<IN>), f32, Cpu> {
+const GRAY32: ImageShape = ImageShape::new(1, 32, 32);
+
+fn batch(dev: &Cpu, n: usize, image: ImageShape, seed: u64) -> Tensor<(usize, usize), f32, Cpu> {
     let mut rng = StdRng::seed_from_u64(seed);
+    let d = image.len();
     dev.tensor_from_vec(
-        (0..n * IN).map(|_| rng.gen_range(-1.0..1.0)).collect(),
-        (n, Const),
+        (0..n * d).map(|_| rng.gen_range(-1.0..1.0)).collect(),
+        (n, d),
     )
+}
+
+/// A net at the paper's widths / 16.
+fn net(dev: &Cpu, spec: ConvSpec, image: ImageShape, seed: u64) -> ConvNet<10, Cpu> {
+    ConvNet::new(dev, spec, Widths::divided(16).unwrap(), image, seed).unwrap()
 }
 
 #[test]
@@ -55,9 +64,9 @@ fn hidden_outputs_are_the_stem_and_every_block() {
             arch,
             blocks: [1, 2, 1, 1],
         };
-        let net = GrayConvNet::<Div16, Cpu>::new(&dev, spec, (32, 32), 0);
-        let out = net.forward_hidden(batch::<1024>(&dev, 3, 1));
-        assert_eq!(Classifier::<1024, 10, Cpu>::num_hidden(&net), 6);
+        let net = net(&dev, spec, GRAY32, 0);
+        let out = net.forward_hidden(batch(&dev, 3, GRAY32, 1));
+        assert_eq!(Classifier::<usize, 10, Cpu>::num_hidden(&net), 6);
         let dims: Vec<(usize, usize)> = out.hidden.iter().map(|h| *h.shape()).collect();
         // 32 -> stem stride 2 -> 16 (4 ch); stages at 16, 8, 8, 4, 2 px.
         assert_eq!(
@@ -75,7 +84,7 @@ fn hidden_outputs_are_the_stem_and_every_block() {
         // Same logits as the plain inference forward pass.
         assert_eq!(
             out.logits.as_vec(),
-            net.forward(batch::<1024>(&dev, 3, 1)).as_vec()
+            net.forward(batch(&dev, 3, GRAY32, 1)).as_vec()
         );
     }
 }
@@ -87,8 +96,8 @@ fn wide_images_get_the_stem_max_pool() {
         arch: Arch::Resnet,
         blocks: [1, 1, 1, 1],
     };
-    let net = Rgb64ConvNet::<Div16, Cpu>::new(&dev, spec, (64, 64), 0);
-    let out = net.forward_hidden(batch::<12288>(&dev, 2, 2));
+    let net = net(&dev, spec, ImageShape::new(3, 64, 64), 0);
+    let out = net.forward_hidden(batch(&dev, 2, ImageShape::new(3, 64, 64), 2));
     // 64 -> stem 32 -> pool 16.
     assert_eq!(out.hidden[0].shape().1, 16 * 16 * 4);
 }
@@ -97,15 +106,10 @@ fn wide_images_get_the_stem_max_pool() {
 fn resnet_adds_its_shortcut_and_vgg_does_not() {
     let dev = Cpu::default();
     let names = |arch| {
-        let mut net = GrayConvNet::<Div16, Cpu>::new(
-            &dev,
-            ConvSpec {
+        let mut net = net(&dev, ConvSpec {
                 arch,
                 blocks: [2, 1, 1, 1],
-            },
-            (32, 32),
-            0,
-        );
+            }, GRAY32, 0);
         export_params(&mut net)
             .into_iter()
             .map(|(n, _)| n)
@@ -129,8 +133,8 @@ fn batch_norm_train_mode_moves_running_stats_and_inference_does_not() {
         arch: Arch::Vgg,
         blocks: [1, 1, 1, 1],
     };
-    let mut net = GrayConvNet::<Div16, Cpu>::new(&dev, spec, (32, 32), 0);
-    let stats = |net: &mut GrayConvNet<Div16, Cpu>| -> Vec<f32> {
+    let mut net = net(&dev, spec, GRAY32, 0);
+    let stats = |net: &mut ConvNet<10, Cpu>| -> Vec<f32> {
         export_params(net)
             .into_iter()
             .filter(|(n, _)| n.contains("running"))
@@ -138,7 +142,7 @@ fn batch_norm_train_mode_moves_running_stats_and_inference_does_not() {
             .collect()
     };
     let before = stats(&mut net);
-    let x = batch::<1024>(&dev, 4, 3);
+    let x = batch(&dev, 4, GRAY32, 3);
     let _ = net.forward(x.clone());
     assert_eq!(stats(&mut net), before);
     let _ = net.forward_train(x.leaky_trace());
@@ -152,24 +156,19 @@ fn checkpoint_roundtrip_includes_running_stats() {
         arch: Arch::Resnet,
         blocks: [1, 1, 2, 1],
     };
-    let mut a = GrayConvNet::<Div16, Cpu>::new(&dev, spec, (32, 32), 1);
-    let x = batch::<1024>(&dev, 4, 4);
+    let mut a = net(&dev, spec, GRAY32, 1);
+    let x = batch(&dev, 4, GRAY32, 4);
     let _ = a.forward_train(x.leaky_trace());
     let saved: HashMap<String, Vec<f32>> = export_params(&mut a).into_iter().collect();
-    let mut b = GrayConvNet::<Div16, Cpu>::new(&dev, spec, (32, 32), 2);
+    let mut b = net(&dev, spec, GRAY32, 2);
     assert_ne!(a.forward(x.clone()).as_vec(), b.forward(x.clone()).as_vec());
     import_params(&mut b, &saved).unwrap();
     assert_eq!(a.forward(x.clone()).as_vec(), b.forward(x).as_vec());
     // A net of another shape is refused with the offending name.
-    let mut c = GrayConvNet::<Div16, Cpu>::new(
-        &dev,
-        ConvSpec {
+    let mut c = net(&dev, ConvSpec {
             blocks: [1, 1, 3, 1],
             ..spec
-        },
-        (32, 32),
-        2,
-    );
+        }, GRAY32, 2);
     let err = import_params(&mut c, &saved).unwrap_err().to_string();
     assert!(err.contains("stage3.2"), "{err}");
 }
@@ -178,9 +177,9 @@ fn checkpoint_roundtrip_includes_running_stats() {
 fn same_seed_same_net() {
     let dev = Cpu::default();
     let spec = ConvSpec::for_depth(Arch::Vgg, 12).unwrap();
-    let x = batch::<1024>(&dev, 2, 5);
-    let a = GrayConvNet::<Div16, Cpu>::new(&dev, spec, (32, 32), 7);
-    let b = GrayConvNet::<Div16, Cpu>::new(&dev, spec, (32, 32), 7);
+    let x = batch(&dev, 2, GRAY32, 5);
+    let a = net(&dev, spec, GRAY32, 7);
+    let b = net(&dev, spec, GRAY32, 7);
     assert_eq!(a.forward(x.clone()).as_vec(), b.forward(x).as_vec());
-    assert!(Classifier::<1024, 10, Cpu>::w_max(&a) > 0.0);
+    assert!(Classifier::<usize, 10, Cpu>::w_max(&a) > 0.0);
 }

@@ -6,10 +6,11 @@
 
 use conflicting_bundles::device::cuda;
 use conflicting_bundles::layers::*;
-use conflicting_bundles::models::convnet::{Arch, ConvSpec, Div8, GrayConvNet};
+use conflicting_bundles::models::convnet::{Arch, ConvNet, ConvSpec, Widths};
 use conflicting_bundles::models::Classifier;
 use conflicting_bundles::train::checkpoint::export_params;
 use conflicting_bundles::train::{Ranger, RangerConfig};
+use conflicting_bundles::util::ImageShape;
 use dfdx::prelude::*;
 use rand::{rngs::StdRng, Rng, SeedableRng};
 
@@ -37,18 +38,16 @@ fn random(n: usize, seed: u64) -> Vec<f32> {
 }
 
 /// Output and input gradient of `f` on both devices for the same input.
-fn both<const C: usize, const O: usize>(
+fn both(
     x: &[f32],
-    s: (usize, usize, usize),
-    f_cpu: impl Fn(Maps<Const<C>, Cpu, OwnedTape<f32, Cpu>>) -> Maps<Const<O>, Cpu, OwnedTape<f32, Cpu>>,
-    f_gpu: impl Fn(
-        Maps<Const<C>, Cuda, OwnedTape<f32, Cuda>>,
-    ) -> Maps<Const<O>, Cuda, OwnedTape<f32, Cuda>>,
+    s: (usize, usize, usize, usize),
+    f_cpu: impl Fn(Maps<Cpu, OwnedTape<f32, Cpu>>) -> Maps<Cpu, OwnedTape<f32, Cpu>>,
+    f_gpu: impl Fn(Maps<Cuda, OwnedTape<f32, Cuda>>) -> Maps<Cuda, OwnedTape<f32, Cuda>>,
 ) -> [(Vec<f32>, Vec<f32>); 2] {
     let cpu = Cpu::default();
     let gpu = cuda(0).unwrap();
-    let xc: Maps<Const<C>, Cpu> = cpu.tensor_from_vec(x.to_vec(), (s.0, s.1, s.2, Const));
-    let xg: Maps<Const<C>, Cuda> = gpu.tensor_from_vec(x.to_vec(), (s.0, s.1, s.2, Const));
+    let xc: Maps<Cpu> = cpu.tensor_from_vec(x.to_vec(), s);
+    let xg: Maps<Cuda> = gpu.tensor_from_vec(x.to_vec(), s);
     let yc = f_cpu(xc.leaky_trace());
     let yg = f_gpu(xg.leaky_trace());
     let (out_c, out_g) = (
@@ -65,55 +64,52 @@ fn both<const C: usize, const O: usize>(
 
 #[test]
 fn conv_pool_and_batch_norm_match_the_cpu() {
-    let s = (8, 12, 12);
+    let s = (8, 12, 12, 3);
     let x = random(8 * 12 * 12 * 3, 1);
     let w = random(9 * 3 * 16, 2);
     let window = Window::new(3, 2, 1);
-    let [(oc, gc), (og, gg)] = both::<3, 16>(
+    let [(oc, gc), (og, gg)] = both(
         &x,
         s,
         |x| {
-            Conv2d::<Const<3>, Const<16>, Cpu>::from_weight(
-                Cpu::default().tensor_from_vec(w.clone(), (27, Const)),
-                window,
-            )
-            .forward(x)
+            Conv2d::from_weight(Cpu::default().tensor_from_vec(w.clone(), (27, 16)), 3, window)
+                .unwrap()
+                .forward(x)
         },
         |x| {
-            Conv2d::<Const<3>, Const<16>, Cuda>::from_weight(
-                cuda(0).unwrap().tensor_from_vec(w.clone(), (27, Const)),
-                window,
-            )
-            .forward(x)
+            Conv2d::from_weight(cuda(0).unwrap().tensor_from_vec(w.clone(), (27, 16)), 3, window)
+                .unwrap()
+                .forward(x)
         },
     );
     check("conv 3x3 s2 forward", &oc, &og);
     check("conv 3x3 s2 input gradient", &gc, &gg);
 
     let pool = MaxPool2d::new(3, 2, 1);
-    let [(oc, gc), (og, gg)] = both::<3, 3>(&x, s, |x| pool.forward(x), |x| pool.forward(x));
+    let [(oc, gc), (og, gg)] = both(&x, s, |x| pool.forward(x), |x| pool.forward(x));
     check("max pool 3x3 s2 forward", &oc, &og);
     check("max pool 3x3 s2 input gradient", &gc, &gg);
 
-    let [(oc, gc), (og, gg)] = both::<3, 3>(
+    let [(oc, gc), (og, gg)] = both(
         &x,
         s,
-        |x| BatchNorm::<Const<3>, Cpu>::new(&Cpu::default()).forward(x, Mode::Train),
-        |x| BatchNorm::<Const<3>, Cuda>::new(&cuda(0).unwrap()).forward(x, Mode::Train),
+        |x| BatchNorm::new(&Cpu::default(), 3).forward(x, Mode::Train),
+        |x| BatchNorm::new(&cuda(0).unwrap(), 3).forward(x, Mode::Train),
     );
     check("batch norm (train) forward", &oc, &og);
     check("batch norm (train) input gradient", &gc, &gg);
 }
 
-/// Parameters after `steps` Ranger steps of a `GrayConvNet<Div8>` on one batch.
+/// Parameters after `steps` Ranger steps of a 1×32×32 net at widths / 8 on one batch.
 fn train<D: ConvDevice>(dev: &D, spec: ConvSpec, steps: usize) -> Vec<(String, Vec<f32>)> {
     let x = random(32 * 1024, 5);
     let y: Vec<f32> = (0..32)
         .flat_map(|i| (0..10).map(move |c| (c == i % 10) as u8 as f32))
         .collect();
-    let mut net = GrayConvNet::<Div8, D>::new(dev, spec, (32, 32), 3);
+    let widths = Widths::divided(8).unwrap();
+    let mut net = ConvNet::<10, D>::new(dev, spec, widths, ImageShape::new(1, 32, 32), 3).unwrap();
     let mut opt = Ranger::new(RangerConfig::default());
-    let x: Tensor<(usize, Const<1024>), f32, D> = dev.tensor_from_vec(x, (32, Const));
+    let x: Tensor<(usize, usize), f32, D> = dev.tensor_from_vec(x, (32, 1024));
     let y: Tensor<(usize, Const<10>), f32, D> = dev.tensor_from_vec(y, (32, Const));
     for _ in 0..steps {
         let loss =

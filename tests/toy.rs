@@ -81,10 +81,10 @@ fn fully_conflicting_bundles_converge_to_class_shares() {
 #[test]
 fn toy_data_has_exact_class_counts_and_rule() {
     let d = toy_data(1000, 2.0 / 3.0, 3);
-    assert_eq!(d.y.iter().filter(|&&y| y == 0).count(), 667);
+    assert_eq!(d.labels.iter().filter(|&&y| y == 0).count(), 667);
     assert!(d
-        .x
+        .images
         .iter()
-        .zip(&d.y)
+        .zip(&d.labels)
         .all(|(&x, &y)| (x < 0.5) == (y == 0) && (0.0..=1.0).contains(&x)));
 }

@@ -11,8 +11,8 @@ use std::path::Path;
 
 use conflicting_bundles::data::DatasetKind;
 use conflicting_bundles::experiments::conv_nets::{load_images, train_conv};
-use conflicting_bundles::models::convnet::{Arch, ConvSpec};
-use conflicting_bundles::train::{RunOptions, TrainConfig};
+use conflicting_bundles::models::convnet::{Arch, ConvSpec, Widths};
+use conflicting_bundles::train::{TrainConfig, Trainer};
 use dfdx::prelude::*;
 
 #[test]
@@ -22,15 +22,16 @@ fn vgg_and_resnet_learn_mnist() {
     let dev: Cpu = Default::default();
     for arch in [Arch::Vgg, Arch::Resnet] {
         let spec = ConvSpec::for_depth(arch, 10).unwrap();
-        let cfg = TrainConfig {
-            epochs: 2,
-            ..Default::default()
-        };
-        let run = RunOptions {
+        let trainer = Trainer {
+            config: TrainConfig {
+                epochs: 2,
+                ..Default::default()
+            },
             label: spec.to_string(),
             ..Default::default()
         };
-        let r = train_conv(&dev, 8, spec, &train_set, Some(&test_set), &cfg, run).unwrap();
+        let widths = Widths::divided(8).unwrap();
+        let r = train_conv(&dev, spec, widths, &train_set, Some(&test_set), &trainer).unwrap();
         let last = r.epochs.last().unwrap();
         eprintln!("{spec}: {last:?}");
         assert!(last.test_accuracy.unwrap() >= 0.97, "{spec}: {last:?}");

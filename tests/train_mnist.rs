@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use conflicting_bundles::data::{load_mnist, DatasetKind, Split};
+use conflicting_bundles::data::{train_test, DatasetKind, Prepare};
 use conflicting_bundles::models::fnn::MnistFnn;
 use conflicting_bundles::train::*;
 use dfdx::prelude::*;
@@ -13,23 +13,22 @@ use dfdx::prelude::*;
 #[test]
 fn fnn_100x3_reaches_96_5_percent_in_3_epochs() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/mnist");
-    let (mean, std) = DatasetKind::Mnist.mean_std();
-    let load = |split| {
-        Samples::from(&load_mnist(&dir, DatasetKind::Mnist, split).unwrap()).normalized(mean, std)
-    };
-    let (train_set, test_set) = (load(Split::Train), load(Split::Test));
+    let (train_set, test_set) =
+        train_test(&dir, DatasetKind::Mnist, &Prepare::default(), None, None).unwrap();
     let dev: Cpu = Default::default();
-    let mut model = MnistFnn::<100, Cpu>::new(&dev, 3, 1);
-    let cfg = TrainConfig {
-        epochs: 3,
-        seed: 1,
-        ..Default::default()
-    };
-    let run = RunOptions {
+    let mut model = MnistFnn::new(&dev, 100, 3, 1).unwrap();
+    let trainer = Trainer {
+        config: TrainConfig {
+            epochs: 3,
+            seed: 1,
+            ..Default::default()
+        },
         label: "fnn-100x3".into(),
         ..Default::default()
     };
-    let report = train(&dev, &mut model, &train_set, Some(&test_set), &cfg, &run).unwrap();
+    let report = trainer
+        .fit(&dev, &mut model, &train_set, Some(&test_set))
+        .unwrap();
     let last = report.epochs.last().unwrap();
     eprintln!("{report:?}", report = last);
     assert!(

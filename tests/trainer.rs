@@ -2,18 +2,21 @@
 
 use std::path::Path;
 
-use conflicting_bundles::data::{load_mnist, DatasetKind, Split};
+use conflicting_bundles::data::{load_mnist, Dataset, DatasetKind, Split};
 use conflicting_bundles::models::fnn::MnistFnn;
 use conflicting_bundles::models::Classifier;
 use conflicting_bundles::train::checkpoint::export_params;
 use conflicting_bundles::train::*;
 use dfdx::prelude::*;
 
-fn data() -> (Samples, Samples) {
+fn data() -> (Dataset, Dataset) {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/mnist");
-    let train =
-        Samples::from(&load_mnist(&dir, DatasetKind::Mnist, Split::Train).unwrap()).take(1500);
-    let test = Samples::from(&load_mnist(&dir, DatasetKind::Mnist, Split::Test).unwrap()).take(300);
+    let train = load_mnist(&dir, DatasetKind::Mnist, Split::Train)
+        .unwrap()
+        .take(1500);
+    let test = load_mnist(&dir, DatasetKind::Mnist, Split::Test)
+        .unwrap()
+        .take(300);
     (train, test)
 }
 
@@ -27,8 +30,9 @@ fn cfg(epochs: usize) -> TrainConfig {
     }
 }
 
-fn quiet(out: Option<&Path>) -> RunOptions {
-    RunOptions {
+fn quiet(config: TrainConfig, out: Option<&Path>) -> Trainer {
+    Trainer {
+        config,
         out_dir: out.map(|p| p.to_path_buf()),
         progress: ProgressMode::Off,
         label: "t".into(),
@@ -38,15 +42,8 @@ fn quiet(out: Option<&Path>) -> RunOptions {
 fn run(epochs: usize, out: Option<&Path>) -> (TrainReport, Vec<(String, Vec<f32>)>) {
     let (train_set, test_set) = data();
     let dev: Cpu = Default::default();
-    let mut model = MnistFnn::<16, Cpu>::new(&dev, 4, 5);
-    let r = train(
-        &dev,
-        &mut model,
-        &train_set,
-        Some(&test_set),
-        &cfg(epochs),
-        &quiet(out),
-    )
+    let mut model = MnistFnn::new(&dev, 16, 4, 5).unwrap();
+    let r = quiet(cfg(epochs), out).fit(&dev, &mut model, &train_set, Some(&test_set))
     .unwrap();
     (r, export_params(&mut model))
 }
@@ -93,43 +90,22 @@ fn mismatched_or_corrupt_checkpoints_are_clear_errors() {
     run(1, Some(dir.path()));
     let (train_set, test_set) = data();
     let dev: Cpu = Default::default();
-    let mut model = MnistFnn::<16, Cpu>::new(&dev, 4, 5);
+    let mut model = MnistFnn::new(&dev, 16, 4, 5).unwrap();
     let other = TrainConfig { seed: 6, ..cfg(2) };
-    let e = train(
-        &dev,
-        &mut model,
-        &train_set,
-        Some(&test_set),
-        &other,
-        &quiet(Some(dir.path())),
-    )
+    let e = quiet(other, Some(dir.path())).fit(&dev, &mut model, &train_set, Some(&test_set))
     .unwrap_err();
     assert!(
         format!("{e:#}").contains("different training configuration"),
         "{e:#}"
     );
 
-    let mut deeper = MnistFnn::<16, Cpu>::new(&dev, 5, 5);
-    let e = train(
-        &dev,
-        &mut deeper,
-        &train_set,
-        Some(&test_set),
-        &cfg(2),
-        &quiet(Some(dir.path())),
-    )
+    let mut deeper = MnistFnn::new(&dev, 16, 5, 5).unwrap();
+    let e = quiet(cfg(2), Some(dir.path())).fit(&dev, &mut deeper, &train_set, Some(&test_set))
     .unwrap_err();
     assert!(format!("{e:#}").contains("does not fit the model"), "{e:#}");
 
     std::fs::write(dir.path().join("checkpoint.safetensors"), b"garbage").unwrap();
-    let e = train(
-        &dev,
-        &mut model,
-        &train_set,
-        Some(&test_set),
-        &cfg(2),
-        &quiet(Some(dir.path())),
-    )
+    let e = quiet(cfg(2), Some(dir.path())).fit(&dev, &mut model, &train_set, Some(&test_set))
     .unwrap_err();
     assert!(format!("{e:#}").contains("not a valid checkpoint"), "{e:#}");
 }
@@ -137,30 +113,23 @@ fn mismatched_or_corrupt_checkpoints_are_clear_errors() {
 #[test]
 fn bad_training_data_is_an_error() {
     let dev: Cpu = Default::default();
-    let mut model = MnistFnn::<16, Cpu>::new(&dev, 2, 0);
-    let bad = Samples::new(vec![0.0; 784 * 2], vec![0, 10]);
-    let e = train(&dev, &mut model, &bad, None, &cfg(1), &quiet(None)).unwrap_err();
+    let mut model = MnistFnn::new(&dev, 16, 2, 0).unwrap();
+    let bad = Dataset::from_rows(vec![0.0; 784 * 2], vec![0, 10], 784, 10);
+    let e = quiet(cfg(1), None).fit(&dev, &mut model, &bad, None).unwrap_err();
     assert_eq!(
         e.to_string(),
         "label 10 of training sample 1 is outside 0..10"
     );
-    let short = Samples::new(vec![0.0; 700], vec![0]);
-    assert!(train(&dev, &mut model, &short, None, &cfg(1), &quiet(None)).is_err());
-    assert!(train(
-        &dev,
-        &mut model,
-        &Samples::new(vec![], vec![]),
-        None,
-        &cfg(1),
-        &quiet(None)
-    )
+    let short = Dataset::from_rows(vec![0.0; 700], vec![0], 700, 10);
+    assert!(quiet(cfg(1), None).fit(&dev, &mut model, &short, None).is_err());
+    assert!(quiet(cfg(1), None).fit(&dev, &mut model, &Dataset::from_rows(vec![], vec![], 784, 10), None)
     .is_err());
 }
 
 #[test]
 fn hidden_activations_cover_every_hidden_layer() {
     let dev: Cpu = Default::default();
-    let model = MnistFnn::<8, Cpu>::new(&dev, 5, 1);
+    let model = MnistFnn::new(&dev, 8, 5, 1).unwrap();
     let x: Tensor<(usize, Const<784>), f32, Cpu> =
         dev.tensor_from_vec(vec![0.5; 784 * 3], (3, Const));
     let out = model.forward_hidden(x.clone());

@@ -8,24 +8,7 @@ use super::error::{DataError, Hint};
 use super::idx::{parse_images, parse_labels, read_idx};
 use super::kind::{DatasetKind, Split};
 
-/// Shape of one image, channels first.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ImageShape {
-    pub channels: usize,
-    pub rows: usize,
-    pub cols: usize,
-}
-
-impl ImageShape {
-    /// Number of values in one image.
-    pub fn len(&self) -> usize {
-        self.channels * self.rows * self.cols
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-}
+pub use crate::util::ImageShape;
 
 /// Images and labels in memory. Image `i` is
 /// `images[i * image_len() .. (i + 1) * image_len()]`, laid out (channels, rows, cols),
@@ -86,6 +69,45 @@ impl Dataset {
             cols: self.cols,
             num_classes: self.num_classes,
         }
+    }
+
+    /// Rows of `dim` features that are not images (shape `1×1×dim`), e.g. the
+    /// toy problem's one-number inputs. Panics unless `rows` holds
+    /// `labels.len() × dim` values.
+    pub fn from_rows(rows: Vec<f32>, labels: Vec<u8>, dim: usize, num_classes: usize) -> Dataset {
+        assert_eq!(rows.len(), labels.len() * dim, "{} values are not {} rows of {dim}", rows.len(), labels.len());
+        Dataset {
+            images: rows,
+            labels,
+            channels: 1,
+            rows: 1,
+            cols: dim,
+            num_classes,
+        }
+    }
+
+    /// Labels as `usize`, as the metric and the loss take them.
+    pub fn labels_usize(&self) -> Vec<usize> {
+        self.labels.iter().map(|&l| l as usize).collect()
+    }
+
+    /// The first `n` samples (all, if there are fewer).
+    pub fn take(&self, n: usize) -> Dataset {
+        let n = n.min(self.len());
+        Dataset {
+            images: self.images[..n * self.image_len()].to_vec(),
+            labels: self.labels[..n].to_vec(),
+            channels: self.channels,
+            rows: self.rows,
+            cols: self.cols,
+            num_classes: self.num_classes,
+        }
+    }
+
+    /// Standardises every value: `(x - mean) / std` (the paper normalizes inputs).
+    pub fn normalized(mut self, mean: f32, std: f32) -> Dataset {
+        super::normalize(&mut self.images, mean, std);
+        self
     }
 
     /// How many samples each class has (at least `num_classes` entries).

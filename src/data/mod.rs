@@ -5,6 +5,8 @@
 //!   directory (see [`resolve_data_dir`]) as a [`Dataset`]: channels-first f32
 //!   images in [0, 1] and labels `0..10`. [`load_mnist`] is the IDX loader,
 //!   which also verifies the content against the canonical SHA-256.
+//! - [`load_prepared`] / [`train_test`]: the one call the CLI, the experiments
+//!   and the notebooks use: a split, a subset, padded or resized, normalised.
 //! - [`Dataset::padded`] and [`Dataset::to_channels`] adapt shapes (e.g. MNIST
 //!   to 3×32×32 for the models built for CIFAR).
 //! - [`fetch()`] downloads a dataset (`cb data fetch`): checksummed, atomic,
@@ -30,6 +32,7 @@ pub mod imagenette;
 pub mod kind;
 pub mod load;
 pub mod mat;
+pub mod prepare;
 pub mod remote;
 pub mod svhn;
 
@@ -45,5 +48,6 @@ pub use fetch::{fetch, fetch_from, FetchOutcome, FetchReport, FetchedFile};
 pub use imagenette::{load_imagenette, DEFAULT_IMAGE_SIZE, IMAGENETTE_CLASSES};
 pub use kind::{DatasetKind, IdxFile, RemoteFile, Split};
 pub use load::{load, load_with, LoadOptions};
+pub use prepare::{load_prepared, train_test, Prepare};
 pub use remote::fetch_remote;
 pub use svhn::load_svhn;

@@ -19,20 +19,21 @@ use std::path::Path;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use dfdx::prelude::*;
 use rand::{seq::SliceRandom, SeedableRng};
 use serde::{Deserialize, Serialize};
 
-use super::conv_nets::{check_divisor, load_images, with_conv_net, ConvJob};
+use super::conv_nets::{conv_net, load_images};
 use super::{note, open_report, write_json};
 use crate::bundle::{measure_tensors, BundleConfig, Criterion};
-use crate::data::DatasetKind;
+use crate::data::{Dataset, DatasetKind};
 use crate::device::upload;
 use crate::layers::ConvDevice;
-use crate::models::convnet::{Arch, ConvModel, ConvSpec, BLOCKS_120};
+use crate::models::convnet::{Arch, ConvNet, ConvSpec, Widths, BLOCKS_120};
+use crate::models::Classifier;
 use crate::train::checkpoint::{export_params, save};
 use crate::train::trainer::evaluate;
-use crate::train::{train, ProgressMode, RunOptions, Samples, TrainConfig, TrainReport};
+use crate::table::{percent, Table};
+use crate::train::{ProgressMode, TrainConfig, TrainReport, Trainer};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct AutotuneConfig {
@@ -234,6 +235,91 @@ impl AutotuneReport {
     }
 }
 
+impl AutotuneReport {
+    /// Each run's search, Table 1, and the lesion study.
+    pub fn tables(&self) -> Vec<Table> {
+        let mut runs = Table::new(
+            "Auto-tune: architecture changes per run",
+            &["run", "after epoch", "H^L", "first conflicting layer", "from", "to"],
+        );
+        for r in &self.runs {
+            for c in &r.changes {
+                runs.row(vec![
+                    r.seed.to_string(),
+                    c.epoch.to_string(),
+                    format!("{:.3}", c.entropy.last().copied().unwrap_or(0.0)),
+                    c.first_conflicting_layer.to_string(),
+                    c.from.to_string(),
+                    c.to.to_string(),
+                ]);
+            }
+            runs.note(format!(
+                "run {}: {}; final {} with H^L {:.3}, test accuracy {} ({:.0} s)",
+                r.seed,
+                r.stopped,
+                r.autotuned.spec,
+                r.autotuned.final_entropy,
+                percent(r.autotuned.test_accuracy),
+                r.seconds
+            ));
+        }
+        let ms = |m: MeanStd, k: f64, d: usize| format!("{:.d$} ± {:.d$}", m.mean * k, m.std * k);
+        let mut table1 = Table::new(
+            format!("Table 1 (mean ± std over {} runs)", self.runs.len()),
+            &["method", "layers", "test acc [%]", "checkpoint [MB]", "inference [ms/64]"],
+        );
+        for row in self.table() {
+            table1.row(vec![
+                row.method,
+                ms(row.layers, 1.0, 1),
+                ms(row.test_accuracy, 100.0, 2),
+                ms(row.checkpoint_mb, 1.0, 3),
+                ms(row.inference_ms, 1.0, 2),
+            ]);
+        }
+        let mut tables = vec![runs, table1];
+        if let Some(l) = &self.lesion {
+            tables.push(l.table());
+        }
+        tables
+    }
+}
+
+impl LesionReport {
+    /// Each removable block's residual branch, then the removal curves.
+    pub fn table(&self) -> Table {
+        let mut t = Table::new(
+            format!("Lesion study of {}: residual branches", self.spec),
+            &["block (hidden layer)", "branch H", "branch bundles", "removal rank"],
+        );
+        for (i, &b) in self.blocks.iter().enumerate() {
+            let rank = self.order.iter().position(|&o| o == b).map_or(0, |r| r + 1);
+            t.row(vec![
+                b.to_string(),
+                format!("{:.3}", self.branch_entropy[i]),
+                self.branch_bundles[i].to_string(),
+                rank.to_string(),
+            ]);
+        }
+        let k = self.accuracy.len() / 2;
+        t.note(format!(
+            "{} of {} branches conflicting; intact test accuracy {}; after removing {k}: conflicting first {}, random {}",
+            self.conflicting(),
+            self.blocks.len(),
+            percent(self.accuracy.first().copied().unwrap_or(0.0)),
+            percent(self.accuracy.get(k).copied().unwrap_or(0.0)),
+            percent(self.random_accuracy.get(k).copied().unwrap_or(0.0))
+        ));
+        t
+    }
+
+    fn tables(&self) -> Vec<Table> {
+        vec![self.table()]
+    }
+}
+
+crate::show_tables!(AutotuneReport, LesionReport);
+
 pub const REPORT: &str = "autotune.json";
 
 /// Cuts the block at hidden layer `layer` and every later block of its stage
@@ -258,7 +344,7 @@ pub fn run_autotune<D: ConvDevice>(
     out_dir: &Path,
     progress: ProgressMode,
 ) -> Result<AutotuneReport> {
-    check_divisor(cfg.width_divisor)?;
+    let widths = Widths::divided(cfg.width_divisor)?;
     anyhow::ensure!(cfg.runs >= 1, "auto-tune needs at least one run");
     anyhow::ensure!(
         cfg.epochs >= cfg.probe_epochs && cfg.probe_epochs >= 1,
@@ -277,15 +363,16 @@ pub fn run_autotune<D: ConvDevice>(
         });
     let (train_set, test_set) =
         load_images(cfg.dataset, data_dir, cfg.train_samples, cfg.test_samples)?;
-    let image = train_set.image.context("images without a shape")?;
     let bundle_subset = train_set.take(cfg.bundle_samples);
     // Trains `spec` to `epochs` in `dir` (resuming a checkpoint there), then
-    // measures it (and runs the lesion study if given).
-    let train_in = |dir: &Path, spec: ConvSpec, seed: u64, epochs: usize, lesion| {
-        let job = TrainJob {
-            dev,
-            train_set: &train_set,
-            test_set: &test_set,
+    // measures its size and speed (and runs the lesion study if given).
+    let train_in = |dir: &Path,
+                    spec: ConvSpec,
+                    seed: u64,
+                    epochs: usize,
+                    lesion: Option<LesionInput<'_>>|
+     -> Result<(TrainReport, NetStats, Option<LesionReport>)> {
+        let trainer = Trainer {
             config: TrainConfig {
                 epochs,
                 seed,
@@ -294,14 +381,18 @@ pub fn run_autotune<D: ConvDevice>(
                 measure_at_start: false,
                 ..Default::default()
             },
-            run: RunOptions {
-                out_dir: Some(dir.to_path_buf()),
-                progress,
-                label: format!("run{seed} {spec}"),
-            },
-            lesion,
+            out_dir: Some(dir.to_path_buf()),
+            progress,
+            label: format!("run{seed} {spec}"),
         };
-        with_conv_net(dev, image, cfg.width_divisor, spec, seed, job)
+        let mut net = conv_net(dev, spec, widths, &train_set, seed)?;
+        let report = trainer.fit(dev, &mut net, &train_set, Some(&test_set))?;
+        let stats = net_stats(dev, &mut net, &test_set, dir)?;
+        let lesion = match lesion {
+            Some(l) => Some(lesion_study(dev, &mut net, &test_set, &l, seed)?),
+            None => None,
+        };
+        Ok((report, stats, lesion))
     };
 
     for seed in 0..cfg.runs as u64 {
@@ -420,52 +511,14 @@ struct NetStats {
 }
 
 struct LesionInput<'a> {
-    subset: &'a Samples,
+    subset: &'a Dataset,
     random_orders: usize,
 }
 
-/// Trains a net (resuming from `run.out_dir`), then measures its size and
-/// inference time and, if asked, runs the lesion study on it.
-struct TrainJob<'a, D> {
-    dev: &'a D,
-    train_set: &'a Samples,
-    test_set: &'a Samples,
-    config: TrainConfig,
-    run: RunOptions,
-    lesion: Option<LesionInput<'a>>,
-}
-
-impl<D: ConvDevice> ConvJob<D> for TrainJob<'_, D> {
-    type Output = (TrainReport, NetStats, Option<LesionReport>);
-    fn run<const IN: usize, M: ConvModel<IN, D>>(self, mut model: M) -> Result<Self::Output> {
-        let report = train(
-            self.dev,
-            &mut model,
-            self.train_set,
-            Some(self.test_set),
-            &self.config,
-            &self.run,
-        )?;
-        let dir = self.run.out_dir.as_deref().expect("runs have a folder");
-        let stats = net_stats(self.dev, &mut model, self.test_set, dir)?;
-        let lesion = match self.lesion {
-            Some(l) => Some(lesion_study(
-                self.dev,
-                &mut model,
-                self.test_set,
-                &l,
-                self.config.seed,
-            )?),
-            None => None,
-        };
-        Ok((report, stats, lesion))
-    }
-}
-
-fn net_stats<const IN: usize, D: ConvDevice, M: ConvModel<IN, D>>(
+fn net_stats<D: ConvDevice>(
     dev: &D,
-    model: &mut M,
-    test: &Samples,
+    model: &mut ConvNet<10, D>,
+    test: &Dataset,
     dir: &Path,
 ) -> Result<NetStats> {
     let weights = export_params(model);
@@ -474,7 +527,8 @@ fn net_stats<const IN: usize, D: ConvDevice, M: ConvModel<IN, D>>(
     save(&path, &weights, Default::default())?;
     let checkpoint_mb = std::fs::metadata(&path)?.len() as f64 / 1e6;
     let n = 64.min(test.len());
-    let x: Tensor<(usize, Const<IN>), f32, D> = upload(dev, &test.x[..n * IN], (n, Const));
+    let d = model.input_dim();
+    let x = upload(dev, &test.images[..n * d], (n, d));
     let mut times: Vec<f64> = (0..12)
         .map(|_| {
             let t = Instant::now();
@@ -492,16 +546,16 @@ fn net_stats<const IN: usize, D: ConvDevice, M: ConvModel<IN, D>>(
 }
 
 /// Removes blocks one at a time without retraining (see the module docs).
-fn lesion_study<const IN: usize, D: ConvDevice, M: ConvModel<IN, D>>(
+fn lesion_study<D: ConvDevice>(
     dev: &D,
-    model: &mut M,
-    test: &Samples,
+    model: &mut ConvNet<10, D>,
+    test: &Dataset,
     input: &LesionInput<'_>,
     seed: u64,
 ) -> Result<LesionReport> {
     let blocks = model.removable_blocks();
     let s = input.subset;
-    let x: Tensor<(usize, Const<IN>), f32, D> = upload(dev, &s.x, (s.len(), Const));
+    let x = upload(dev, &s.images, (s.len(), model.input_dim()));
     let branches = model.branch_outputs(x);
     let cfg = BundleConfig {
         lr: 1e-3,
@@ -511,7 +565,7 @@ fn lesion_study<const IN: usize, D: ConvDevice, M: ConvModel<IN, D>>(
             w_max: model.w_max(),
         },
     };
-    let measured = measure_tensors(&branches, &s.y, &cfg)?;
+    let measured = measure_tensors(&branches, &s.labels_usize(), &cfg)?;
     // Branch i belongs to hidden layer i + 2 (layer 1 is the stem).
     let branch_entropy: Vec<f64> = blocks
         .iter()

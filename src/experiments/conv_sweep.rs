@@ -10,12 +10,13 @@ use std::time::Instant;
 use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
 
-use super::conv_nets::{check_divisor, load_images, train_conv};
+use super::conv_nets::{load_images, train_conv};
 use super::{note, open_report, write_json};
 use crate::data::DatasetKind;
 use crate::layers::ConvDevice;
-use crate::models::convnet::{Arch, ConvSpec};
-use crate::train::{ProgressMode, RunOptions, TrainConfig, TrainReport};
+use crate::models::convnet::{Arch, ConvSpec, Widths};
+use crate::table::{layer, percent, Table};
+use crate::train::{ProgressMode, TrainConfig, TrainReport, Trainer};
 
 /// What to sweep and how long to train.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -70,6 +71,11 @@ impl ConvSweepConfig {
         }
     }
 
+    /// Channels per stage: the paper's divided by `width_divisor`.
+    pub fn widths(&self) -> Result<Widths> {
+        Widths::divided(self.width_divisor)
+    }
+
     fn validate(&self) -> Result<Vec<ConvSpec>> {
         if self.archs.is_empty() || self.depths.is_empty() {
             bail!("the sweep needs at least one architecture and one depth");
@@ -77,7 +83,7 @@ impl ConvSweepConfig {
         if self.epochs == 0 {
             bail!("epochs must be at least 1");
         }
-        check_divisor(self.width_divisor)?;
+        self.widths()?;
         let mut specs = Vec::new();
         for &arch in &self.archs {
             for &depth in &self.depths {
@@ -125,6 +131,42 @@ impl ConvSweepReport {
     }
 }
 
+impl ConvSweepReport {
+    /// Every net, then what the deepest of each architecture shows.
+    pub fn tables(&self) -> Vec<Table> {
+        let mut t = Table::new(
+            "VGG vs ResNet: test accuracy and bundle entropy per net",
+            &["arch", "depth", "blocks", "test acc", "H^L (end)", "H^L (mean)", "first conflicting layer"],
+        );
+        for c in &self.cells {
+            let b = c.blocks;
+            t.row(vec![
+                c.arch.to_string(),
+                c.depth.to_string(),
+                format!("{}/{}/{}/{}", b[0], b[1], b[2], b[3]),
+                percent(c.test_accuracy),
+                format!("{:.3}", c.final_entropy),
+                format!("{:.3}", c.mean_entropy),
+                layer(c.first_conflicting_layer),
+            ]);
+        }
+        for arch in &self.config.archs {
+            if let Some(c) = self.cells.iter().filter(|c| c.arch == *arch).max_by_key(|c| c.depth) {
+                t.note(format!(
+                    "deepest {arch} ({} layers): H^L {:.2} ({:.0}% of ln 10), test accuracy {} (chance 10%)",
+                    c.depth,
+                    c.final_entropy,
+                    100.0 * c.final_entropy / 10f64.ln(),
+                    percent(c.test_accuracy)
+                ));
+            }
+        }
+        vec![t]
+    }
+}
+
+crate::show_tables!(ConvSweepReport);
+
 pub const REPORT: &str = "conv_sweep.json";
 
 /// Runs the sweep; `out_dir` (if any) receives `conv_sweep.json` after each
@@ -137,6 +179,7 @@ pub fn run_conv_sweep<D: ConvDevice>(
     progress: ProgressMode,
 ) -> Result<ConvSweepReport> {
     let specs = cfg.validate()?;
+    let widths = cfg.widths()?;
     let mut report = open_report(out_dir, REPORT, |r: &ConvSweepReport| r.config == *cfg)?
         .unwrap_or_else(|| ConvSweepReport {
             config: cfg.clone(),
@@ -162,21 +205,14 @@ pub fn run_conv_sweep<D: ConvDevice>(
             bundle_every_steps: traced.then_some(cfg.trace_every_steps),
             ..Default::default()
         };
-        let run = RunOptions {
+        let trainer = Trainer {
+            config: tc,
             out_dir: None,
             progress,
             label: format!("{}-{depth}", spec.arch),
         };
         let started = Instant::now();
-        let r = train_conv(
-            dev,
-            cfg.width_divisor,
-            spec,
-            &train_set,
-            Some(&test_set),
-            &tc,
-            run,
-        )?;
+        let r = train_conv(dev, spec, widths, &train_set, Some(&test_set), &trainer)?;
         let last = r.bundles.last();
         report.cells.push(ConvCell {
             arch: spec.arch,

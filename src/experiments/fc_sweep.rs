@@ -12,12 +12,11 @@ use anyhow::{bail, Result};
 use dfdx::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::widths::check_width;
 use super::{note, open_report, write_json};
-use crate::data::{load_mnist, DatasetKind, Split};
+use crate::data::{train_test, Dataset, DatasetKind, Prepare};
 use crate::models::fnn::MnistFnn;
-use crate::train::{train, ProgressMode, RunOptions, Samples, TrainConfig, TrainReport};
-use crate::with_width;
+use crate::table::{layer, percent, Table};
+use crate::train::{ProgressMode, TrainConfig, TrainReport, Trainer};
 
 /// What to sweep and how long to train.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -117,6 +116,103 @@ pub struct FcSweepReport {
     pub traces: Vec<TrainReport>,
 }
 
+/// What the grid says about the paper's claim (Figure 5): nets with
+/// conflicting bundles train worse.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FcSummary {
+    /// Pearson correlation of `H^L` (mean) and test accuracy over the grid
+    /// (`None` when either is constant).
+    pub correlation: Option<f64>,
+    /// (nets, mean test accuracy) without conflicts (`H^L = 0`) ...
+    pub conflict_free: (usize, f64),
+    /// ... and with them (`H^L > 0`).
+    pub conflicting: (usize, f64),
+}
+
+impl FcSweepReport {
+    pub fn summary(&self) -> FcSummary {
+        let (hs, accs): (Vec<f64>, Vec<f64>) = self
+            .cells
+            .iter()
+            .map(|c| (c.mean_entropy, c.test_accuracy))
+            .unzip();
+        let group = |conflicting: bool| {
+            let v: Vec<f64> = self
+                .cells
+                .iter()
+                .filter(|c| (c.mean_entropy > 0.0) == conflicting)
+                .map(|c| c.test_accuracy)
+                .collect();
+            (v.len(), v.iter().sum::<f64>() / v.len().max(1) as f64)
+        };
+        FcSummary {
+            correlation: pearson(&hs, &accs),
+            conflict_free: group(false),
+            conflicting: group(true),
+        }
+    }
+
+    /// The grid, the boundary, and the summary.
+    pub fn tables(&self) -> Vec<Table> {
+        let mut grid = Table::new(
+            "FC sweep: test accuracy and bundle entropy per net",
+            &["width", "depth", "test acc", "train acc", "H^L (mean)", "H^L (end)", "first conflicting layer"],
+        );
+        for c in &self.cells {
+            grid.row(vec![
+                c.width.to_string(),
+                c.depth.to_string(),
+                percent(c.test_accuracy),
+                percent(c.train_accuracy),
+                format!("{:.3}", c.mean_entropy),
+                format!("{:.3}", c.final_entropy),
+                layer(c.first_conflicting_layer),
+            ]);
+        }
+        let s = self.summary();
+        if let Some(r) = s.correlation {
+            grid.note(format!("correlation of H^L and test accuracy over {} nets: {r:.2}", self.cells.len()));
+        }
+        grid.note(format!(
+            "nets without conflicts: {}, mean test accuracy {}; with conflicts: {}, mean test accuracy {}",
+            s.conflict_free.0,
+            percent(s.conflict_free.1),
+            s.conflicting.0,
+            percent(s.conflicting.1)
+        ));
+        let mut boundary = Table::new(
+            "Conflict boundary: the deepest net per width, early in training",
+            &["width", "depth", "step", "first conflicting layer", "H^L"],
+        );
+        for b in &self.boundary {
+            boundary.row(vec![
+                b.width.to_string(),
+                b.depth.to_string(),
+                b.step.to_string(),
+                layer(b.first_conflicting_layer),
+                format!("{:.3}", b.last_entropy),
+            ]);
+        }
+        vec![grid, boundary]
+    }
+}
+
+crate::show_tables!(FcSweepReport);
+
+/// Pearson correlation, `None` for fewer than two points or a constant series.
+pub fn pearson(x: &[f64], y: &[f64]) -> Option<f64> {
+    let n = x.len().min(y.len());
+    if n < 2 {
+        return None;
+    }
+    let mean = |v: &[f64]| v[..n].iter().sum::<f64>() / n as f64;
+    let (mx, my) = (mean(x), mean(y));
+    let cov: f64 = (0..n).map(|i| (x[i] - mx) * (y[i] - my)).sum();
+    let sd = |v: &[f64], m: f64| v[..n].iter().map(|a| (a - m).powi(2)).sum::<f64>().sqrt();
+    let d = sd(x, mx) * sd(y, my);
+    (d > 0.0).then(|| cov / d)
+}
+
 const REPORT: &str = "fc_sweep.json";
 
 /// Runs the sweep; `out_dir` (if any) receives `fc_sweep.json` after each net
@@ -128,10 +224,12 @@ pub fn run_fc_sweep<D: Device<f32>>(
     out_dir: Option<&Path>,
     progress: ProgressMode,
 ) -> Result<FcSweepReport> {
-    if cfg.widths.is_empty() || cfg.depths.is_empty() || cfg.depths.contains(&0) {
-        bail!("the sweep needs at least one width and depths >= 1");
+    if cfg.widths.is_empty() || cfg.depths.is_empty() {
+        bail!("the sweep needs at least one width and one depth");
     }
-    cfg.widths.iter().try_for_each(|&w| check_width(w))?;
+    if cfg.widths.contains(&0) || cfg.depths.contains(&0) || cfg.boundary_depth == 0 {
+        bail!("widths and depths must be at least 1");
+    }
     let (train_set, test_set) = load(cfg, data_dir)?;
     let mut report = open_report(out_dir, REPORT, |r: &FcSweepReport| r.config == *cfg)?
         .unwrap_or_else(|| FcSweepReport {
@@ -166,8 +264,7 @@ pub fn run_fc_sweep<D: Device<f32>>(
                 cfg.boundary_depth,
                 &train_set,
                 None,
-                &tc,
-                run_options(width, cfg.boundary_depth, progress),
+                &trainer(tc, width, cfg.boundary_depth, progress),
             )?;
             let p = r.bundles.last().expect("measured at the end of the epoch");
             report.boundary.push(BoundaryPoint {
@@ -204,8 +301,7 @@ pub fn run_fc_sweep<D: Device<f32>>(
                 depth,
                 &train_set,
                 Some(&test_set),
-                &tc,
-                run_options(width, depth, progress),
+                &trainer(tc, width, depth, progress),
             )?;
             report.cells.push(SweepCell {
                 width,
@@ -225,11 +321,12 @@ pub fn run_fc_sweep<D: Device<f32>>(
     Ok(report)
 }
 
-fn run_options(width: usize, depth: usize, progress: ProgressMode) -> RunOptions {
-    RunOptions {
-        out_dir: None,
+fn trainer(config: TrainConfig, width: usize, depth: usize, progress: ProgressMode) -> Trainer {
+    Trainer {
+        config,
         progress,
         label: format!("fnn w{width} d{depth}"),
+        out_dir: None,
     }
 }
 
@@ -243,36 +340,28 @@ fn train_config(cfg: &FcSweepConfig) -> TrainConfig {
     }
 }
 
-/// Loads and normalizes the train and test splits (subsets as configured).
-pub fn load(cfg: &FcSweepConfig, data_dir: &Path) -> Result<(Samples, Samples)> {
-    let (mean, std) = cfg.dataset.mean_std();
-    let get = |split, n: Option<usize>| -> Result<Samples> {
-        let s = Samples::from(&load_mnist(data_dir, cfg.dataset, split)?).normalized(mean, std);
-        // Cut to the subset without copying the full split first.
-        Ok(match n {
-            Some(n) => s.take(n),
-            None => s,
-        })
-    };
-    Ok((
-        get(Split::Train, cfg.train_samples)?,
-        get(Split::Test, cfg.test_samples)?,
-    ))
+/// The normalised train and test splits (the first `train_samples` /
+/// `test_samples` of each, as configured).
+pub fn load(cfg: &FcSweepConfig, data_dir: &Path) -> Result<(Dataset, Dataset)> {
+    Ok(train_test(
+        data_dir,
+        cfg.dataset,
+        &Prepare::default(),
+        cfg.train_samples,
+        cfg.test_samples,
+    )?)
 }
 
-/// Trains one `MnistFnn<width>` of `depth` hidden layers (the width is
-/// dispatched to its compiled instantiation).
+/// Trains one MNIST net of `width` neurons and `depth` hidden layers
+/// (initialised from `trainer.config.seed`).
 pub fn train_net<D: Device<f32>>(
     dev: &D,
     width: usize,
     depth: usize,
-    train_set: &Samples,
-    test_set: Option<&Samples>,
-    cfg: &TrainConfig,
-    run: RunOptions,
+    train_set: &Dataset,
+    test_set: Option<&Dataset>,
+    trainer: &Trainer,
 ) -> Result<TrainReport> {
-    with_width!(width, W => {
-        let mut model = MnistFnn::<W, D>::new(dev, depth, cfg.seed);
-        train(dev, &mut model, train_set, test_set, cfg, &run)
-    })
+    let mut model = MnistFnn::new(dev, width, depth, trainer.config.seed)?;
+    trainer.fit(dev, &mut model, train_set, test_set)
 }

@@ -6,14 +6,13 @@ pub mod conv_nets;
 pub mod conv_sweep;
 pub mod fc_sweep;
 pub mod toy;
-pub mod widths;
 
 use std::path::Path;
 
 use anyhow::{bail, Result};
 use serde::{de::DeserializeOwned, Serialize};
 
-use crate::train::checkpoint::write_atomic;
+use crate::util::write_atomic;
 use crate::train::ProgressMode;
 
 /// Writes `value` as pretty JSON to `dir/name` (atomically), creating `dir`.
@@ -51,9 +50,7 @@ pub fn open_report<R: DeserializeOwned>(
     Ok(Some(old))
 }
 
-/// A progress line on stderr (experiments between their progress bars).
+/// A progress line between nets (see [`ProgressMode::line`]).
 pub fn note(progress: ProgressMode, line: &str) {
-    if progress != ProgressMode::Off {
-        eprintln!("{line}");
-    }
+    progress.line(line)
 }

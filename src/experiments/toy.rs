@@ -13,7 +13,9 @@ use serde::{Deserialize, Serialize};
 use crate::device::upload;
 use crate::models::toy::{toy_net, ToyInit, ToyNet};
 use crate::models::Classifier;
-use crate::train::{train, ProgressMode, RangerConfig, RunOptions, Samples, TrainConfig};
+use crate::data::Dataset;
+use crate::table::Table;
+use crate::train::{ProgressMode, RangerConfig, TrainConfig, Trainer};
 
 /// Hyperparameters of the toy experiment (paper defaults).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -92,12 +94,60 @@ pub struct ToyReport {
     pub white_noise_autocorrelation: f64,
 }
 
+impl ToyReport {
+    /// The three runs and whether Hypothesis 1 held.
+    pub fn tables(&self) -> Vec<Table> {
+        let mut t = Table::new(
+            "Toy net: three trainings (§3.2)",
+            &["run", "train acc", "mean softmax", "class shares", "settled at epoch", "max H^L", "grad lag-1 corr"],
+        );
+        for r in &self.runs {
+            t.row(vec![
+                r.name.clone(),
+                format!("{:.3}", r.train_accuracy),
+                format!("{:.3} / {:.3}", r.final_mean_softmax[0], r.final_mean_softmax[1]),
+                format!("{:.3} / {:.3}", r.class_shares[0], r.class_shares[1]),
+                r.converged_epoch.map_or("-".into(), |e| e.to_string()),
+                format!("{:.3}", r.max_entropy()),
+                format!("{:.2}", r.gradient_autocorrelation),
+            ]);
+        }
+        t.note(format!(
+            "white noise lag-1 autocorrelation {:.2}; Hypothesis 1 holds in this run: {}",
+            self.white_noise_autocorrelation,
+            self.hypothesis_holds()
+        ));
+        vec![t]
+    }
+
+    /// Under a fully conflicting bundle both trainings settle at the class
+    /// shares, while the normal net learns (training accuracy above 90%).
+    pub fn hypothesis_holds(&self) -> bool {
+        let run = |name: &str| self.runs.iter().find(|r| r.name == name);
+        match (run("normal"), run("conflicting_balanced"), run("conflicting_imbalanced")) {
+            (Some(a), Some(b), Some(c)) => {
+                a.train_accuracy > 0.9 && b.converged_epoch.is_some() && c.converged_epoch.is_some()
+            }
+            _ => false,
+        }
+    }
+}
+
+impl ToyRun {
+    /// Largest `H^L` over the epochs.
+    pub fn max_entropy(&self) -> f64 {
+        self.epochs.iter().map(|e| e.bundle_entropy).fold(0.0, f64::max)
+    }
+}
+
+crate::show_tables!(ToyReport);
+
 /// The toy data set: `x` in [0, 1], class 0 iff `x < 0.5`, with exactly
 /// `round(samples * share0)` samples of class 0, shuffled.
-pub fn toy_data(samples: usize, share0: f64, seed: u64) -> Samples {
+pub fn toy_data(samples: usize, share0: f64, seed: u64) -> Dataset {
     let mut rng = SmallRng::seed_from_u64(seed);
     let n0 = (samples as f64 * share0).round() as usize;
-    let mut rows: Vec<(f32, usize)> = (0..samples)
+    let mut rows: Vec<(f32, u8)> = (0..samples)
         .map(|i| {
             if i < n0 {
                 (rng.gen_range(0.0..0.5), 0)
@@ -109,9 +159,11 @@ pub fn toy_data(samples: usize, share0: f64, seed: u64) -> Samples {
     for i in (1..rows.len()).rev() {
         rows.swap(i, rng.gen_range(0..=i));
     }
-    Samples::new(
+    Dataset::from_rows(
         rows.iter().map(|r| r.0).collect(),
         rows.iter().map(|r| r.1).collect(),
+        1,
+        2,
     )
 }
 
@@ -144,18 +196,16 @@ pub fn run_toy<D: Device<f32>>(
         };
         // Per-epoch lines for hundreds of tiny epochs would drown the output;
         // a summary line per run follows below instead.
-        let quiet = progress == ProgressMode::Auto && cfg.epochs > 50;
-        let run = RunOptions {
+        let quiet = cfg.epochs > 50;
+        let trainer = Trainer {
+            config: tc,
             progress: if quiet { ProgressMode::Off } else { progress },
             label: name.to_string(),
             ..Default::default()
         };
-        let report = train(dev, &mut net, &data, None, &tc, &run)?;
-        let counts = [
-            data.y.iter().filter(|&&y| y == 0).count(),
-            data.y.iter().filter(|&&y| y == 1).count(),
-        ];
-        let shares = counts.map(|c| c as f64 / data.len() as f64);
+        let report = trainer.fit(dev, &mut net, &data, None)?;
+        let counts = data.class_counts();
+        let shares = [0, 1].map(|c| counts[c] as f64 / data.len() as f64);
         let epochs: Vec<ToyEpoch> = report
             .epochs
             .iter()
@@ -176,15 +226,13 @@ pub fn run_toy<D: Device<f32>>(
             .rposition(|e| !within(e))
             .map_or(Some(1), |i| epochs.get(i + 1).map(|e| e.epoch));
         let gradient = output_weight_gradient(dev, &net, cfg.grid);
-        if progress != ProgressMode::Off {
-            eprintln!(
-                "toy {name}: train acc {:.3}, mean softmax [{:.3}, {:.3}], converged at epoch {:?}",
-                report.train_accuracy().unwrap_or(0.0),
-                epochs.last().map_or(0.0, |e| e.mean_softmax[0]),
-                epochs.last().map_or(0.0, |e| e.mean_softmax[1]),
-                converged_epoch
-            );
-        }
+        progress.line(&format!(
+            "toy {name}: train acc {:.3}, mean softmax [{:.3}, {:.3}], converged at epoch {:?}",
+            report.train_accuracy().unwrap_or(0.0),
+            epochs.last().map_or(0.0, |e| e.mean_softmax[0]),
+            epochs.last().map_or(0.0, |e| e.mean_softmax[1]),
+            converged_epoch
+        ));
         runs.push(ToyRun {
             name: name.to_string(),
             init,

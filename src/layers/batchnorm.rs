@@ -14,7 +14,7 @@ use std::sync::Mutex;
 use dfdx::prelude::*;
 
 use super::im2col::Maps;
-use crate::train::params::{ParamVisitor, Params};
+use crate::layers::params::{ParamVisitor, Params};
 
 /// Training (batch statistics) or inference (running statistics).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -27,19 +27,19 @@ pub const BN_EPS: f32 = 1e-5;
 pub const BN_MOMENTUM: f32 = 0.1;
 
 #[derive(Debug)]
-pub struct BatchNorm<C: ConstDim, D: Device<f32>> {
-    pub scale: Tensor<(C,), f32, D>,
-    pub bias: Tensor<(C,), f32, D>,
-    running: Mutex<Running<C, D>>,
+pub struct BatchNorm<D: Device<f32>> {
+    pub scale: Tensor<(usize,), f32, D>,
+    pub bias: Tensor<(usize,), f32, D>,
+    running: Mutex<Running<D>>,
 }
 
 #[derive(Clone, Debug)]
-struct Running<C: ConstDim, D: Device<f32>> {
-    mean: Tensor<(C,), f32, D>,
-    var: Tensor<(C,), f32, D>,
+struct Running<D: Device<f32>> {
+    mean: Tensor<(usize,), f32, D>,
+    var: Tensor<(usize,), f32, D>,
 }
 
-impl<C: ConstDim, D: Device<f32>> Clone for BatchNorm<C, D> {
+impl<D: Device<f32>> Clone for BatchNorm<D> {
     fn clone(&self) -> Self {
         Self {
             scale: self.scale.clone(),
@@ -49,20 +49,25 @@ impl<C: ConstDim, D: Device<f32>> Clone for BatchNorm<C, D> {
     }
 }
 
-impl<C: ConstDim, D: Device<f32>> BatchNorm<C, D> {
-    /// Scale 1, bias 0, running mean 0 and variance 1.
-    pub fn new(dev: &D) -> Self {
+impl<D: Device<f32>> BatchNorm<D> {
+    /// Over `channels` channels: scale 1, bias 0, running mean 0 and variance 1.
+    pub fn new(dev: &D, channels: usize) -> Self {
+        let c = (channels,);
         Self {
-            scale: dev.ones(),
-            bias: dev.zeros(),
+            scale: dev.ones_like(&c),
+            bias: dev.zeros_like(&c),
             running: Mutex::new(Running {
-                mean: dev.zeros(),
-                var: dev.ones(),
+                mean: dev.zeros_like(&c),
+                var: dev.ones_like(&c),
             }),
         }
     }
 
-    fn running(&self) -> std::sync::MutexGuard<'_, Running<C, D>> {
+    pub fn channels(&self) -> usize {
+        self.scale.shape().0
+    }
+
+    fn running(&self) -> std::sync::MutexGuard<'_, Running<D>> {
         // A panic elsewhere cannot leave the two tensors half-written.
         self.running.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -73,7 +78,7 @@ impl<C: ConstDim, D: Device<f32>> BatchNorm<C, D> {
         (r.mean.as_vec(), r.var.as_vec())
     }
 
-    pub fn forward<T: Tape<f32, D>>(&self, x: Maps<C, D, T>, mode: Mode) -> Maps<C, D, T> {
+    pub fn forward<T: Tape<f32, D>>(&self, x: Maps<D, T>, mode: Mode) -> Maps<D, T> {
         let shape = *x.shape();
         let n = shape.0 * shape.1 * shape.2;
         let x = x.reshape_like(&(n, shape.3));
@@ -81,27 +86,27 @@ impl<C: ConstDim, D: Device<f32>> BatchNorm<C, D> {
             Mode::Train => {
                 // Each taped tensor is consumed exactly once (its tape holds
                 // the backward ops); the running update reads tape-free copies.
-                let mean = x.retaped::<T>().mean::<(C,), Axis<0>>();
+                let mean = x.retaped::<T>().mean::<(usize,), Axis<0>>();
                 let mean_value = mean.retaped::<NoneTape>();
-                let centered = x - mean.broadcast_like(&(n, shape.3));
-                let var = centered.retaped::<T>().square().mean::<(C,), Axis<0>>();
+                let centered = x - mean.broadcast_like::<_, Axis<0>>(&(n, shape.3));
+                let var = centered.retaped::<T>().square().mean::<(usize,), Axis<0>>();
                 self.update_running(mean_value, var.retaped(), n);
                 let inv_std = (var + BN_EPS).sqrt().recip();
-                centered * inv_std.broadcast_like(&(n, shape.3))
+                centered * inv_std.broadcast_like::<_, Axis<0>>(&(n, shape.3))
             }
             Mode::Infer => {
                 let r = self.running();
                 let inv_std = (r.var.clone() + BN_EPS).sqrt().recip();
-                (x - r.mean.clone().broadcast_like(&(n, shape.3)))
-                    * inv_std.broadcast_like(&(n, shape.3))
+                (x - r.mean.clone().broadcast_like::<_, Axis<0>>(&(n, shape.3)))
+                    * inv_std.broadcast_like::<_, Axis<0>>(&(n, shape.3))
             }
         };
-        let y = y * self.scale.retaped::<T>().broadcast_like(&(n, shape.3))
-            + self.bias.retaped::<T>().broadcast_like(&(n, shape.3));
+        let y = y * self.scale.retaped::<T>().broadcast_like::<_, Axis<0>>(&(n, shape.3))
+            + self.bias.retaped::<T>().broadcast_like::<_, Axis<0>>(&(n, shape.3));
         y.reshape_like(&shape)
     }
 
-    fn update_running(&self, mean: Tensor<(C,), f32, D>, var: Tensor<(C,), f32, D>, n: usize) {
+    fn update_running(&self, mean: Tensor<(usize,), f32, D>, var: Tensor<(usize,), f32, D>, n: usize) {
         let unbiased = if n > 1 {
             n as f32 / (n - 1) as f32
         } else {
@@ -113,7 +118,7 @@ impl<C: ConstDim, D: Device<f32>> BatchNorm<C, D> {
     }
 }
 
-impl<C: ConstDim, D: Device<f32>> Params<f32, D> for BatchNorm<C, D> {
+impl<D: Device<f32>> Params<f32, D> for BatchNorm<D> {
     fn visit_params<V: ParamVisitor<f32, D>>(&mut self, prefix: &str, v: &mut V) {
         v.visit(&format!("{prefix}.scale"), &mut self.scale);
         v.visit(&format!("{prefix}.bias"), &mut self.bias);

@@ -22,7 +22,7 @@ use dfdx::prelude::*;
 use rayon::prelude::*;
 
 /// Feature maps `(batch, rows, cols, channels)`.
-pub type Maps<C, D, T = NoneTape> = Tensor<(usize, usize, usize, C), f32, D, T>;
+pub type Maps<D, T = NoneTape> = Tensor<(usize, usize, usize, usize), f32, D, T>;
 /// Patches: one row per output pixel, `kernel² × channels` columns.
 pub type Patches<D, T = NoneTape> = Tensor<(usize, usize), f32, D, T>;
 
@@ -228,15 +228,14 @@ pub(crate) fn col2im_add_host(grad_patches: &[f32], g: &Geometry, grad_x: &mut [
         });
 }
 
-fn geometry<C: Dim, D: Device<f32>, T>(x: &Maps<C, D, T>, window: Window) -> Geometry {
-    let (b, h, w, c) = *x.shape();
-    Geometry::new((b, h, w, c.size()), window)
+fn geometry<D: Device<f32>, T>(x: &Maps<D, T>, window: Window) -> Geometry {
+    Geometry::new(*x.shape(), window)
 }
 
 /// im2col by dfdx ops (`concat` a padding row, `gather`, `reshape`): the
 /// device-independent implementation, differentiable on every device.
-pub fn im2col_by_gather<C: Dim, D: Device<f32>, T: Tape<f32, D>>(
-    x: Maps<C, D, T>,
+pub fn im2col_by_gather<D: Device<f32>, T: Tape<f32, D>>(
+    x: Maps<D, T>,
     window: Window,
     pad_value: f32,
 ) -> Patches<D, T> {
@@ -244,7 +243,7 @@ pub fn im2col_by_gather<C: Dim, D: Device<f32>, T: Tape<f32, D>>(
     let dev = x.device().clone();
     let c = x.shape().3;
     let flat = x.reshape_like(&(g.batch * g.rows * g.cols, c));
-    let pad: Tensor<(usize, C), f32, D> = dev.ones_like(&(1, c)) * pad_value;
+    let pad: Tensor<(usize, usize), f32, D> = dev.ones_like(&(1, c)) * pad_value;
     let padded = (flat, pad).concat_along(Axis::<0>);
     let idx = cached_indices(&dev, &g);
     padded
@@ -289,16 +288,16 @@ fn cached_indices<D: Device<f32>>(dev: &D, g: &Geometry) -> Tensor<(usize,), usi
 /// Devices the project's conv and pool layers run on: they provide im2col.
 pub trait ConvDevice: Device<f32> {
     /// Patches of `x` under `window`; padding reads as `pad_value`.
-    fn im2col<C: Dim, T: Tape<f32, Self>>(
-        x: Maps<C, Self, T>,
+    fn im2col<T: Tape<f32, Self>>(
+        x: Maps<Self, T>,
         window: Window,
         pad_value: f32,
     ) -> Patches<Self, T>;
 }
 
 impl ConvDevice for Cpu {
-    fn im2col<C: Dim, T: Tape<f32, Self>>(
-        x: Maps<C, Self, T>,
+    fn im2col<T: Tape<f32, Self>>(
+        x: Maps<Self, T>,
         window: Window,
         pad_value: f32,
     ) -> Patches<Self, T> {
@@ -341,8 +340,8 @@ impl ConvDevice for Cpu {
 
 #[cfg(feature = "cuda")]
 impl ConvDevice for Cuda {
-    fn im2col<C: Dim, T: Tape<f32, Self>>(
-        x: Maps<C, Self, T>,
+    fn im2col<T: Tape<f32, Self>>(
+        x: Maps<Self, T>,
         window: Window,
         pad_value: f32,
     ) -> Patches<Self, T> {

@@ -1,13 +1,18 @@
-//! Layers dfdx 0.13 only offers on nightly Rust, written for stable: 2-D
-//! convolution and max pooling (over one im2col primitive), batch
-//! normalization for NHWC maps, and global average pooling.
+//! Layers with run-time sizes, the parameter walk every model implements, and
+//! seeded initialisation. Besides a dense layer: what dfdx 0.13 only offers on
+//! nightly Rust, written for stable: 2-D convolution and max pooling (over one
+//! im2col primitive), batch normalization for NHWC maps, global average pooling.
 
 pub mod batchnorm;
 pub mod conv;
+pub mod dense;
+pub mod init;
 pub mod im2col;
+pub mod params;
 pub mod pool;
 
 pub use batchnorm::{BatchNorm, Mode};
 pub use conv::Conv2d;
+pub use dense::Dense;
 pub use im2col::{im2col_by_gather, ConvDevice, Maps, Patches, Window};
 pub use pool::{global_avg_pool, MaxPool2d};

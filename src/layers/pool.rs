@@ -20,24 +20,21 @@ impl MaxPool2d {
         }
     }
 
-    pub fn forward<C: Dim, D: ConvDevice, T: Tape<f32, D>>(
-        &self,
-        x: Maps<C, D, T>,
-    ) -> Maps<C, D, T> {
+    pub fn forward<D: ConvDevice, T: Tape<f32, D>>(&self, x: Maps<D, T>) -> Maps<D, T> {
         let (b, h, w, c) = *x.shape();
         let (oh, ow) = (self.window.out_size(h), self.window.out_size(w));
         let k2 = self.window.kernel * self.window.kernel;
         D::im2col(x, self.window, f32::NEG_INFINITY)
             .reshape_like(&(b * oh * ow, k2, c))
-            .max::<(usize, C), Axis<1>>()
+            .max::<(usize, usize), Axis<1>>()
             .reshape_like(&(b, oh, ow, c))
     }
 }
 
 /// Mean over all pixels: `(B, H, W, C) -> (B, C)`.
-pub fn global_avg_pool<C: Dim, D: Device<f32>, T: Tape<f32, D>>(
-    x: Maps<C, D, T>,
-) -> Tensor<(usize, C), f32, D, T> {
+pub fn global_avg_pool<D: Device<f32>, T: Tape<f32, D>>(
+    x: Maps<D, T>,
+) -> Tensor<(usize, usize), f32, D, T> {
     let (b, h, w, c) = *x.shape();
-    x.reshape_like(&(b, h * w, c)).mean::<(usize, C), Axis<1>>()
+    x.reshape_like(&(b, h * w, c)).mean::<(usize, usize), Axis<1>>()
 }

@@ -8,93 +8,57 @@
 //! each (the ResNet adds the identity, or a 1×1 projection where the shape
 //! changes, before the second ReLU); global average pooling; a linear layer.
 //! Depth = 2 + 2 × blocks. Hidden activations for the metric: the stem output
-//! and every block output. Channel widths are types ([`Widths`]); blocks per
-//! stage are runtime (auto-tune prunes them).
+//! and every block output. Channel widths ([`Widths`]) and blocks per stage are
+//! run-time values (users sweep widths; auto-tune prunes blocks); the input
+//! size is checked against the image shape the net was built for.
 
 use std::fmt;
 
+use anyhow::{bail, ensure, Result};
 use dfdx::prelude::*;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
-use super::init::{he_uniform, model_rng};
-use super::{max_abs, Batch, Classifier, Flat, HiddenOutputs};
-use crate::layers::{
-    global_avg_pool, BatchNorm, Conv2d, ConvDevice, Maps, MaxPool2d, Mode, Window,
-};
-use crate::train::params::{ParamVisitor, Params};
+use super::{max_abs, Batch, Classifier, Flat, HiddenOutputs, Logits};
+use crate::layers::init::{he_uniform, model_rng};
+use crate::layers::params::{ParamVisitor, Params};
+use crate::layers::{global_avg_pool, BatchNorm, Conv2d, ConvDevice, Maps, MaxPool2d, Mode, Window};
+use crate::util::ImageShape;
 
-/// Channel widths of the four stages, as types.
-pub trait Widths: 'static + Clone + Copy + fmt::Debug + Default + Send + Sync {
-    type S1: ConstDim;
-    type S2: ConstDim;
-    type S3: ConstDim;
-    type S4: ConstDim;
-    /// The paper's 64/128/256/512 are divided by this.
-    const DIVISOR: usize;
+/// The paper's filters per stage; [`Widths::divided`] scales them down.
+pub const PAPER_WIDTHS: [usize; 4] = [64, 128, 256, 512];
+
+/// Channels of the four stages.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Widths(pub [usize; 4]);
+
+impl Widths {
+    /// Explicit channel counts, each at least 1.
+    pub fn new(channels: [usize; 4]) -> Result<Self> {
+        ensure!(
+            channels.iter().all(|&c| c >= 1),
+            "every stage needs at least one channel: {channels:?}"
+        );
+        Ok(Self(channels))
+    }
+
+    /// The paper's 64/128/256/512 divided by `divisor` (rounded down); any
+    /// divisor that leaves every stage at least one channel (1..=64).
+    pub fn divided(divisor: usize) -> Result<Self> {
+        ensure!(
+            (1..=PAPER_WIDTHS[0]).contains(&divisor),
+            "width divisor {divisor} must be between 1 and {} (64 / divisor channels in the first stage)",
+            PAPER_WIDTHS[0]
+        );
+        Ok(Self(PAPER_WIDTHS.map(|c| c / divisor)))
+    }
 }
 
-macro_rules! widths {
-    ($(#[$doc:meta] $name:ident = $div:literal: $a:literal $b:literal $c:literal $d:literal;)*) => {$(
-        #[$doc]
-        #[derive(Clone, Copy, Debug, Default)]
-        pub struct $name;
-        impl Widths for $name {
-            type S1 = Const<$a>;
-            type S2 = Const<$b>;
-            type S3 = Const<$c>;
-            type S4 = Const<$d>;
-            const DIVISOR: usize = $div;
-        }
-    )*};
-}
-
-widths! {
-    /// The paper's widths: 64/128/256/512 (GPU scale).
-    Full = 1: 64 128 256 512;
-    /// 32/64/128/256.
-    Div2 = 2: 32 64 128 256;
-    /// 16/32/64/128.
-    Div4 = 4: 16 32 64 128;
-    /// 8/16/32/64: CPU scale.
-    Div8 = 8: 8 16 32 64;
-    /// 4/8/16/32: quick CPU runs.
-    Div16 = 16: 4 8 16 32;
-}
-
-/// The width divisors there are types for.
-pub const DIVISORS: [usize; 5] = [1, 2, 4, 8, 16];
-
-/// Runs `$body` with `$W` bound to the [`Widths`] type of divisor `$div`
-/// (a `usize` expression); evaluates to `None` for an unsupported divisor.
-#[macro_export]
-macro_rules! with_widths {
-    ($div:expr, $W:ident => $body:expr) => {{
-        use $crate::models::convnet as __cn;
-        match $div {
-            1 => {
-                type $W = __cn::Full;
-                Some($body)
-            }
-            2 => {
-                type $W = __cn::Div2;
-                Some($body)
-            }
-            4 => {
-                type $W = __cn::Div4;
-                Some($body)
-            }
-            8 => {
-                type $W = __cn::Div8;
-                Some($body)
-            }
-            16 => {
-                type $W = __cn::Div16;
-                Some($body)
-            }
-            _ => None,
-        }
-    }};
+impl fmt::Display for Widths {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let [a, b, c, d] = self.0;
+        write!(f, "{a}/{b}/{c}/{d}")
+    }
 }
 
 /// Plain (VGG) or residual (ResNet) blocks.
@@ -210,22 +174,22 @@ impl fmt::Display for ConvSpec {
     }
 }
 
-/// Conv 3×3 + batch norm: the unit every block is made of.
+/// Conv + batch norm: the unit every block is made of.
 #[derive(Clone, Debug)]
-struct ConvBn<I: ConstDim, O: ConstDim, D: ConvDevice> {
-    conv: Conv2d<I, O, D>,
-    bn: BatchNorm<O, D>,
+struct ConvBn<D: ConvDevice> {
+    conv: Conv2d<D>,
+    bn: BatchNorm<D>,
 }
 
-impl<I: ConstDim, O: ConstDim, D: ConvDevice> ConvBn<I, O, D> {
-    fn new(dev: &D, window: Window, rng: &mut impl Rng) -> Self {
+impl<D: ConvDevice> ConvBn<D> {
+    fn new(dev: &D, inputs: usize, outputs: usize, window: Window, rng: &mut impl Rng) -> Self {
         Self {
-            conv: Conv2d::new(dev, window, rng),
-            bn: BatchNorm::new(dev),
+            conv: Conv2d::new(dev, inputs, outputs, window, rng),
+            bn: BatchNorm::new(dev, outputs),
         }
     }
 
-    fn forward<T: Tape<f32, D>>(&self, x: Maps<I, D, T>, mode: Mode) -> Maps<O, D, T> {
+    fn forward<T: Tape<f32, D>>(&self, x: Maps<D, T>, mode: Mode) -> Maps<D, T> {
         self.bn.forward(self.conv.forward(x), mode)
     }
 
@@ -237,34 +201,46 @@ impl<I: ConstDim, O: ConstDim, D: ConvDevice> ConvBn<I, O, D> {
 
 /// What a block adds to its output.
 #[derive(Clone, Debug)]
-enum Shortcut<I: ConstDim, O: ConstDim, D: ConvDevice> {
+enum Shortcut<D: ConvDevice> {
     /// VGG: nothing.
     None,
     /// ResNet, same shape: the input itself.
     Identity,
     /// ResNet, shape changes: 1×1 conv (with the block's stride) + batch norm.
-    Projection(ConvBn<I, O, D>),
+    Projection(ConvBn<D>),
 }
 
 #[derive(Clone, Debug)]
-struct Block<I: ConstDim, O: ConstDim, D: ConvDevice> {
-    a: ConvBn<I, O, D>,
-    b: ConvBn<O, O, D>,
-    shortcut: Shortcut<I, O, D>,
+struct Block<D: ConvDevice> {
+    a: ConvBn<D>,
+    b: ConvBn<D>,
+    shortcut: Shortcut<D>,
     /// Lesioned: the block passes its input through (identity shortcuts only).
     bypassed: bool,
 }
 
-impl<I: ConstDim, O: ConstDim, D: ConvDevice> Block<I, O, D> {
-    fn new(dev: &D, arch: Arch, stride: usize, rng: &mut impl Rng) -> Self {
+impl<D: ConvDevice> Block<D> {
+    fn new(
+        dev: &D,
+        arch: Arch,
+        (inputs, outputs): (usize, usize),
+        stride: usize,
+        rng: &mut impl Rng,
+    ) -> Self {
         let shortcut = match arch {
             Arch::Vgg => Shortcut::None,
-            Arch::Resnet if stride == 1 && I::SIZE == O::SIZE => Shortcut::Identity,
-            Arch::Resnet => Shortcut::Projection(ConvBn::new(dev, Window::new(1, stride, 0), rng)),
+            Arch::Resnet if stride == 1 && inputs == outputs => Shortcut::Identity,
+            Arch::Resnet => Shortcut::Projection(ConvBn::new(
+                dev,
+                inputs,
+                outputs,
+                Window::new(1, stride, 0),
+                rng,
+            )),
         };
         Self {
-            a: ConvBn::new(dev, Window::new(3, stride, 1), rng),
-            b: ConvBn::new(dev, Window::new(3, 1, 1), rng),
+            a: ConvBn::new(dev, inputs, outputs, Window::new(3, stride, 1), rng),
+            b: ConvBn::new(dev, outputs, outputs, Window::new(3, 1, 1), rng),
             shortcut,
             bypassed: false,
         }
@@ -272,22 +248,17 @@ impl<I: ConstDim, O: ConstDim, D: ConvDevice> Block<I, O, D> {
 
     fn forward<T: Tape<f32, D>>(
         &self,
-        x: Maps<I, D, T>,
+        x: Maps<D, T>,
         mode: Mode,
         probe: &mut Probe<'_, D>,
-    ) -> Maps<O, D, T> {
-        let identity = |x: Maps<I, D, T>| {
-            let (b, h, w, _) = *x.shape();
-            x.reshape_like(&(b, h, w, O::default()))
-        };
+    ) -> Maps<D, T> {
         if self.bypassed {
-            let out = identity(x);
-            probe.record(Record::Branches, &out);
-            return out;
+            probe.record(Record::Branches, &x);
+            return x;
         }
         let skip = match &self.shortcut {
             Shortcut::None => None,
-            Shortcut::Identity => Some(identity(x.retaped::<T>())),
+            Shortcut::Identity => Some(x.retaped::<T>()),
             Shortcut::Projection(p) => Some(p.forward(x.retaped::<T>(), mode)),
         };
         let h = self.b.forward(self.a.forward(x, mode).relu(), mode);
@@ -321,66 +292,6 @@ impl<I: ConstDim, O: ConstDim, D: ConvDevice> Block<I, O, D> {
     }
 }
 
-/// A stage: its first block changes channels (and stride), the rest keep them.
-/// A stage always keeps its first block, which carries the shape change.
-#[derive(Clone, Debug)]
-struct Stage<I: ConstDim, O: ConstDim, D: ConvDevice> {
-    first: Block<I, O, D>,
-    rest: Vec<Block<O, O, D>>,
-}
-
-impl<I: ConstDim, O: ConstDim, D: ConvDevice> Stage<I, O, D> {
-    fn new(dev: &D, arch: Arch, blocks: usize, stride: usize, rng: &mut impl Rng) -> Self {
-        Self {
-            first: Block::new(dev, arch, stride, rng),
-            rest: (1..blocks).map(|_| Block::new(dev, arch, 1, rng)).collect(),
-        }
-    }
-
-    fn forward<T: Tape<f32, D>>(
-        &self,
-        x: Maps<I, D, T>,
-        mode: Mode,
-        probe: &mut Probe<'_, D>,
-    ) -> Maps<O, D, T> {
-        let mut h = self.first.forward(x, mode, probe);
-        probe.record(Record::Outputs, &h);
-        for block in &self.rest {
-            h = block.forward(h, mode, probe);
-            probe.record(Record::Outputs, &h);
-        }
-        h
-    }
-
-    fn visit<V: ParamVisitor<f32, D>>(&mut self, prefix: &str, v: &mut V) {
-        self.first.visit(&format!("{prefix}.0"), v);
-        for (i, b) in self.rest.iter_mut().enumerate() {
-            b.visit(&format!("{prefix}.{}", i + 1), v);
-        }
-    }
-
-    fn w_max(&self) -> f32 {
-        self.rest
-            .iter()
-            .map(Block::w_max)
-            .fold(self.first.w_max(), f32::max)
-    }
-
-    /// Whether each block, in order, has an identity shortcut.
-    fn identity_blocks(&self) -> Vec<bool> {
-        std::iter::once(self.first.is_identity())
-            .chain(self.rest.iter().map(Block::is_identity))
-            .collect()
-    }
-
-    fn set_bypassed(&mut self, i: usize, bypassed: bool) {
-        match i {
-            0 => self.first.bypassed = bypassed,
-            _ => self.rest[i - 1].bypassed = bypassed,
-        }
-    }
-}
-
 /// Which activations a forward pass hands to the metric: block outputs (the
 /// hidden layers; the stem counts as one) or residual branches `F(a)` before
 /// the shortcut is added (the lesion study's view of a block).
@@ -396,103 +307,91 @@ enum Record {
 }
 
 impl<D: Device<f32>> Probe<'_, D> {
-    fn none() -> Self {
-        Self {
-            out: None,
-            what: Record::Outputs,
-        }
-    }
-
     /// Appends a tape-free, flattened copy of `h` if `what` is being recorded.
-    fn record<C: Dim, T: Tape<f32, D>>(&mut self, what: Record, h: &Maps<C, D, T>) {
+    fn record<T: Tape<f32, D>>(&mut self, what: Record, h: &Maps<D, T>) {
         if let Some(out) = self.out.as_mut().filter(|_| self.what == what) {
             let (b, y, x, c) = *h.shape();
-            out.push(h.retaped::<NoneTape>().reshape_like(&(b, y * x * c.size())));
+            out.push(h.retaped::<NoneTape>().reshape_like(&(b, y * x * c)));
         }
     }
 }
 
-/// A VGG or ResNet from `IN`-value rows holding `IC`-channel images
-/// (channels first, as the datasets store them) to `C` classes, widths `W`.
+/// A VGG or ResNet from image rows (channels first, as the datasets store
+/// them) to `C` classes. Stage `s` has `spec.blocks[s]` blocks of
+/// `widths.0[s]` channels; its first block changes channels (and stride 2
+/// entering stages 2-4), the rest keep them.
 #[derive(Clone, Debug)]
-pub struct ConvNet<const IN: usize, IC: ConstDim, W: Widths, const C: usize, D: ConvDevice> {
+pub struct ConvNet<const C: usize, D: ConvDevice> {
     spec: ConvSpec,
-    image: (usize, usize),
-    stem: ConvBn<IC, W::S1, D>,
+    widths: Widths,
+    image: ImageShape,
+    stem: ConvBn<D>,
     pool: Option<MaxPool2d>,
-    s1: Stage<W::S1, W::S1, D>,
-    s2: Stage<W::S1, W::S2, D>,
-    s3: Stage<W::S2, W::S3, D>,
-    s4: Stage<W::S3, W::S4, D>,
-    head_weight: Tensor<(W::S4, Const<C>), f32, D>,
+    stages: Vec<Vec<Block<D>>>,
+    /// `(widths[3], C)`: pooled features times this (checkpoint name `head.weight`).
+    head_weight: Tensor<(usize, Const<C>), f32, D>,
     head_bias: Tensor<(Const<C>,), f32, D>,
 }
 
-/// Nets on one-channel 32×32 images (MNIST / Fashion-MNIST padded), 10 classes.
-pub type GrayConvNet<W, D> = ConvNet<1024, Const<1>, W, 10, D>;
-/// Nets on RGB 32×32 images (CIFAR-10, SVHN), 10 classes.
-pub type RgbConvNet<W, D> = ConvNet<3072, Const<3>, W, 10, D>;
-/// Nets on RGB 64×64 images (Imagenette at the loader's default size), 10 classes.
-pub type Rgb64ConvNet<W, D> = ConvNet<12288, Const<3>, W, 10, D>;
-
-impl<const IN: usize, IC: ConstDim, W: Widths, const C: usize, D: ConvDevice>
-    ConvNet<IN, IC, W, C, D>
-{
+impl<const C: usize, D: ConvDevice> ConvNet<C, D> {
     /// A freshly initialised net (He-uniform convs and head, batch norm at
-    /// scale 1 / bias 0) for `rows × cols` images; every stage needs a block.
-    ///
-    /// Panics unless `IN == IC · rows · cols`.
-    pub fn new(dev: &D, spec: ConvSpec, image: (usize, usize), seed: u64) -> Self {
-        assert_eq!(
-            IN,
-            IC::SIZE * image.0 * image.1,
-            "{IN} input values are not {} channels of {}x{}",
-            IC::SIZE,
-            image.0,
-            image.1
-        );
-        assert!(
+    /// scale 1 / bias 0) for `image`-shaped rows; every stage needs a block.
+    pub fn new(dev: &D, spec: ConvSpec, widths: Widths, image: ImageShape, seed: u64) -> Result<Self> {
+        ensure!(
             spec.blocks.iter().all(|&b| b >= 1),
             "every stage needs at least one block: {spec}"
         );
+        let Widths(channels) = Widths::new(widths.0)?;
+        ensure!(
+            image.channels >= 1 && image.rows >= 1 && image.cols >= 1,
+            "images of shape {image} have no pixels"
+        );
         let mut rng = model_rng(seed);
-        let arch = spec.arch;
-        Self {
-            spec,
-            image,
-            stem: ConvBn::new(dev, Window::new(7, 2, 3), &mut rng),
-            pool: (image.1 > 50).then(|| MaxPool2d::new(3, 2, 1)),
-            s1: Stage::new(dev, arch, spec.blocks[0], 1, &mut rng),
-            s2: Stage::new(dev, arch, spec.blocks[1], 2, &mut rng),
-            s3: Stage::new(dev, arch, spec.blocks[2], 2, &mut rng),
-            s4: Stage::new(dev, arch, spec.blocks[3], 2, &mut rng),
-            head_weight: he_uniform(dev, Default::default(), W::S4::SIZE, &mut rng),
-            head_bias: dev.zeros(),
+        let stem = ConvBn::new(dev, image.channels, channels[0], Window::new(7, 2, 3), &mut rng);
+        let mut inputs = channels[0];
+        let mut stages = Vec::with_capacity(4);
+        for (s, (&n, &outputs)) in spec.blocks.iter().zip(&channels).enumerate() {
+            let stride = if s == 0 { 1 } else { 2 };
+            let mut blocks = vec![Block::new(dev, spec.arch, (inputs, outputs), stride, &mut rng)];
+            blocks.extend((1..n).map(|_| Block::new(dev, spec.arch, (outputs, outputs), 1, &mut rng)));
+            stages.push(blocks);
+            inputs = outputs;
         }
+        Ok(Self {
+            spec,
+            widths,
+            image,
+            stem,
+            pool: (image.cols > 50).then(|| MaxPool2d::new(3, 2, 1)),
+            stages,
+            head_weight: he_uniform(dev, (inputs, Const), inputs, &mut rng),
+            head_bias: dev.zeros(),
+        })
     }
 
     pub fn spec(&self) -> ConvSpec {
         self.spec
     }
 
-    /// Image rows and columns the net takes.
-    pub fn image(&self) -> (usize, usize) {
+    pub fn widths(&self) -> Widths {
+        self.widths
+    }
+
+    /// The image shape the net takes.
+    pub fn image(&self) -> ImageShape {
         self.image
     }
 
     /// Logits in `mode`, pushing every hidden activation into `hidden` if given.
     pub fn forward_mode<T: Tape<f32, D>>(
         &self,
-        x: Batch<IN, D, T>,
+        x: Batch<usize, D, T>,
         mode: Mode,
         hidden: Option<&mut Vec<Flat<D>>>,
-    ) -> Batch<C, D, T> {
-        let mut probe = match hidden {
-            Some(out) => Probe {
-                out: Some(out),
-                what: Record::Outputs,
-            },
-            None => Probe::none(),
+    ) -> Logits<C, D, T> {
+        let mut probe = Probe {
+            out: hidden,
+            what: Record::Outputs,
         };
         self.run(x, mode, &mut probe)
     }
@@ -500,7 +399,7 @@ impl<const IN: usize, IC: ConstDim, W: Widths, const C: usize, D: ConvDevice>
     /// The residual branch `F(a)` of every block (inference mode), before the
     /// shortcut is added: where it bundles samples, the block only passes its
     /// input on (§3.5). For a VGG these are the blocks' pre-ReLU outputs.
-    pub fn branch_outputs(&self, x: Batch<IN, D>) -> Vec<Flat<D>> {
+    pub fn branch_outputs(&self, x: Batch<usize, D>) -> Vec<Flat<D>> {
         let mut out = Vec::with_capacity(self.spec.num_blocks());
         let mut probe = Probe {
             out: Some(&mut out),
@@ -512,25 +411,36 @@ impl<const IN: usize, IC: ConstDim, W: Widths, const C: usize, D: ConvDevice>
 
     fn run<T: Tape<f32, D>>(
         &self,
-        x: Batch<IN, D, T>,
+        x: Batch<usize, D, T>,
         mode: Mode,
         probe: &mut Probe<'_, D>,
-    ) -> Batch<C, D, T> {
-        let (rows, cols) = self.image;
-        let b = x.shape().0;
+    ) -> Logits<C, D, T> {
+        let ImageShape {
+            channels,
+            rows,
+            cols,
+        } = self.image;
+        let (b, features) = *x.shape();
+        assert_eq!(
+            features,
+            self.image.len(),
+            "the net takes {} images ({} values a row), not rows of {features}",
+            self.image,
+            self.image.len()
+        );
         // Rows arrive channels-first (the datasets' layout); the layers run NHWC.
-        let maps: Maps<IC, D, T> = x
-            .reshape_like(&(b, IC::default(), rows, cols))
+        let maps: Maps<D, T> = x
+            .reshape_like(&(b, channels, rows, cols))
             .permute::<_, Axes4<0, 2, 3, 1>>();
         let mut h = self.stem.forward(maps, mode).relu();
         if let Some(p) = &self.pool {
             h = p.forward(h);
         }
         probe.record(Record::Outputs, &h);
-        let h = self.s1.forward(h, mode, probe);
-        let h = self.s2.forward(h, mode, probe);
-        let h = self.s3.forward(h, mode, probe);
-        let h = self.s4.forward(h, mode, probe);
+        for block in self.stages.iter().flatten() {
+            h = block.forward(h, mode, probe);
+            probe.record(Record::Outputs, &h);
+        }
         let pooled = global_avg_pool(h);
         let n = pooled.shape().0;
         pooled.matmul(self.head_weight.retaped::<T>())
@@ -543,49 +453,47 @@ impl<const IN: usize, IC: ConstDim, W: Widths, const C: usize, D: ConvDevice>
     /// Hidden layers (1 = stem, then blocks) of the blocks that can be
     /// bypassed without changing shapes: those with an identity shortcut.
     pub fn removable_blocks(&self) -> Vec<usize> {
-        let mut identity = self.s1.identity_blocks();
-        identity.extend(self.s2.identity_blocks());
-        identity.extend(self.s3.identity_blocks());
-        identity.extend(self.s4.identity_blocks());
-        identity
-            .into_iter()
+        self.stages
+            .iter()
+            .flatten()
             .enumerate()
-            .filter(|&(_, id)| id)
+            .filter(|(_, b)| b.is_identity())
             .map(|(i, _)| i + 2)
             .collect()
     }
 
     /// Lesions (or restores) the block at hidden layer `layer`: a bypassed
     /// block passes its input on unchanged. Only identity-shortcut blocks.
-    pub fn set_bypassed(&mut self, layer: usize, bypassed: bool) -> anyhow::Result<()> {
-        if !self.removable_blocks().contains(&layer) {
-            anyhow::bail!("layer {layer} is not a block with an identity shortcut");
+    pub fn set_bypassed(&mut self, layer: usize, bypassed: bool) -> Result<()> {
+        match layer
+            .checked_sub(2)
+            .and_then(|i| self.stages.iter_mut().flatten().nth(i))
+        {
+            Some(block) if block.is_identity() => {
+                block.bypassed = bypassed;
+                Ok(())
+            }
+            _ => bail!("layer {layer} is not a block with an identity shortcut"),
         }
-        let (stage, i) = self.spec.locate(layer).expect("a removable block exists");
-        match stage {
-            0 => self.s1.set_bypassed(i, bypassed),
-            1 => self.s2.set_bypassed(i, bypassed),
-            2 => self.s3.set_bypassed(i, bypassed),
-            _ => self.s4.set_bypassed(i, bypassed),
-        }
-        Ok(())
     }
 }
 
-impl<const IN: usize, IC: ConstDim, W: Widths, const C: usize, D: ConvDevice> Classifier<IN, C, D>
-    for ConvNet<IN, IC, W, C, D>
-{
+impl<const C: usize, D: ConvDevice> Classifier<usize, C, D> for ConvNet<C, D> {
+    fn input_dim(&self) -> usize {
+        self.image.len()
+    }
+
     /// Inference mode (batch norm on running statistics).
-    fn forward<T: Tape<f32, D>>(&self, x: Batch<IN, D, T>) -> Batch<C, D, T> {
+    fn forward<T: Tape<f32, D>>(&self, x: Batch<usize, D, T>) -> Logits<C, D, T> {
         self.forward_mode(x, Mode::Infer, None)
     }
 
-    fn forward_train(&self, x: Batch<IN, D, OwnedTape<f32, D>>) -> Batch<C, D, OwnedTape<f32, D>> {
+    fn forward_train(&self, x: Batch<usize, D, OwnedTape<f32, D>>) -> Logits<C, D, OwnedTape<f32, D>> {
         self.forward_mode(x, Mode::Train, None)
     }
 
     /// Inference mode, as the paper's code measures.
-    fn forward_hidden(&self, x: Batch<IN, D>) -> HiddenOutputs<C, D> {
+    fn forward_hidden(&self, x: Batch<usize, D>) -> HiddenOutputs<C, D> {
         let mut hidden = Vec::with_capacity(1 + self.spec.num_blocks());
         let logits = self.forward_mode(x, Mode::Infer, Some(&mut hidden));
         HiddenOutputs { hidden, logits }
@@ -598,57 +506,23 @@ impl<const IN: usize, IC: ConstDim, W: Widths, const C: usize, D: ConvDevice> Cl
 
     /// Largest absolute conv weight (stem, blocks, projections).
     fn w_max(&self) -> f32 {
-        [
-            max_abs(&self.stem.conv.weight),
-            self.s1.w_max(),
-            self.s2.w_max(),
-            self.s3.w_max(),
-            self.s4.w_max(),
-        ]
-        .into_iter()
-        .fold(0.0, f32::max)
+        self.stages
+            .iter()
+            .flatten()
+            .map(Block::w_max)
+            .fold(max_abs(&self.stem.conv.weight), f32::max)
     }
 }
 
-impl<const IN: usize, IC: ConstDim, W: Widths, const C: usize, D: ConvDevice> Params<f32, D>
-    for ConvNet<IN, IC, W, C, D>
-{
+impl<const C: usize, D: ConvDevice> Params<f32, D> for ConvNet<C, D> {
     fn visit_params<V: ParamVisitor<f32, D>>(&mut self, prefix: &str, v: &mut V) {
         self.stem.visit(&format!("{prefix}stem"), v);
-        self.s1.visit(&format!("{prefix}stage1"), v);
-        self.s2.visit(&format!("{prefix}stage2"), v);
-        self.s3.visit(&format!("{prefix}stage3"), v);
-        self.s4.visit(&format!("{prefix}stage4"), v);
+        for (s, stage) in self.stages.iter_mut().enumerate() {
+            for (i, block) in stage.iter_mut().enumerate() {
+                block.visit(&format!("{prefix}stage{}.{i}", s + 1), v);
+            }
+        }
         v.visit(&format!("{prefix}head.weight"), &mut self.head_weight);
         v.visit(&format!("{prefix}head.bias"), &mut self.head_bias);
-    }
-}
-
-/// A conv net as auto-tune and the lesion study use it, whatever its input
-/// type and widths.
-pub trait ConvModel<const IN: usize, D: ConvDevice>: Classifier<IN, 10, D> + Clone {
-    fn spec(&self) -> ConvSpec;
-    /// See [`ConvNet::branch_outputs`].
-    fn branch_outputs(&self, x: Batch<IN, D>) -> Vec<Flat<D>>;
-    /// See [`ConvNet::removable_blocks`].
-    fn removable_blocks(&self) -> Vec<usize>;
-    /// See [`ConvNet::set_bypassed`].
-    fn set_bypassed(&mut self, layer: usize, bypassed: bool) -> anyhow::Result<()>;
-}
-
-impl<const IN: usize, IC: ConstDim, W: Widths, D: ConvDevice> ConvModel<IN, D>
-    for ConvNet<IN, IC, W, 10, D>
-{
-    fn spec(&self) -> ConvSpec {
-        self.spec
-    }
-    fn branch_outputs(&self, x: Batch<IN, D>) -> Vec<Flat<D>> {
-        ConvNet::branch_outputs(self, x)
-    }
-    fn removable_blocks(&self) -> Vec<usize> {
-        ConvNet::removable_blocks(self)
-    }
-    fn set_bypassed(&mut self, layer: usize, bypassed: bool) -> anyhow::Result<()> {
-        ConvNet::set_bypassed(self, layer, bypassed)
     }
 }

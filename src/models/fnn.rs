@@ -1,44 +1,57 @@
-//! `Fnn<IN, W, C>`: a fully connected ReLU net with const-generic input,
-//! width and classes and a runtime depth L (the paper sweeps up to 150).
+//! `Fnn<IN, C>`: a fully connected ReLU net. Input size and class count are
+//! types (the data fixes them); width W and depth L are run-time values
+//! (the paper sweeps W up to 2000 and L up to 150, users any value).
 
-use dfdx::nn::modules::Linear;
 use dfdx::prelude::*;
 
-use super::init::{he_uniform_linear, model_rng};
-use super::{flatten, max_abs, Batch, Classifier, HiddenOutputs};
-use crate::train::params::{ParamVisitor, Params};
+use super::{max_abs, Batch, Classifier, HiddenOutputs, Logits};
+use crate::layers::init::model_rng;
+use crate::layers::params::{ParamVisitor, Params};
+use crate::layers::Dense;
 
 /// `IN -> W` (ReLU), `L-1` times `W -> W` (ReLU), then linear `W -> C`.
 /// Hidden activations `a^1..a^L` are the L ReLU outputs.
 #[derive(Clone, Debug)]
-pub struct Fnn<const IN: usize, const W: usize, const C: usize, D: Device<f32>> {
-    pub input: Linear<IN, W, f32, D>,
-    pub hidden: Vec<Linear<W, W, f32, D>>,
-    pub output: Linear<W, C, f32, D>,
+pub struct Fnn<const IN: usize, const C: usize, D: Device<f32>> {
+    pub input: Dense<Const<IN>, usize, D>,
+    pub hidden: Vec<Dense<usize, usize, D>>,
+    pub output: Dense<usize, Const<C>, D>,
 }
 
 /// The MNIST nets of §3.3.
-pub type MnistFnn<const W: usize, D> = Fnn<784, W, 10, D>;
+pub type MnistFnn<D> = Fnn<784, 10, D>;
 
-impl<const IN: usize, const W: usize, const C: usize, D: Device<f32>> Fnn<IN, W, C, D> {
-    /// A net with `depth >= 1` hidden layers, He-uniform weights, zero biases.
-    pub fn new(dev: &D, depth: usize, seed: u64) -> Self {
-        assert!(depth >= 1, "an Fnn needs at least one hidden layer");
-        let mut rng = model_rng(seed);
-        Self {
-            input: he_uniform_linear(dev, &mut rng),
-            hidden: (1..depth)
-                .map(|_| he_uniform_linear(dev, &mut rng))
-                .collect(),
-            output: he_uniform_linear(dev, &mut rng),
+impl<const IN: usize, const C: usize, D: Device<f32>> Fnn<IN, C, D> {
+    /// A net of `depth` hidden layers of `width` neurons, He-uniform weights,
+    /// zero biases. Fails unless `width >= 1` and `depth >= 1`.
+    pub fn new(dev: &D, width: usize, depth: usize, seed: u64) -> anyhow::Result<Self> {
+        if width == 0 || depth == 0 {
+            anyhow::bail!("an Fnn needs width >= 1 and depth >= 1 (got width {width}, depth {depth})");
         }
+        let mut rng = model_rng(seed);
+        Ok(Self {
+            input: Dense::new(dev, Const, width, &mut rng),
+            hidden: (1..depth)
+                .map(|_| Dense::new(dev, width, width, &mut rng))
+                .collect(),
+            output: Dense::new(dev, width, Const, &mut rng),
+        })
+    }
+
+    /// Neurons per hidden layer.
+    pub fn width(&self) -> usize {
+        self.input.outputs()
     }
 }
 
-impl<const IN: usize, const W: usize, const C: usize, D: Device<f32>> Classifier<IN, C, D>
-    for Fnn<IN, W, C, D>
+impl<const IN: usize, const C: usize, D: Device<f32>> Classifier<Const<IN>, C, D>
+    for Fnn<IN, C, D>
 {
-    fn forward<T: Tape<f32, D>>(&self, x: Batch<IN, D, T>) -> Batch<C, D, T> {
+    fn input_dim(&self) -> Const<IN> {
+        Const
+    }
+
+    fn forward<T: Tape<f32, D>>(&self, x: Batch<Const<IN>, D, T>) -> Logits<C, D, T> {
         let mut h = self.input.forward(x).relu();
         for layer in &self.hidden {
             h = layer.forward(h).relu();
@@ -46,16 +59,16 @@ impl<const IN: usize, const W: usize, const C: usize, D: Device<f32>> Classifier
         self.output.forward(h)
     }
 
-    fn forward_hidden(&self, x: Batch<IN, D>) -> HiddenOutputs<C, D> {
+    fn forward_hidden(&self, x: Batch<Const<IN>, D>) -> HiddenOutputs<C, D> {
         let mut hidden = Vec::with_capacity(self.num_hidden());
         let mut h = self.input.forward(x).relu();
         for layer in &self.hidden {
             let next = layer.forward(h.clone()).relu();
-            hidden.push(flatten(h));
+            hidden.push(h);
             h = next;
         }
         let logits = self.output.forward(h.clone());
-        hidden.push(flatten(h));
+        hidden.push(h);
         HiddenOutputs { hidden, logits }
     }
 
@@ -71,9 +84,7 @@ impl<const IN: usize, const W: usize, const C: usize, D: Device<f32>> Classifier
     }
 }
 
-impl<const IN: usize, const W: usize, const C: usize, D: Device<f32>> Params<f32, D>
-    for Fnn<IN, W, C, D>
-{
+impl<const IN: usize, const C: usize, D: Device<f32>> Params<f32, D> for Fnn<IN, C, D> {
     fn visit_params<V: ParamVisitor<f32, D>>(&mut self, prefix: &str, v: &mut V) {
         self.input.visit_params(&format!("{prefix}input"), v);
         for (i, l) in self.hidden.iter_mut().enumerate() {

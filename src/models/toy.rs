@@ -6,7 +6,7 @@ use dfdx::prelude::*;
 use super::Fnn;
 
 /// 1 input, two hidden layers of width 2, 2 classes.
-pub type ToyNet<D> = Fnn<1, 2, 2, D>;
+pub type ToyNet<D> = Fnn<1, 2, D>;
 
 /// How the hidden layers are initialised by hand.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -24,7 +24,7 @@ pub enum ToyInit {
 /// A toy net with the given hand-set hidden layers; the output layer keeps
 /// its seeded He-uniform weights.
 pub fn toy_net<D: Device<f32>>(dev: &D, init: ToyInit, seed: u64) -> ToyNet<D> {
-    let mut net = ToyNet::new(dev, 2, seed);
+    let mut net = ToyNet::new(dev, 2, 2, seed).expect("width and depth 2 are valid");
     let (w1, b1, w2, b2) = match init {
         ToyInit::Separable => ([1.0, -1.0], [0.0, 1.0], [1.0, 0.0, 0.0, 1.0], [0.0, 0.0]),
         ToyInit::FullyConflicting => ([-1.0, -1.0], [-1.0, -1.0], [1.0, 0.0, 0.0, 1.0], [0.5, 0.5]),

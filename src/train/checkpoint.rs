@@ -10,7 +10,8 @@ use ::safetensors::tensor::{
 use anyhow::{bail, Context, Result};
 use dfdx::prelude::*;
 
-use super::params::{ParamVisitor, Params};
+use crate::layers::params::{ParamVisitor, Params};
+pub use crate::util::write_atomic;
 
 /// Name → flat f32 values of every parameter, in walk order.
 pub fn export_params<M: Params<f32, D>, D: Device<f32>>(model: &mut M) -> Vec<(String, Vec<f32>)> {
@@ -108,24 +109,4 @@ pub fn load(path: &Path) -> Result<Contents> {
         tensors.insert(name, v);
     }
     Ok((tensors, meta.metadata().clone().unwrap_or_default()))
-}
-
-/// Writes `bytes` to `path` through a sibling temp file and a rename.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir)
-        .with_context(|| format!("{}: cannot create directory", dir.display()))?;
-    let tmp = dir.join(format!(
-        ".{}.tmp-{}",
-        path.file_name().and_then(|n| n.to_str()).unwrap_or("out"),
-        std::process::id()
-    ));
-    let result = std::fs::write(&tmp, bytes).and_then(|_| std::fs::rename(&tmp, path));
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result.with_context(|| format!("{}: cannot write", path.display()))
 }

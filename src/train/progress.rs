@@ -6,9 +6,12 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 /// How progress is shown.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum ProgressMode {
-    /// A bar on a terminal, one line per epoch otherwise.
+    /// A bar on a terminal, one line per epoch otherwise (on stderr).
     #[default]
     Auto,
+    /// One line per epoch (and per net of a sweep) on stdout, printed as it
+    /// happens: what a notebook shows as plain output, not as an error box.
+    Lines,
     /// Nothing.
     Off,
 }
@@ -51,8 +54,23 @@ impl EpochProgress {
     pub fn finish(self, summary: &str) {
         match (self.bar, self.mode) {
             (Some(bar), _) => bar.finish_with_message(summary.to_string()),
-            (None, ProgressMode::Auto) => eprintln!("{summary}"),
-            (None, ProgressMode::Off) => {}
+            (None, mode) => mode.line(summary),
+        }
+    }
+}
+
+impl ProgressMode {
+    /// Prints one progress line where this mode shows them.
+    pub fn line(self, text: &str) {
+        match self {
+            ProgressMode::Auto => eprintln!("{text}"),
+            ProgressMode::Lines => {
+                use std::io::Write;
+                let mut out = std::io::stdout().lock();
+                // Progress must never fail a run (a closed pipe, a full disk).
+                let _ = writeln!(out, "{text}").and_then(|()| out.flush());
+            }
+            ProgressMode::Off => {}
         }
     }
 }

@@ -55,16 +55,15 @@
 //! contract `a * b + c` into a fused multiply-add, so CPU and GPU can differ in
 //! the last bit.
 //!
-//! # Two ways in
+//! # One way in
 //!
-//! * [`Ranger::update`] walks any model implementing the project's
-//!   [`Params`] trait (runtime-depth models).
-//! * `impl dfdx::optim::Optimizer<M, D, f32> for Ranger` for every dfdx
-//!   `M: TensorCollection<f32, D>`, so Ranger is a genuine dfdx optimizer too.
-//!   Because the inherent `update` wins method resolution, call it as
-//!   `Optimizer::update(&mut opt, &mut model, &grads)`.
-//!
-//! Both paths go through the same per-tensor step (`Pass::visit` / `step_tensor`).
+//! [`Ranger::update`] walks any model implementing the project's [`Params`]
+//! trait (runtime-depth models). Every parameter must have a gradient entry:
+//! train with gradients allocated up front
+//! ([`alloc_grads`](crate::layers::params::alloc_grads), as dfdx's own MNIST
+//! example does with `model.alloc_grads()`), so a parameter the loss does not
+//! reach gets a zero gradient instead of a missing entry (dfdx 0.13 has no
+//! public checked lookup; a missing entry panics inside dfdx).
 //!
 //! # Parameters are updated in place
 //!
@@ -73,18 +72,11 @@
 //! shared, its allocation.
 
 use std::any::Any;
-use std::cell::Cell;
-use std::panic::{self, AssertUnwindSafe};
-use std::sync::Once;
 
-use dfdx::nn::tensor_collection::{
-    RecursiveWalker, TensorCollection, TensorOptions, TensorVisitor, ViewTensorMut,
-};
-use dfdx::optim::{Optimizer, OptimizerUpdateError, UnusedTensors};
 use dfdx::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::params::{ParamVisitor, Params};
+use crate::layers::params::{ParamVisitor, Params};
 
 /// Hyperparameters of [`Ranger`]. `Default` is the paper's setting
 /// (TF-Addons `RectifiedAdam(epsilon=1e-6, weight_decay=1e-2)` inside a default
@@ -171,12 +163,9 @@ pub enum RangerError<E: std::fmt::Debug + std::fmt::Display> {
 /// passed to each update (all updates of one `Ranger` must use the same device).
 ///
 /// Per-parameter state (`m`, `v`, slow weights) is kept in a `Vec` indexed by the
-/// parameter's position in the model's walk. Both walks ([`Params::visit_params`]
-/// and dfdx's `iter_tensors`) have a fixed order, and dfdx's walk has no names,
-/// so the position is the one key both paths share; the name (from
-/// [`Params`], or `"tensor{i}"` for the dfdx path) is recorded with each entry
-/// and checked on every step, so a walk that changed is reported, never silently
-/// mixed up. Each entry holds a type-erased `Tensor<S, f32, D>` triple
+/// parameter's position in the model's walk ([`Params::visit_params`] has a
+/// fixed order); the parameter's name is recorded with each entry and checked
+/// on every step, so a walk that changed is reported, never silently mixed up. Each entry holds a type-erased `Tensor<S, f32, D>` triple
 /// (`Box<dyn Any>`-style, behind a small trait so it can also be exported without
 /// knowing `S`).
 pub struct Ranger {
@@ -184,7 +173,6 @@ pub struct Ranger {
     pub cfg: RangerConfig,
     t: u64,
     slots: Vec<Slot>,
-    skipped: Vec<String>,
 }
 
 impl std::fmt::Debug for Ranger {
@@ -204,7 +192,6 @@ impl Ranger {
             cfg,
             t: 0,
             slots: Vec::new(),
-            skipped: Vec::new(),
         }
     }
 
@@ -213,16 +200,8 @@ impl Ranger {
         self.t
     }
 
-    /// Names of the parameters the last update skipped because `grads` had no
-    /// entry for them.
-    pub fn last_skipped(&self) -> &[String] {
-        &self.skipped
-    }
-
-    /// One Ranger step on every parameter of `model` that has a gradient in
-    /// `grads`; parameters without a gradient entry are left untouched (their
-    /// moments too) and listed in [`Ranger::last_skipped`]. The step counter
-    /// advances by one per call regardless.
+    /// One Ranger step on every parameter of `model`. `grads` must hold an
+    /// entry for each (see the module docs: allocate them up front).
     ///
     /// Names are those of `model.visit_params("", ..)`.
     pub fn update<M: Params<f32, D>, D: Device<f32>>(
@@ -330,18 +309,15 @@ impl Ranger {
         }
         self.t = t;
         self.slots = slots;
-        self.skipped.clear();
         Ok(())
     }
 
     /// Starts one step: advances `t` and freezes the step's scalars.
     fn begin<'a, D: Device<f32>>(&'a mut self, grads: &'a Gradients<f32, D>) -> Pass<'a, D> {
         self.t = self.t.checked_add(1).expect("Ranger step counter overflow");
-        self.skipped.clear();
         Pass {
             sc: StepScalars::new(&self.cfg, self.t),
             slots: &mut self.slots,
-            skipped: &mut self.skipped,
             grads,
             index: 0,
         }
@@ -435,7 +411,7 @@ impl<S: Shape, D: Device<f32>> ErasedMoments for Moments<S, D> {
 }
 
 enum SlotState {
-    /// Visited, but never with a gradient.
+    /// Not stepped yet (state is created on the first step).
     Empty,
     /// Restored by [`Ranger::load_state`], uploaded on the next visit.
     Pending(Saved),
@@ -560,64 +536,22 @@ fn step_tensor<S: Shape, D: Device<f32>>(
     Ok(())
 }
 
-thread_local! {
-    /// Set while [`probe_gradient`] looks a gradient up, to keep the expected
-    /// panic of a missing entry off stderr.
-    static PROBING: Cell<bool> = const { Cell::new(false) };
-}
-static QUIET_PROBE_HOOK: Once = Once::new();
-
-/// The gradient of `p`, or `None` when `grads` has no entry for it.
-///
-/// dfdx 0.13 has no public checked getter (`get_ref_checked` is crate-private;
-/// `Gradients::get` unwraps), so the lookup runs under `catch_unwind`. A panic
-/// hook that forwards to the previously installed one is installed once; it
-/// only silences panics raised on this thread while the probe runs, so every
-/// other panic is reported exactly as before. Costs nothing when the entry
-/// exists (`get` copies the gradient buffer either way). Needs `panic = "unwind"`
-/// (the default) for missing entries: with `panic = "abort"` a missing gradient
-/// aborts.
-fn probe_gradient<S: Shape, D: Device<f32>>(
-    grads: &Gradients<f32, D>,
-    p: &Tensor<S, f32, D>,
-) -> Option<Tensor<S, f32, D>> {
-    QUIET_PROBE_HOOK.call_once(|| {
-        let previous = panic::take_hook();
-        panic::set_hook(Box::new(move |info| {
-            if !PROBING.with(Cell::get) {
-                previous(info)
-            }
-        }));
-    });
-    PROBING.with(|c| c.set(true));
-    let found = panic::catch_unwind(AssertUnwindSafe(|| grads.get(p)));
-    PROBING.with(|c| c.set(false));
-    found.ok()
-}
-
-/// Whether a visited parameter was stepped.
-enum Outcome {
-    Updated,
-    NoGradient,
-}
-
 /// One update in progress: the walk position and the step's scalars.
 struct Pass<'a, D: Device<f32>> {
     sc: StepScalars,
     slots: &'a mut Vec<Slot>,
-    skipped: &'a mut Vec<String>,
     grads: &'a Gradients<f32, D>,
     index: usize,
 }
 
 impl<D: Device<f32>> Pass<'_, D> {
-    /// The per-parameter work both walks share: match the state entry by
-    /// position (checking the name), skip if there is no gradient, else step.
+    /// The per-parameter work: match the state entry by position (checking
+    /// the name), then step.
     fn visit<S: Shape>(
         &mut self,
         name: &str,
         p: &mut Tensor<S, f32, D>,
-    ) -> Result<Outcome, RangerError<D::Err>> {
+    ) -> Result<(), RangerError<D::Err>> {
         let index = self.index;
         self.index += 1;
         if index == self.slots.len() {
@@ -637,13 +571,9 @@ impl<D: Device<f32>> Pass<'_, D> {
             }
             Some(_) => {}
         }
-        let Some(g) = probe_gradient(self.grads, p) else {
-            self.skipped.push(name.to_string());
-            return Ok(Outcome::NoGradient);
-        };
+        let g = self.grads.get(p);
         let st = slot.moments(index, p)?;
-        step_tensor(&self.sc, st, p, g).map_err(RangerError::Device)?;
-        Ok(Outcome::Updated)
+        step_tensor(&self.sc, st, p, g).map_err(RangerError::Device)
     }
 
     /// Checks that the walk covered every stored state entry.
@@ -663,7 +593,7 @@ impl<D: Device<f32>> Pass<'_, D> {
 }
 
 // ---------------------------------------------------------------------------
-// Walk adapters
+// The walk
 // ---------------------------------------------------------------------------
 
 /// [`Params`] walk: keeps the first error and leaves the remaining parameters alone.
@@ -679,67 +609,5 @@ impl<D: Device<f32>> ParamVisitor<f32, D> for ParamsWalk<'_, '_, D> {
                 self.error = Some(e);
             }
         }
-    }
-}
-
-/// dfdx `TensorCollection` walk (like dfdx's own Adam): tensors without a
-/// gradient are reported as `UnusedParams` after the others were updated.
-struct DfdxWalk<'p, 'a, D: Device<f32>> {
-    pass: &'p mut Pass<'a, D>,
-    unused: UnusedTensors,
-}
-
-impl<D: Device<f32>> TensorVisitor<f32, D> for DfdxWalk<'_, '_, D> {
-    type Viewer = ViewTensorMut;
-    type Err = D::Err;
-    type E2 = f32;
-    type D2 = D;
-
-    fn visit<S: Shape>(
-        &mut self,
-        opts: TensorOptions<S, f32, D>,
-        p: &mut Tensor<S, f32, D>,
-    ) -> Result<Option<Tensor<S, f32, D>>, D::Err> {
-        if !opts.do_gradient_update {
-            return Ok(None);
-        }
-        let name = format!("tensor{}", self.pass.index);
-        match self.pass.visit(&name, p) {
-            Ok(Outcome::Updated) => {}
-            Ok(Outcome::NoGradient) => self.unused.add(p),
-            Err(RangerError::Device(e)) => return Err(e),
-            // dfdx's error type has no room for this; it is a programming error.
-            Err(RangerError::State(e)) => panic!("{e}"),
-        }
-        Ok(None)
-    }
-}
-
-/// Ranger as a dfdx optimizer for `TensorCollection` models. Tensors without a
-/// gradient are skipped and reported as [`OptimizerUpdateError::UnusedParams`]
-/// (like dfdx's Adam). Panics if the model does not match the optimizer's state.
-impl<M: TensorCollection<f32, D>, D: Device<f32>> Optimizer<M, D, f32> for Ranger {
-    fn update(
-        &mut self,
-        module: &mut M,
-        gradients: &Gradients<f32, D>,
-    ) -> Result<(), OptimizerUpdateError<D::Err>> {
-        let mut pass = self.begin(gradients);
-        let mut walk = DfdxWalk {
-            pass: &mut pass,
-            unused: UnusedTensors::default(),
-        };
-        let result = M::iter_tensors(&mut RecursiveWalker {
-            m: module,
-            f: &mut walk,
-        });
-        let unused = std::mem::take(&mut walk.unused);
-        if let Err(e) = result {
-            return Err(OptimizerUpdateError::DeviceError(e));
-        }
-        if let Err(e) = pass.finish() {
-            panic!("{e}");
-        }
-        unused.into()
     }
 }

@@ -17,14 +17,14 @@ use rand::{seq::SliceRandom, SeedableRng};
 use serde::{Deserialize, Serialize};
 
 use super::checkpoint;
-use super::params::{ParamVisitor, Params};
 use super::progress::{EpochProgress, ProgressMode};
 use super::ranger::{Ranger, RangerConfig};
-use super::samples::Samples;
 use crate::bundle::{measure_tensors, BundleConfig, Criterion, LayerReport};
-use crate::data::{epoch_seed, shuffled_batches, AugmentConfig, Augmenter};
+use crate::data::{epoch_seed, gather_into, shuffled_batches, AugmentConfig, Augmenter, Batch, Dataset};
 use crate::device::upload;
+use crate::layers::params::{alloc_grads, ParamVisitor, Params};
 use crate::models::Classifier;
+use crate::table::{percent, Table};
 
 /// Everything that determines a training run's numbers (stored with results
 /// and checkpoints; a checkpoint only resumes a run with the same config).
@@ -65,9 +65,22 @@ impl Default for TrainConfig {
     }
 }
 
-/// Where results go and how progress is shown (does not affect the numbers).
+/// A training run: the numbers ([`TrainConfig`]) plus where results go and
+/// how progress is shown (which do not affect the numbers). `Default` is the
+/// paper's recipe for one epoch, nothing saved, progress shown.
+///
+/// ```no_run
+/// # use conflicting_bundles::{data::Dataset, models::MnistFnn, train::{Trainer, TrainConfig}};
+/// # fn f(train_set: &Dataset, test_set: &Dataset) -> anyhow::Result<()> {
+/// let dev = conflicting_bundles::device::cpu();
+/// let mut net = MnistFnn::new(&dev, 37, 10, 0)?;
+/// let trainer = Trainer { config: TrainConfig { epochs: 3, ..Default::default() }, ..Default::default() };
+/// let report = trainer.fit(&dev, &mut net, train_set, Some(test_set))?;
+/// # Ok(()) }
+/// ```
 #[derive(Clone, Debug, Default)]
-pub struct RunOptions {
+pub struct Trainer {
+    pub config: TrainConfig,
     /// Folder for `results.json` and `checkpoint.safetensors`; also enables resuming.
     pub out_dir: Option<PathBuf>,
     pub progress: ProgressMode,
@@ -171,25 +184,110 @@ impl TrainReport {
     }
 }
 
+impl TrainReport {
+    /// One row per epoch, and the last measurement's per-layer profile.
+    pub fn tables(&self) -> Vec<Table> {
+        let mut t = Table::new(
+            format!("{}: training", self.label),
+            &["epoch", "step", "loss", "train acc", "test acc", "H^L", "bundles^L", "seconds"],
+        );
+        for e in &self.epochs {
+            let end = self.bundles.iter().rev().find(|b| b.epoch == e.epoch && b.step == e.step);
+            t.row(vec![
+                e.epoch.to_string(),
+                e.step.to_string(),
+                format!("{:.4}", e.train_loss),
+                percent(e.train_accuracy),
+                e.test_accuracy.map_or("-".into(), percent),
+                end.map_or("-".into(), |b| format!("{:.3}", b.last_entropy())),
+                end.and_then(|b| b.num_bundles.last()).map_or("-".into(), |n| n.to_string()),
+                format!("{:.1}", e.seconds),
+            ]);
+        }
+        if let Some(acc) = self.test_accuracy() {
+            t.note(format!("test accuracy (mean of the last 5 epochs): {}", percent(acc)));
+        }
+        let mut tables = vec![t];
+        if let Some(last) = self.bundles.last() {
+            tables.push(last.table());
+        }
+        tables
+    }
+}
+
+impl BundlePoint {
+    /// `H^l` and bundles of every hidden layer, and the first conflicting one.
+    pub fn table(&self) -> Table {
+        let mut t = Table::new(
+            format!("Bundles per layer after {} epoch(s), step {}", self.epoch, self.step),
+            &["layer", "H^l", "bundles", "conflicting"],
+        );
+        for (l, (h, n)) in self.entropy.iter().zip(&self.num_bundles).enumerate() {
+            t.row(vec![
+                (l + 1).to_string(),
+                format!("{h:.3}"),
+                n.to_string(),
+                if *h > 0.0 { "yes".into() } else { "".into() },
+            ]);
+        }
+        t.note(match self.first_conflicting_layer() {
+            Some(l) => format!(
+                "first conflicting layer: {l} of {} (H^L = {:.3})",
+                self.entropy.len(),
+                self.last_entropy()
+            ),
+            None => format!("no conflicting layer among {}", self.entropy.len()),
+        });
+        t
+    }
+
+    fn tables(&self) -> Vec<Table> {
+        vec![self.table()]
+    }
+}
+
+crate::show_tables!(TrainReport, BundlePoint);
+
 const CHECKPOINT: &str = "checkpoint.safetensors";
 const RESULTS: &str = "results.json";
 
-/// Trains `model` on `train` (evaluating on `test` each epoch) per `cfg`.
-///
-/// With `run.out_dir` set, results and a checkpoint are written after every
-/// epoch and an existing checkpoint there is resumed from its last completed
-/// epoch (it must have been written with the same `cfg`).
-pub fn train<const IN: usize, const C: usize, D: Device<f32>, M: Classifier<IN, C, D>>(
+impl Trainer {
+    /// A trainer for `config`, saving nothing, showing progress.
+    pub fn new(config: TrainConfig) -> Self {
+        Self {
+            config,
+            ..Default::default()
+        }
+    }
+
+    /// Trains `model` on `train` (evaluating on `test` each epoch).
+    ///
+    /// With `out_dir` set, results and a checkpoint are written after every
+    /// epoch and an existing checkpoint there is resumed from its last
+    /// completed epoch (it must have been written with the same config).
+    pub fn fit<I: Dim, const C: usize, D: Device<f32>, M: Classifier<I, C, D>>(
+        &self,
+        dev: &D,
+        model: &mut M,
+        train: &Dataset,
+        test: Option<&Dataset>,
+    ) -> Result<TrainReport> {
+        fit(dev, model, train, test, self)
+    }
+}
+
+fn fit<I: Dim, const C: usize, D: Device<f32>, M: Classifier<I, C, D>>(
     dev: &D,
     model: &mut M,
-    train: &Samples,
-    test: Option<&Samples>,
-    cfg: &TrainConfig,
-    run: &RunOptions,
+    train: &Dataset,
+    test: Option<&Dataset>,
+    run: &Trainer,
 ) -> Result<TrainReport> {
-    check_samples::<IN, C>(train, "training")?;
+    let cfg = &run.config;
+    let features = model.input_dim().size();
+    check_samples::<C>(train, features, "training")?;
     if let Some(t) = test {
-        check_samples::<IN, C>(t, "test")?;
+        check_samples::<C>(t, features, "test")?;
     }
     if cfg.batch_size == 0 {
         bail!("batch size must be at least 1");
@@ -215,8 +313,7 @@ pub fn train<const IN: usize, const C: usize, D: Device<f32>, M: Classifier<IN, 
         report.bundles.push(measure(model)?);
     }
 
-    let mut xb = Vec::new();
-    let mut yb = Vec::new();
+    let mut batch = Batch::default();
     for epoch in report.epochs.len() + 1..=cfg.epochs {
         let started = Instant::now();
         let mut batches: Vec<Vec<usize>> = shuffled_batches(
@@ -236,16 +333,20 @@ pub fn train<const IN: usize, const C: usize, D: Device<f32>, M: Classifier<IN, 
             EpochProgress::new(run.progress, &run.label, epoch, cfg.epochs, batches.len());
         let mut acc = EpochAccumulator::new(C);
         for idx in &batches {
-            train.gather_into(idx, &mut xb, &mut yb);
-            if let (Some(aug), Some(shape)) = (aug.as_mut(), train.image) {
-                aug.apply(&mut xb, shape);
+            gather_into(train, idx, &mut batch);
+            if let Some(aug) = aug.as_mut() {
+                aug.apply(&mut batch.images, train.shape());
             }
-            let x: Tensor<(usize, Const<IN>), f32, D> = upload(dev, &xb, (yb.len(), Const));
-            let logits = model.forward_train(x.leaky_trace());
-            acc.add_logits(&logits.retaped::<NoneTape>().as_vec(), &yb);
-            let loss = cross_entropy_with_logits_loss(logits, one_hot::<C, D>(dev, &yb));
+            let y = &batch.labels;
+            let x = upload(dev, &batch.images, (y.len(), model.input_dim()));
+            // Every parameter gets a gradient entry (zeros if the loss does
+            // not reach it), which the optimizer's walk relies on.
+            let grads = alloc_grads(model).map_err(|e| anyhow::anyhow!("{e:?}"))?;
+            let logits = model.forward_train(x.trace(grads));
+            acc.add_logits(&logits.retaped::<NoneTape>().as_vec(), y);
+            let loss = cross_entropy_with_logits_loss(logits, one_hot::<C, D>(dev, y));
             let loss_value = loss.as_vec()[0];
-            acc.add_loss(loss_value as f64, yb.len());
+            acc.add_loss(loss_value as f64, y.len());
             let mut grads = loss.backward();
             if cfg.track_grad_norm {
                 acc.add_grad_norm(grad_norm(model, &mut grads));
@@ -295,18 +396,18 @@ pub fn train<const IN: usize, const C: usize, D: Device<f32>, M: Classifier<IN, 
     Ok(report)
 }
 
-fn check_samples<const IN: usize, const C: usize>(s: &Samples, what: &str) -> Result<()> {
+fn check_samples<const C: usize>(s: &Dataset, features: usize, what: &str) -> Result<()> {
     if s.is_empty() {
         bail!("the {what} set is empty");
     }
-    if s.x.len() != s.len() * IN {
+    if s.images.len() != s.len() * features {
         bail!(
-            "the {what} set has {} values for {} samples; the model takes {IN} features per sample",
-            s.x.len(),
+            "the {what} set has {} values for {} samples; the model takes {features} features per sample",
+            s.images.len(),
             s.len()
         );
     }
-    if let Some((i, &y)) = s.y.iter().enumerate().find(|(_, &y)| y >= C) {
+    if let Some((i, &y)) = s.labels.iter().enumerate().find(|(_, &y)| y as usize >= C) {
         bail!("label {y} of {what} sample {i} is outside 0..{C}");
     }
     Ok(())
@@ -328,30 +429,24 @@ fn summary(label: &str, s: &EpochStats, p: &BundlePoint) -> String {
 }
 
 /// The fixed random training subset the metric is measured on.
-fn bundle_subset(train: &Samples, cfg: &TrainConfig) -> Samples {
+fn bundle_subset(train: &Dataset, cfg: &TrainConfig) -> Dataset {
     let mut idx: Vec<usize> = (0..train.len()).collect();
     idx.shuffle(&mut rand::rngs::SmallRng::seed_from_u64(
         cfg.seed ^ 0x00B0_D1E5,
     ));
     idx.truncate(cfg.bundle_samples.min(train.len()).max(1));
-    let mut s = Samples {
-        x: Vec::new(),
-        y: Vec::new(),
-        image: train.image,
-    };
-    train.gather_into(&idx, &mut s.x, &mut s.y);
-    s
+    train.subset(&idx)
 }
 
 /// Per-layer bundle metric (resolution mode) of `model` on `samples`.
-pub fn measure_hidden<const IN: usize, const C: usize, D: Device<f32>, M: Classifier<IN, C, D>>(
+pub fn measure_hidden<I: Dim, const C: usize, D: Device<f32>, M: Classifier<I, C, D>>(
     dev: &D,
     model: &M,
-    samples: &Samples,
+    samples: &Dataset,
     lr: f32,
     batch_size: usize,
 ) -> Result<BundlePoint> {
-    let x: Tensor<(usize, Const<IN>), f32, D> = upload(dev, &samples.x, (samples.len(), Const));
+    let x = upload(dev, &samples.images, (samples.len(), model.input_dim()));
     let out = model.forward_hidden(x);
     let w_max = model.w_max();
     let cfg = BundleConfig {
@@ -360,23 +455,27 @@ pub fn measure_hidden<const IN: usize, const C: usize, D: Device<f32>, M: Classi
         num_classes: C,
         criterion: Criterion::Resolution { w_max },
     };
-    let layers = measure_tensors(&out.hidden, &samples.y, &cfg)?;
+    let layers = measure_tensors(&out.hidden, &samples.labels_usize(), &cfg)?;
     Ok(BundlePoint::new(0, 0, w_max, &layers))
 }
 
 /// Mean cross-entropy and accuracy over `samples`, in batches of 1000.
-pub fn evaluate<const IN: usize, const C: usize, D: Device<f32>, M: Classifier<IN, C, D>>(
+pub fn evaluate<I: Dim, const C: usize, D: Device<f32>, M: Classifier<I, C, D>>(
     dev: &D,
     model: &M,
-    samples: &Samples,
+    samples: &Dataset,
 ) -> (f64, f64) {
     let mut acc = EpochAccumulator::new(C);
-    let d = samples.dim();
+    let d = samples.image_len();
+    let labels = samples.labels_usize();
     for start in (0..samples.len()).step_by(1000) {
         let end = (start + 1000).min(samples.len());
-        let y = &samples.y[start..end];
-        let x: Tensor<(usize, Const<IN>), f32, D> =
-            upload(dev, &samples.x[start * d..end * d], (y.len(), Const));
+        let y = &labels[start..end];
+        let x = upload(
+            dev,
+            &samples.images[start * d..end * d],
+            (y.len(), model.input_dim()),
+        );
         let logits = model.forward(x);
         acc.add_logits(&logits.as_vec(), y);
         let loss = cross_entropy_with_logits_loss(logits, one_hot::<C, D>(dev, y));

@@ -51,52 +51,7 @@ pub fn run(a: AutotuneArgs) -> Result<()> {
     cfg.baseline_depth = a.baseline_depth.unwrap_or(cfg.baseline_depth);
     let dir = resolve_data_dir(a.env.data_dir.as_deref());
     let r = with_device!(a.env.device, dev => run_autotune(dev, &cfg, &dir, &a.out, ProgressMode::Auto))?;
-    for run in &r.runs {
-        println!("run {}:", run.seed);
-        for c in &run.changes {
-            println!(
-                "  after epoch {}: first conflicting layer {} -> {} becomes {}",
-                c.epoch, c.first_conflicting_layer, c.from, c.to
-            );
-        }
-        println!(
-            "  {}: final {} (H^L {:.3})",
-            run.stopped, run.autotuned.spec, run.autotuned.final_entropy
-        );
-    }
-    println!();
-    println!(
-        "{:<24} {:>14} {:>16} {:>16} {:>18}",
-        "method", "layers", "test acc [%]", "checkpoint [MB]", "inference [ms/64]"
-    );
-    for row in r.table() {
-        let f = |m: conflicting_bundles::experiments::autotune::MeanStd, k: f64, d: usize| {
-            format!("{:.d$} ± {:.d$}", m.mean * k, m.std * k)
-        };
-        println!(
-            "{:<24} {:>14} {:>16} {:>16} {:>18}",
-            row.method,
-            f(row.layers, 1.0, 1),
-            f(row.test_accuracy, 100.0, 2),
-            f(row.checkpoint_mb, 1.0, 3),
-            f(row.inference_ms, 1.0, 2)
-        );
-    }
-    if let Some(l) = &r.lesion {
-        println!(
-            "\nlesion study of {}: {} of {} removable blocks have a conflicting residual branch",
-            l.spec,
-            l.conflicting(),
-            l.blocks.len()
-        );
-        let half = l.accuracy.len() / 2;
-        println!(
-            "  accuracy after removing {half} blocks: conflicting first {:.2}%, random {:.2}% (intact {:.2}%)",
-            100.0 * l.accuracy[half],
-            100.0 * l.random_accuracy[half],
-            100.0 * l.accuracy[0]
-        );
-    }
+    println!("{r}");
     let mut charts = vec![
         (
             "table1_accuracy".to_string(),

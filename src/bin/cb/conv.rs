@@ -4,11 +4,11 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 use conflicting_bundles::data::{resolve_data_dir, DatasetKind};
-use conflicting_bundles::experiments::conv_nets::{check_divisor, load_images, train_conv};
+use conflicting_bundles::experiments::conv_nets::{load_images, train_conv};
 use conflicting_bundles::experiments::conv_sweep::{run_conv_sweep, ConvSweepConfig, REPORT};
-use conflicting_bundles::models::convnet::{Arch, ConvSpec};
+use conflicting_bundles::models::convnet::{Arch, ConvSpec, Widths};
 use conflicting_bundles::plots;
-use conflicting_bundles::train::{ProgressMode, RunOptions, TrainConfig};
+use conflicting_bundles::train::{ProgressMode, TrainConfig, Trainer};
 use conflicting_bundles::with_device;
 
 use crate::experiments::{write_charts, DataAndDevice};
@@ -26,7 +26,7 @@ pub struct ConvSweepArgs {
     depths: Vec<usize>,
     #[arg(long)]
     epochs: Option<usize>,
-    /// Divide the paper's 64/128/256/512 filters by 1, 2, 4, 8 or 16
+    /// Divide the paper's 64/128/256/512 filters by this (1..=64, rounded down)
     #[arg(long)]
     width_divisor: Option<usize>,
     /// A few minutes on 2 CPU cores: MNIST subset, widths / 16, 300 steps
@@ -59,23 +59,7 @@ pub fn conv_sweep(a: ConvSweepArgs) -> Result<()> {
     cfg.seed = a.seed.unwrap_or(cfg.seed);
     let dir = resolve_data_dir(a.env.data_dir.as_deref());
     let r = with_device!(a.env.device, dev => run_conv_sweep(dev, &cfg, &dir, Some(&a.out), ProgressMode::Auto))?;
-    println!(
-        "{:>7} {:>6} {:>14} {:>9} {:>8} {:>6}",
-        "arch", "depth", "blocks", "test acc", "H^L", "first"
-    );
-    for c in &r.cells {
-        let b = c.blocks;
-        println!(
-            "{:>7} {:>6} {:>14} {:>8.2}% {:>8.3} {:>6}",
-            c.arch.to_string(),
-            c.depth,
-            format!("{}/{}/{}/{}", b[0], b[1], b[2], b[3]),
-            100.0 * c.test_accuracy,
-            c.final_entropy,
-            c.first_conflicting_layer
-                .map_or("-".into(), |l| l.to_string())
-        );
-    }
+    println!("{r}");
     let mut charts = vec![
         (
             "accuracy_vs_depth".to_string(),
@@ -105,9 +89,12 @@ pub struct ConvArgs {
     /// Layers with weights: 2 + 2 x blocks (even, >= 10)
     #[arg(long)]
     depth: usize,
-    /// Divide the paper's 64/128/256/512 filters by 1, 2, 4, 8 or 16
+    /// Divide the paper's 64/128/256/512 filters by this (1..=64, rounded down)
     #[arg(long, default_value_t = 1)]
     width_divisor: usize,
+    /// Explicit channels of the four stages, e.g. 8,16,32,64 (instead of --width-divisor)
+    #[arg(long, value_delimiter = ',')]
+    channels: Vec<usize>,
     #[arg(long, default_value_t = 1)]
     epochs: usize,
     #[arg(long, default_value = "cifar10")]
@@ -126,30 +113,26 @@ pub struct ConvArgs {
 
 pub fn train(a: ConvArgs) -> Result<()> {
     let spec = ConvSpec::for_depth(a.arch, a.depth)?;
-    check_divisor(a.width_divisor)?;
+    let widths = match &a.channels[..] {
+        [] => Widths::divided(a.width_divisor)?,
+        &[c1, c2, c3, c4] => Widths::new([c1, c2, c3, c4])?,
+        other => anyhow::bail!("--channels takes 4 comma-separated counts, not {}", other.len()),
+    };
     let dir = resolve_data_dir(a.env.data_dir.as_deref());
     let (train_set, test_set) = load_images(a.dataset, &dir, None, None)?;
-    let cfg = TrainConfig {
-        epochs: a.epochs,
-        seed: a.seed,
-        bundle_every_steps: a.bundle_every_steps,
-        ..Default::default()
-    };
-    let run = RunOptions {
+    let trainer = Trainer {
+        config: TrainConfig {
+            epochs: a.epochs,
+            seed: a.seed,
+            bundle_every_steps: a.bundle_every_steps,
+            ..Default::default()
+        },
         out_dir: Some(a.out.clone()),
         progress: ProgressMode::Auto,
         label: format!("{}-{}", a.arch, a.depth),
     };
-    let r = with_device!(a.env.device, dev => train_conv(dev, a.width_divisor, spec, &train_set, Some(&test_set), &cfg, run))?;
-    println!(
-        "{spec}: test accuracy (mean of last 5 epochs) {:.2}%, H^L {:.3}, first conflicting layer {}",
-        100.0 * r.test_accuracy().unwrap_or(0.0),
-        r.final_entropy().unwrap_or(0.0),
-        r.bundles
-            .last()
-            .and_then(|b| b.first_conflicting_layer())
-            .map_or("none".into(), |l| l.to_string())
-    );
+    let r = with_device!(a.env.device, dev => train_conv(dev, spec, widths, &train_set, Some(&test_set), &trainer))?;
+    println!("{spec}, channels {widths}\n{r}");
     println!("wrote {}", a.out.join("results.json").display());
     Ok(())
 }

@@ -7,10 +7,9 @@ use conflicting_bundles::data::{resolve_data_dir, DatasetKind};
 use conflicting_bundles::device::DeviceChoice;
 use conflicting_bundles::experiments::fc_sweep::{load, run_fc_sweep, train_net, FcSweepConfig};
 use conflicting_bundles::experiments::toy::{run_toy, ToyConfig};
-use conflicting_bundles::experiments::widths::check_width;
 use conflicting_bundles::experiments::write_json;
 use conflicting_bundles::plots::{self, save_html};
-use conflicting_bundles::train::{ProgressMode, RunOptions, TrainConfig};
+use conflicting_bundles::train::{ProgressMode, TrainConfig, Trainer};
 use conflicting_bundles::with_device;
 
 #[derive(clap::Args)]
@@ -53,18 +52,7 @@ pub fn toy(args: ToyArgs) -> Result<()> {
         plots::toy_gradient_correlation(&report),
     ));
     write_charts(&args.out, &charts)?;
-    for r in &report.runs {
-        println!(
-            "{:<24} train acc {:.3}  mean softmax [{:.3}, {:.3}]  class shares [{:.3}, {:.3}]  converged at epoch {}",
-            r.name,
-            r.train_accuracy,
-            r.final_mean_softmax[0],
-            r.final_mean_softmax[1],
-            r.class_shares[0],
-            r.class_shares[1],
-            r.converged_epoch.map_or("-".into(), |e| e.to_string())
-        );
-    }
+    println!("{report}");
     println!(
         "wrote {} and charts (*.html)",
         args.out.join("toy.json").display()
@@ -124,31 +112,7 @@ pub fn fc_sweep(a: SweepArgs) -> Result<()> {
     cfg.seed = a.seed.unwrap_or(cfg.seed);
     let dir = resolve_data_dir(a.env.data_dir.as_deref());
     let r = with_device!(a.env.device, dev => run_fc_sweep(dev, &cfg, &dir, Some(&a.out), ProgressMode::Auto))?;
-    println!(
-        "{:>6} {:>6} {:>9} {:>8} {:>6}",
-        "width", "depth", "test acc", "H^L", "first"
-    );
-    for c in &r.cells {
-        println!(
-            "{:>6} {:>6} {:>8.2}% {:>8.3} {:>6}",
-            c.width,
-            c.depth,
-            100.0 * c.test_accuracy,
-            c.final_entropy,
-            c.first_conflicting_layer
-                .map_or("-".into(), |l| l.to_string())
-        );
-    }
-    for b in &r.boundary {
-        println!(
-            "boundary: width {} -> first conflicting layer {} (depth {} net after {} steps, H^L {:.3})",
-            b.width,
-            b.first_conflicting_layer.map_or("none".into(), |l| l.to_string()),
-            b.depth,
-            b.step,
-            b.last_entropy
-        );
-    }
+    println!("{r}");
     let mut charts = vec![
         ("accuracy_heatmap".to_string(), plots::accuracy_heatmap(&r)),
         ("entropy_vs_accuracy".into(), plots::entropy_vs_accuracy(&r)),
@@ -207,36 +171,27 @@ pub fn train(cmd: TrainCommand) -> Result<()> {
         TrainCommand::Fnn(a) => a,
         TrainCommand::Conv(a) => return crate::conv::train(a),
     };
-    if a.depth == 0 {
-        bail!("--depth must be at least 1");
+    if a.depth == 0 || a.width == 0 {
+        bail!("--width and --depth must be at least 1");
     }
-    check_width(a.width)?;
     let sweep = FcSweepConfig {
         dataset: a.dataset,
         ..FcSweepConfig::full()
     };
     let (train_set, test_set) = load(&sweep, &resolve_data_dir(a.env.data_dir.as_deref()))?;
-    let cfg = TrainConfig {
-        epochs: a.epochs,
-        seed: a.seed,
-        bundle_every_steps: a.bundle_every_steps,
-        ..Default::default()
-    };
-    let run = RunOptions {
+    let trainer = Trainer {
+        config: TrainConfig {
+            epochs: a.epochs,
+            seed: a.seed,
+            bundle_every_steps: a.bundle_every_steps,
+            ..Default::default()
+        },
         out_dir: Some(a.out.clone()),
         progress: ProgressMode::Auto,
         label: format!("fnn w{} d{}", a.width, a.depth),
     };
-    let r = with_device!(a.env.device, dev => train_net(dev, a.width, a.depth, &train_set, Some(&test_set), &cfg, run))?;
-    println!(
-        "test accuracy (mean of last 5 epochs) {:.2}%, H^L {:.3}, first conflicting layer {}",
-        100.0 * r.test_accuracy().unwrap_or(0.0),
-        r.final_entropy().unwrap_or(0.0),
-        r.bundles
-            .last()
-            .and_then(|b| b.first_conflicting_layer())
-            .map_or("none".into(), |l| l.to_string())
-    );
+    let r = with_device!(a.env.device, dev => train_net(dev, a.width, a.depth, &train_set, Some(&test_set), &trainer))?;
+    println!("{r}");
     println!("wrote {}", a.out.join("results.json").display());
     Ok(())
 }

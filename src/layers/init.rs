@@ -1,25 +1,12 @@
 //! Seeded weight initialisation shared by every model.
 
-use dfdx::nn::modules::Linear;
 use dfdx::prelude::*;
 use rand::{rngs::SmallRng, Rng, SeedableRng};
 
-/// He-uniform (Keras `he_uniform`, the paper's initializer): weights drawn
-/// from U(-limit, limit) with `limit = sqrt(6 / fan_in)`; biases zero.
-/// Draws from `rng` on the host, so the same seed gives the same weights on
-/// every device.
-pub fn he_uniform_linear<const I: usize, const O: usize, D: Device<f32>>(
-    dev: &D,
-    rng: &mut impl Rng,
-) -> Linear<I, O, f32, D> {
-    Linear {
-        weight: he_uniform(dev, (Const, Const), I, rng),
-        bias: dev.zeros(),
-    }
-}
-
-/// A tensor of `shape` drawn He-uniform for a layer with `fan_in` inputs
-/// (values drawn in row-major order).
+/// A tensor of `shape` drawn He-uniform (Keras `he_uniform`, the paper's
+/// initializer: U(-limit, limit), `limit = sqrt(6 / fan_in)`) for a layer with
+/// `fan_in` inputs, values drawn in row-major order on the host, so the same
+/// seed gives the same weights on every device.
 pub fn he_uniform<S: Shape, D: Device<f32>>(
     dev: &D,
     shape: S,

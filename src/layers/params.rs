@@ -3,8 +3,9 @@
 //! dfdx 0.13's `TensorCollection` needs the number of fields at compile time
 //! (its `iter_tensors` never sees `self`), so a `Vec` of layers whose length is
 //! chosen at run time (the paper sweeps depth up to 150) cannot implement it.
-//! Our models implement [`Params`] instead: the optimizer, checkpoints and
-//! `w_max` all walk parameters through it, in a fixed order with stable names.
+//! Our models implement [`Params`] instead: the optimizer, checkpoints,
+//! gradient allocation and norms all walk parameters through it, in a fixed
+//! order with stable names.
 
 use dfdx::prelude::*;
 
@@ -23,27 +24,12 @@ pub trait Params<E: Dtype, D: Device<E>> {
     fn visit_params<V: ParamVisitor<E, D>>(&mut self, prefix: &str, v: &mut V);
 }
 
-/// Visits a dfdx `Linear` layer's weight and bias under `prefix.weight` / `prefix.bias`.
-pub fn visit_linear<
-    const I: usize,
-    const O: usize,
-    E: Dtype,
-    D: Device<E>,
-    V: ParamVisitor<E, D>,
->(
-    layer: &mut dfdx::nn::modules::Linear<I, O, E, D>,
-    prefix: &str,
-    v: &mut V,
-) {
-    v.visit(&format!("{prefix}.weight"), &mut layer.weight);
-    v.visit(&format!("{prefix}.bias"), &mut layer.bias);
-}
-
 impl<const I: usize, const O: usize, E: Dtype, D: Device<E>> Params<E, D>
     for dfdx::nn::modules::Linear<I, O, E, D>
 {
     fn visit_params<V: ParamVisitor<E, D>>(&mut self, prefix: &str, v: &mut V) {
-        visit_linear(self, prefix, v)
+        v.visit(&format!("{prefix}.weight"), &mut self.weight);
+        v.visit(&format!("{prefix}.bias"), &mut self.bias);
     }
 }
 
@@ -52,4 +38,25 @@ impl<S: Shape, E: Dtype, D: Device<E>> Params<E, D> for Tensor<S, E, D> {
     fn visit_params<V: ParamVisitor<E, D>>(&mut self, prefix: &str, v: &mut V) {
         v.visit(prefix, self)
     }
+}
+
+/// Gradients with a (zero) entry for every trainable tensor of `model`, to
+/// trace a training step with (`x.trace(alloc_grads(&mut model))`), as dfdx's
+/// `model.alloc_grads()` does for its own modules: after `backward`, every
+/// parameter has an entry, so the optimizer can read each one without a
+/// fallible lookup (a parameter the loss does not reach keeps zeros).
+pub fn alloc_grads<E: Dtype, D: Device<E>, M: Params<E, D>>(
+    model: &mut M,
+) -> Result<Gradients<E, D>, D::Err> {
+    struct Alloc<E: Dtype, D: Device<E>>(Gradients<E, D>, Result<(), D::Err>);
+    impl<E: Dtype, D: Device<E>> ParamVisitor<E, D> for Alloc<E, D> {
+        fn visit<S: Shape>(&mut self, _: &str, t: &mut Tensor<S, E, D>) {
+            if self.1.is_ok() {
+                self.1 = self.0.try_alloc_for(t);
+            }
+        }
+    }
+    let mut a = Alloc(Gradients::leaky(), Ok(()));
+    model.visit_params("", &mut a);
+    a.1.map(|()| a.0)
 }
