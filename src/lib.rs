@@ -15,7 +15,7 @@
 //! | [`experiments`] | `train` and everything below it |
 //! | [`plots`] | the result types of `train` and `experiments` |
 //!
-//! The `cb` binary sits on top of all of them; `tests/layering.rs` checks
+//! [`prelude`] (one `use` for notebooks) and the `cb` binary sit on top of all of them; `tests/layering.rs` checks
 //! the table against the `use crate::` lines of every module.
 pub mod bundle;
 pub mod data;
@@ -25,6 +25,7 @@ pub mod layers;
 pub mod models;
 pub mod npy;
 pub mod plots;
+pub mod prelude;
 pub mod table;
 pub mod train;
 pub mod util;

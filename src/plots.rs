@@ -337,6 +337,44 @@ pub fn entropy_per_layer(title: &str, profiles: &[(String, Vec<f64>)]) -> Plot {
     plot
 }
 
+/// `H^l` and the number of bundles of every hidden layer at a trained net's
+/// last measurement (bars: `H^l`, left axis; line: bundles, right axis).
+pub fn layer_profile(report: &TrainReport) -> Plot {
+    let mut plot = Plot::new();
+    let Some(p) = report.bundles.last() else {
+        plot.set_layout(layout(&format!("{}: not measured", report.label), "hidden layer l", "H^l (nats)"));
+        return plot;
+    };
+    let layers: Vec<f64> = (1..=p.entropy.len()).map(|l| l as f64).collect();
+    plot.add_trace(plotly::Bar::new(layers.clone(), p.entropy.clone()).name("H^l"));
+    plot.add_trace(
+        Scatter::new(layers, p.num_bundles.iter().map(|&n| n as f64).collect())
+            .mode(Mode::LinesMarkers)
+            .name("bundles")
+            .y_axis("y2"),
+    );
+    let first = p
+        .first_conflicting_layer()
+        .map_or("none".to_string(), |l| l.to_string());
+    plot.set_layout(
+        layout(
+            &format!(
+                "{}: H^l per layer after {} epoch(s) (first conflicting layer: {first})",
+                report.label, p.epoch
+            ),
+            "hidden layer l",
+            "H^l (nats)",
+        )
+        .y_axis2(
+            Axis::new()
+                .title(Title::with_text("bundles"))
+                .overlaying("y")
+                .side(plotly::common::AxisSide::Right),
+        ),
+    );
+    plot
+}
+
 /// Auto-tune, step by step: the `H^l` profile that triggered each pruning of
 /// one run (bars per layer, one series per architecture change).
 pub fn autotune_changes(report: &AutotuneReport, seed: u64) -> Plot {

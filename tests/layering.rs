@@ -45,6 +45,12 @@ fn uses(source: &str) -> BTreeSet<String> {
                 .chars()
                 .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
                 .collect();
+            // Exported macros live at the crate root; count them for their module.
+            let name = match name.as_str() {
+                "show_tables" => "table".to_string(),
+                "with_device" => "device".to_string(),
+                _ => name,
+            };
             if !name.is_empty() {
                 found.insert(name);
             }
@@ -64,8 +70,8 @@ fn no_module_uses_one_above_it() {
         let rel = file.strip_prefix(&src).unwrap();
         let top = rel.components().next().unwrap().as_os_str().to_string_lossy();
         let module = top.trim_end_matches(".rs");
-        if module == "bin" || module == "lib" {
-            continue; // the CLI sits on top; lib.rs only declares modules
+        if module == "bin" || module == "lib" || module == "prelude" {
+            continue; // the CLI and the prelude sit on top; lib.rs only declares modules
         }
         let Some((_, allowed)) = ALLOWED.iter().find(|(m, _)| *m == module) else {
             problems.push(format!("{}: module {module} is not in the table", rel.display()));

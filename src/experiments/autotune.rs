@@ -335,6 +335,22 @@ pub fn prune(spec: ConvSpec, layer: usize) -> Option<ConvSpec> {
     Some(ConvSpec { blocks, ..spec })
 }
 
+/// What [`prune`] does to `spec` for each first conflicting layer in `layers`.
+pub fn prune_examples(spec: ConvSpec, layers: &[usize]) -> Table {
+    let mut t = Table::new(
+        format!("The pruning rule on {spec}"),
+        &["first conflicting layer", "stage", "block", "pruned net"],
+    );
+    for &l in layers {
+        let (stage, block) = spec
+            .locate(l)
+            .map_or(("stem".to_string(), "-".to_string()), |(s, b)| ((s + 1).to_string(), (b + 1).to_string()));
+        let to = prune(spec, l).map_or("nothing can be cut".to_string(), |p| p.to_string());
+        t.row(vec![l.to_string(), stage, block, to]);
+    }
+    t
+}
+
 /// Runs auto-tune and the baseline for every seed (skipping seeds already in
 /// `out_dir/autotune.json`), then the lesion study.
 pub fn run_autotune<D: ConvDevice>(

@@ -14,7 +14,7 @@ use dfdx::prelude::*;
 
 use crate::layers::params::Params;
 
-pub use fnn::Fnn;
+pub use fnn::{Fnn, MnistFnn};
 
 /// A batch of rows of `I` features (`Const<784>` where the type fixes the
 /// size, `usize` where the model checks it at run time).

@@ -7,8 +7,9 @@ Each notebook runs top to bottom with nbclient, in the notebook's own folder
 fails when
   * a cell raises (compile error, `?` error, panic) or leaves an error output,
   * a cell writes a Rust compiler error (`error[E...]`) to stderr,
-  * a chart cell (one that calls `.evcxr_display()`) produced no plotly output
-    (`application/vnd.plotly.v1+json`), or a chart has no title or axis titles.
+  * a chart cell (one that calls `plots::…evcxr_display()`) produced no plotly
+    output (`application/vnd.plotly.v1+json`), or a chart has no title or axis
+    titles; a table cell (any other `.evcxr_display()`) produced no HTML table.
 It also fails when the committed notebook carries outputs: notebooks are kept
 output-free in git (environment.md), the executed copies live under OUT_DIR.
 The environment is passed to the kernel as is: the caller sets CB_QUICK=1.
@@ -67,8 +68,15 @@ def check(nb):
             if out.output_type in ("display_data", "execute_result") and PLOTLY in out.get("data", {}):
                 fig = out.data[PLOTLY]
                 plots.append(json.loads(fig) if isinstance(fig, str) else fig)
-        if ".evcxr_display()" in cell.source and not plots:
+        shows = ".evcxr_display()" in cell.source
+        if shows and "plots::" in cell.source and not plots:
             problems.append(f"{where}: chart cell produced no {PLOTLY} output")
+        if shows and "plots::" not in cell.source and not any(
+            "<table>" in out.get("data", {}).get("text/html", "")
+            for out in cell.get("outputs", [])
+            if out.output_type in ("display_data", "execute_result")
+        ):
+            problems.append(f"{where}: table cell produced no HTML table")
         for fig in plots:
             problems += [f"{where}: {p}" for p in check_chart(fig)]
         charts += len(plots)

@@ -1,0 +1,36 @@
+//! What a notebook cell or a short program needs, in one `use`:
+//!
+//! ```no_run
+//! use conflicting_bundles::prelude::*;
+//! # fn main() -> anyhow::Result<()> {
+//! let dev = cpu(); // CUDA: `let dev = cuda(0)?;` in a `--features cuda` build
+//! let data_dir = resolve_data_dir(None);
+//! let (train_set, test_set) = train_test(&data_dir, DatasetKind::Mnist, &Prepare::default(), Some(6000), None)?;
+//! let mut net = MnistFnn::new(&dev, 37, 20, 0)?;
+//! let report = Trainer::default().fit(&dev, &mut net, &train_set, Some(&test_set))?;
+//! plots::layer_profile(&report); // `.evcxr_display()` in a notebook
+//! # Ok(()) }
+//! ```
+pub use anyhow::Context;
+
+pub use crate::bundle::{measure_layer, measure_tensors, BundleConfig, LayerReport};
+pub use crate::data::{
+    fetch, load_prepared, resolve_data_dir, train_test, Dataset, DatasetKind, Prepare, Split,
+};
+#[cfg(feature = "cuda")]
+pub use crate::device::cuda;
+pub use crate::device::{cpu, DeviceChoice};
+pub use crate::experiments::autotune::{prune, run_autotune, AutotuneConfig, AutotuneReport};
+pub use crate::experiments::conv_nets::{conv_net, load_images, measure_untrained, train_conv};
+pub use crate::experiments::conv_sweep::{run_conv_sweep, ConvSweepConfig, ConvSweepReport};
+pub use crate::experiments::fc_sweep::{run_fc_sweep, train_net, FcSweepConfig, FcSweepReport};
+pub use crate::experiments::quick_mode;
+pub use crate::experiments::toy::{run_toy, toy_data, ToyConfig, ToyReport};
+pub use crate::models::convnet::{Arch, ConvNet, ConvSpec, Widths};
+pub use crate::models::toy::{toy_net, ToyInit};
+pub use crate::models::{Classifier, Fnn, MnistFnn};
+pub use crate::plots;
+pub use crate::table::Table;
+pub use crate::train::{
+    BundlePoint, ProgressMode, RangerConfig, TrainConfig, TrainReport, Trainer,
+};
