@@ -342,7 +342,11 @@ pub fn entropy_per_layer(title: &str, profiles: &[(String, Vec<f64>)]) -> Plot {
 pub fn layer_profile(report: &TrainReport) -> Plot {
     let mut plot = Plot::new();
     let Some(p) = report.bundles.last() else {
-        plot.set_layout(layout(&format!("{}: not measured", report.label), "hidden layer l", "H^l (nats)"));
+        plot.set_layout(layout(
+            &format!("{}: not measured", report.label),
+            "hidden layer l",
+            "H^l (nats)",
+        ));
         return plot;
     };
     let layers: Vec<f64> = (1..=p.entropy.len()).map(|l| l as f64).collect();

@@ -37,12 +37,19 @@ impl Table {
     /// An HTML table (cells escaped), for notebooks and report pages.
     pub fn to_html(&self) -> String {
         let cell = |tag: &str, text: &str| {
-            let align = if is_numeric(text) { " style=\"text-align:right\"" } else { "" };
+            let align = if is_numeric(text) {
+                " style=\"text-align:right\""
+            } else {
+                ""
+            };
             format!("<{tag}{align}>{}</{tag}>", escape(text))
         };
         let mut h = String::from("<table>");
         if !self.title.is_empty() {
-            h += &format!("<caption style=\"text-align:left\"><b>{}</b></caption>", escape(&self.title));
+            h += &format!(
+                "<caption style=\"text-align:left\"><b>{}</b></caption>",
+                escape(&self.title)
+            );
         }
         h += "<thead><tr>";
         self.header.iter().for_each(|c| h += &cell("th", c));
@@ -67,7 +74,10 @@ impl Table {
 
 impl fmt::Display for Table {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let cols = self.header.len().max(self.rows.iter().map(Vec::len).max().unwrap_or(0));
+        let cols = self
+            .header
+            .len()
+            .max(self.rows.iter().map(Vec::len).max().unwrap_or(0));
         let width = |i: usize| {
             std::iter::once(&self.header)
                 .chain(&self.rows)
@@ -152,7 +162,9 @@ fn is_numeric(s: &str) -> bool {
 }
 
 fn escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
 
 /// `100 · x` with two decimals and a percent sign.
@@ -175,6 +187,9 @@ mod tests {
         t.row(vec!["a<b".into(), percent(0.5)]).note("done");
         assert_eq!(t.to_string(), "t\nname  acc\na<b   50.00%\ndone\n");
         let h = t.to_html();
-        assert!(h.contains("<td>a&lt;b</td>") && h.contains("50.00%") && h.contains("<p>done</p>"), "{h}");
+        assert!(
+            h.contains("<td>a&lt;b</td>") && h.contains("50.00%") && h.contains("<p>done</p>"),
+            "{h}"
+        );
     }
 }

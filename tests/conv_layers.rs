@@ -86,7 +86,12 @@ fn conv_matches_a_hand_computed_example() {
     // With padding 1 and stride 2 the corners see the zero border:
     // windows start at (-1,-1), (-1,1), (1,-1), (1,1): out = -x[0][0], -x[0][2],
     // -x[2][0] and x[1][1] - x[2][2].
-    let conv = Conv2d::from_weight(dev.tensor_from_vec(vec![1.0, 0.0, 0.0, -1.0], (4, 1)), 1, Window::new(2, 2, 1)).unwrap();
+    let conv = Conv2d::from_weight(
+        dev.tensor_from_vec(vec![1.0, 0.0, 0.0, -1.0], (4, 1)),
+        1,
+        Window::new(2, 2, 1),
+    )
+    .unwrap();
     assert_eq!(conv.forward(x).as_vec(), vec![-1.0, -3.0, -7.0, -4.0]);
 }
 
@@ -196,7 +201,8 @@ fn conv_gradients_match_finite_differences() {
     let wv = random(9 * 3 * 2, 6);
     let cot = random(2 * 3 * 3 * 2, 7);
     let run = |xv: &[f32], wv: &[f32]| {
-        let conv = Conv2d::from_weight(dev.tensor_from_vec(wv.to_vec(), (27, 2)), 3, window).unwrap();
+        let conv =
+            Conv2d::from_weight(dev.tensor_from_vec(wv.to_vec(), (27, 2)), 3, window).unwrap();
         (conv.clone(), maps(&dev, xv.to_vec(), s))
     };
     let (conv, x) = run(&xv, &wv);
@@ -290,9 +296,7 @@ fn batch_norm_train_mode_normalizes_and_moves_running_stats() {
         .map(|(i, v)| v * 2.0 + (i % 3) as f32)
         .collect();
     let bn = BatchNorm::<Cpu>::new(&dev, 3);
-    let y = bn
-        .forward(maps(&dev, xv.clone(), s), Mode::Train)
-        .as_vec();
+    let y = bn.forward(maps(&dev, xv.clone(), s), Mode::Train).as_vec();
     for c in 0..3 {
         let col: Vec<f64> = (0..n).map(|i| y[i * 3 + c] as f64).collect();
         let mean = col.iter().sum::<f64>() / n as f64;
@@ -309,9 +313,7 @@ fn batch_norm_train_mode_normalizes_and_moves_running_stats() {
         assert!((rv[c] as f64 - (0.9 + 0.1 * var)).abs() < 1e-4);
     }
     // Inference mode uses those running statistics, not the batch's.
-    let yi = bn
-        .forward(maps(&dev, xv.clone(), s), Mode::Infer)
-        .as_vec();
+    let yi = bn.forward(maps(&dev, xv.clone(), s), Mode::Infer).as_vec();
     for i in 0..n * 3 {
         let c = i % 3;
         let want = (xv[i] as f64 - rm[c] as f64) / (rv[c] as f64 + 1e-5).sqrt();
@@ -334,8 +336,7 @@ fn batch_norm_train_mode_gradients_match_finite_differences() {
     let grads = (y * c).sum::<Rank0, _>().backward();
     let f = |v: &[f32], bn: &BatchNorm<Cpu>| {
         weighted_sum(
-            &bn.forward(maps(&dev, v.to_vec(), s), Mode::Train)
-                .as_vec(),
+            &bn.forward(maps(&dev, v.to_vec(), s), Mode::Train).as_vec(),
             &cot,
         )
     };

@@ -106,10 +106,15 @@ fn wide_images_get_the_stem_max_pool() {
 fn resnet_adds_its_shortcut_and_vgg_does_not() {
     let dev = Cpu::default();
     let names = |arch| {
-        let mut net = net(&dev, ConvSpec {
+        let mut net = net(
+            &dev,
+            ConvSpec {
                 arch,
                 blocks: [2, 1, 1, 1],
-            }, GRAY32, 0);
+            },
+            GRAY32,
+            0,
+        );
         export_params(&mut net)
             .into_iter()
             .map(|(n, _)| n)
@@ -165,10 +170,15 @@ fn checkpoint_roundtrip_includes_running_stats() {
     import_params(&mut b, &saved).unwrap();
     assert_eq!(a.forward(x.clone()).as_vec(), b.forward(x).as_vec());
     // A net of another shape is refused with the offending name.
-    let mut c = net(&dev, ConvSpec {
+    let mut c = net(
+        &dev,
+        ConvSpec {
             blocks: [1, 1, 3, 1],
             ..spec
-        }, GRAY32, 2);
+        },
+        GRAY32,
+        2,
+    );
     let err = import_params(&mut c, &saved).unwrap_err().to_string();
     assert!(err.contains("stage3.2"), "{err}");
 }

@@ -72,14 +72,22 @@ fn conv_pool_and_batch_norm_match_the_cpu() {
         &x,
         s,
         |x| {
-            Conv2d::from_weight(Cpu::default().tensor_from_vec(w.clone(), (27, 16)), 3, window)
-                .unwrap()
-                .forward(x)
+            Conv2d::from_weight(
+                Cpu::default().tensor_from_vec(w.clone(), (27, 16)),
+                3,
+                window,
+            )
+            .unwrap()
+            .forward(x)
         },
         |x| {
-            Conv2d::from_weight(cuda(0).unwrap().tensor_from_vec(w.clone(), (27, 16)), 3, window)
-                .unwrap()
-                .forward(x)
+            Conv2d::from_weight(
+                cuda(0).unwrap().tensor_from_vec(w.clone(), (27, 16)),
+                3,
+                window,
+            )
+            .unwrap()
+            .forward(x)
         },
     );
     check("conv 3x3 s2 forward", &oc, &og);

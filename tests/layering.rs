@@ -15,10 +15,17 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("data", &["util"]),
     ("layers", &["util"]),
     ("models", &["layers", "util"]),
-    ("train", &["models", "layers", "bundle", "data", "device", "util", "table"]),
+    (
+        "train",
+        &[
+            "models", "layers", "bundle", "data", "device", "util", "table",
+        ],
+    ),
     (
         "experiments",
-        &["train", "models", "layers", "bundle", "data", "device", "util", "table"],
+        &[
+            "train", "models", "layers", "bundle", "data", "device", "util", "table",
+        ],
     ),
     ("plots", &["train", "experiments", "util"]),
 ];
@@ -68,13 +75,21 @@ fn no_module_uses_one_above_it() {
     let mut checked = 0;
     for file in &files {
         let rel = file.strip_prefix(&src).unwrap();
-        let top = rel.components().next().unwrap().as_os_str().to_string_lossy();
+        let top = rel
+            .components()
+            .next()
+            .unwrap()
+            .as_os_str()
+            .to_string_lossy();
         let module = top.trim_end_matches(".rs");
         if module == "bin" || module == "lib" || module == "prelude" {
             continue; // the CLI and the prelude sit on top; lib.rs only declares modules
         }
         let Some((_, allowed)) = ALLOWED.iter().find(|(m, _)| *m == module) else {
-            problems.push(format!("{}: module {module} is not in the table", rel.display()));
+            problems.push(format!(
+                "{}: module {module} is not in the table",
+                rel.display()
+            ));
             continue;
         };
         checked += 1;

@@ -43,8 +43,9 @@ fn run(epochs: usize, out: Option<&Path>) -> (TrainReport, Vec<(String, Vec<f32>
     let (train_set, test_set) = data();
     let dev: Cpu = Default::default();
     let mut model = MnistFnn::new(&dev, 16, 4, 5).unwrap();
-    let r = quiet(cfg(epochs), out).fit(&dev, &mut model, &train_set, Some(&test_set))
-    .unwrap();
+    let r = quiet(cfg(epochs), out)
+        .fit(&dev, &mut model, &train_set, Some(&test_set))
+        .unwrap();
     (r, export_params(&mut model))
 }
 
@@ -92,21 +93,24 @@ fn mismatched_or_corrupt_checkpoints_are_clear_errors() {
     let dev: Cpu = Default::default();
     let mut model = MnistFnn::new(&dev, 16, 4, 5).unwrap();
     let other = TrainConfig { seed: 6, ..cfg(2) };
-    let e = quiet(other, Some(dir.path())).fit(&dev, &mut model, &train_set, Some(&test_set))
-    .unwrap_err();
+    let e = quiet(other, Some(dir.path()))
+        .fit(&dev, &mut model, &train_set, Some(&test_set))
+        .unwrap_err();
     assert!(
         format!("{e:#}").contains("different training configuration"),
         "{e:#}"
     );
 
     let mut deeper = MnistFnn::new(&dev, 16, 5, 5).unwrap();
-    let e = quiet(cfg(2), Some(dir.path())).fit(&dev, &mut deeper, &train_set, Some(&test_set))
-    .unwrap_err();
+    let e = quiet(cfg(2), Some(dir.path()))
+        .fit(&dev, &mut deeper, &train_set, Some(&test_set))
+        .unwrap_err();
     assert!(format!("{e:#}").contains("does not fit the model"), "{e:#}");
 
     std::fs::write(dir.path().join("checkpoint.safetensors"), b"garbage").unwrap();
-    let e = quiet(cfg(2), Some(dir.path())).fit(&dev, &mut model, &train_set, Some(&test_set))
-    .unwrap_err();
+    let e = quiet(cfg(2), Some(dir.path()))
+        .fit(&dev, &mut model, &train_set, Some(&test_set))
+        .unwrap_err();
     assert!(format!("{e:#}").contains("not a valid checkpoint"), "{e:#}");
 }
 
@@ -115,15 +119,25 @@ fn bad_training_data_is_an_error() {
     let dev: Cpu = Default::default();
     let mut model = MnistFnn::new(&dev, 16, 2, 0).unwrap();
     let bad = Dataset::from_rows(vec![0.0; 784 * 2], vec![0, 10], 784, 10);
-    let e = quiet(cfg(1), None).fit(&dev, &mut model, &bad, None).unwrap_err();
+    let e = quiet(cfg(1), None)
+        .fit(&dev, &mut model, &bad, None)
+        .unwrap_err();
     assert_eq!(
         e.to_string(),
         "label 10 of training sample 1 is outside 0..10"
     );
     let short = Dataset::from_rows(vec![0.0; 700], vec![0], 700, 10);
-    assert!(quiet(cfg(1), None).fit(&dev, &mut model, &short, None).is_err());
-    assert!(quiet(cfg(1), None).fit(&dev, &mut model, &Dataset::from_rows(vec![], vec![], 784, 10), None)
-    .is_err());
+    assert!(quiet(cfg(1), None)
+        .fit(&dev, &mut model, &short, None)
+        .is_err());
+    assert!(quiet(cfg(1), None)
+        .fit(
+            &dev,
+            &mut model,
+            &Dataset::from_rows(vec![], vec![], 784, 10),
+            None
+        )
+        .is_err());
 }
 
 #[test]

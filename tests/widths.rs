@@ -56,7 +56,10 @@ fn conv_widths_from_any_divisor_or_a_list() {
 
     let dev = Cpu::default();
     let image = ImageShape::new(1, 32, 32);
-    for widths in [Widths::divided(3).unwrap(), Widths::new([3, 5, 7, 11]).unwrap()] {
+    for widths in [
+        Widths::divided(3).unwrap(),
+        Widths::new([3, 5, 7, 11]).unwrap(),
+    ] {
         for arch in [Arch::Vgg, Arch::Resnet] {
             let spec = ConvSpec {
                 arch,

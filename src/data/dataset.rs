@@ -75,7 +75,13 @@ impl Dataset {
     /// toy problem's one-number inputs. Panics unless `rows` holds
     /// `labels.len() × dim` values.
     pub fn from_rows(rows: Vec<f32>, labels: Vec<u8>, dim: usize, num_classes: usize) -> Dataset {
-        assert_eq!(rows.len(), labels.len() * dim, "{} values are not {} rows of {dim}", rows.len(), labels.len());
+        assert_eq!(
+            rows.len(),
+            labels.len() * dim,
+            "{} values are not {} rows of {dim}",
+            rows.len(),
+            labels.len()
+        );
         Dataset {
             images: rows,
             labels,

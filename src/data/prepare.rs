@@ -88,16 +88,9 @@ pub fn train_test(
     train_samples: Option<usize>,
     test_samples: Option<usize>,
 ) -> Result<(Dataset, Dataset), DataError> {
-    let get = |split, samples| {
-        load_prepared(
-            dir,
-            kind,
-            split,
-            &Prepare {
-                samples,
-                ..*how
-            },
-        )
-    };
-    Ok((get(Split::Train, train_samples)?, get(Split::Test, test_samples)?))
+    let get = |split, samples| load_prepared(dir, kind, split, &Prepare { samples, ..*how });
+    Ok((
+        get(Split::Train, train_samples)?,
+        get(Split::Test, test_samples)?,
+    ))
 }

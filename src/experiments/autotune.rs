@@ -30,9 +30,9 @@ use crate::device::upload;
 use crate::layers::ConvDevice;
 use crate::models::convnet::{Arch, ConvNet, ConvSpec, Widths, BLOCKS_120};
 use crate::models::Classifier;
+use crate::table::{percent, Table};
 use crate::train::checkpoint::{export_params, save};
 use crate::train::trainer::evaluate;
-use crate::table::{percent, Table};
 use crate::train::{ProgressMode, TrainConfig, TrainReport, Trainer};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -240,7 +240,14 @@ impl AutotuneReport {
     pub fn tables(&self) -> Vec<Table> {
         let mut runs = Table::new(
             "Auto-tune: architecture changes per run",
-            &["run", "after epoch", "H^L", "first conflicting layer", "from", "to"],
+            &[
+                "run",
+                "after epoch",
+                "H^L",
+                "first conflicting layer",
+                "from",
+                "to",
+            ],
         );
         for r in &self.runs {
             for c in &r.changes {
@@ -266,7 +273,13 @@ impl AutotuneReport {
         let ms = |m: MeanStd, k: f64, d: usize| format!("{:.d$} ± {:.d$}", m.mean * k, m.std * k);
         let mut table1 = Table::new(
             format!("Table 1 (mean ± std over {} runs)", self.runs.len()),
-            &["method", "layers", "test acc [%]", "checkpoint [MB]", "inference [ms/64]"],
+            &[
+                "method",
+                "layers",
+                "test acc [%]",
+                "checkpoint [MB]",
+                "inference [ms/64]",
+            ],
         );
         for row in self.table() {
             table1.row(vec![
@@ -290,7 +303,12 @@ impl LesionReport {
     pub fn table(&self) -> Table {
         let mut t = Table::new(
             format!("Lesion study of {}: residual branches", self.spec),
-            &["block (hidden layer)", "branch H", "branch bundles", "removal rank"],
+            &[
+                "block (hidden layer)",
+                "branch H",
+                "branch bundles",
+                "removal rank",
+            ],
         );
         for (i, &b) in self.blocks.iter().enumerate() {
             let rank = self.order.iter().position(|&o| o == b).map_or(0, |r| r + 1);
@@ -344,7 +362,9 @@ pub fn prune_examples(spec: ConvSpec, layers: &[usize]) -> Table {
     for &l in layers {
         let (stage, block) = spec
             .locate(l)
-            .map_or(("stem".to_string(), "-".to_string()), |(s, b)| ((s + 1).to_string(), (b + 1).to_string()));
+            .map_or(("stem".to_string(), "-".to_string()), |(s, b)| {
+                ((s + 1).to_string(), (b + 1).to_string())
+            });
         let to = prune(spec, l).map_or("nothing can be cut".to_string(), |p| p.to_string());
         t.row(vec![l.to_string(), stage, block, to]);
     }

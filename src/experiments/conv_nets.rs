@@ -47,7 +47,13 @@ pub fn load_images(
     if matches!(kind, DatasetKind::Mnist | DatasetKind::FashionMnist) {
         how = how.side(32);
     }
-    Ok(train_test(data_dir, kind, &how, train_samples, test_samples)?)
+    Ok(train_test(
+        data_dir,
+        kind,
+        &how,
+        train_samples,
+        test_samples,
+    )?)
 }
 
 /// `H^l` of every hidden layer of a freshly initialised net of `spec` (seed

@@ -136,7 +136,15 @@ impl ConvSweepReport {
     pub fn tables(&self) -> Vec<Table> {
         let mut t = Table::new(
             "VGG vs ResNet: test accuracy and bundle entropy per net",
-            &["arch", "depth", "blocks", "test acc", "H^L (end)", "H^L (mean)", "first conflicting layer"],
+            &[
+                "arch",
+                "depth",
+                "blocks",
+                "test acc",
+                "H^L (end)",
+                "H^L (mean)",
+                "first conflicting layer",
+            ],
         );
         for c in &self.cells {
             let b = c.blocks;
@@ -151,7 +159,12 @@ impl ConvSweepReport {
             ]);
         }
         for arch in &self.config.archs {
-            if let Some(c) = self.cells.iter().filter(|c| c.arch == *arch).max_by_key(|c| c.depth) {
+            if let Some(c) = self
+                .cells
+                .iter()
+                .filter(|c| c.arch == *arch)
+                .max_by_key(|c| c.depth)
+            {
                 t.note(format!(
                     "deepest {arch} ({} layers): H^L {:.2} ({:.0}% of ln 10), test accuracy {} (chance 10%)",
                     c.depth,

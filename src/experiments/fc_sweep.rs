@@ -156,7 +156,15 @@ impl FcSweepReport {
     pub fn tables(&self) -> Vec<Table> {
         let mut grid = Table::new(
             "FC sweep: test accuracy and bundle entropy per net",
-            &["width", "depth", "test acc", "train acc", "H^L (mean)", "H^L (end)", "first conflicting layer"],
+            &[
+                "width",
+                "depth",
+                "test acc",
+                "train acc",
+                "H^L (mean)",
+                "H^L (end)",
+                "first conflicting layer",
+            ],
         );
         for c in &self.cells {
             grid.row(vec![
@@ -171,7 +179,10 @@ impl FcSweepReport {
         }
         let s = self.summary();
         if let Some(r) = s.correlation {
-            grid.note(format!("correlation of H^L and test accuracy over {} nets: {r:.2}", self.cells.len()));
+            grid.note(format!(
+                "correlation of H^L and test accuracy over {} nets: {r:.2}",
+                self.cells.len()
+            ));
         }
         grid.note(format!(
             "nets without conflicts: {}, mean test accuracy {}; with conflicts: {}, mean test accuracy {}",

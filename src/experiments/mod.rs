@@ -12,8 +12,8 @@ use std::path::Path;
 use anyhow::{bail, Result};
 use serde::{de::DeserializeOwned, Serialize};
 
-use crate::util::write_atomic;
 use crate::train::ProgressMode;
+use crate::util::write_atomic;
 
 /// Writes `value` as pretty JSON to `dir/name` (atomically), creating `dir`.
 pub fn write_json<T: Serialize>(dir: &Path, name: &str, value: &T) -> Result<()> {

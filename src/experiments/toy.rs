@@ -10,10 +10,10 @@ use rand::{rngs::SmallRng, Rng, SeedableRng};
 use rand_distr::StandardNormal;
 use serde::{Deserialize, Serialize};
 
+use crate::data::Dataset;
 use crate::device::upload;
 use crate::models::toy::{toy_net, ToyInit, ToyNet};
 use crate::models::Classifier;
-use crate::data::Dataset;
 use crate::table::Table;
 use crate::train::{ProgressMode, RangerConfig, TrainConfig, Trainer};
 
@@ -99,13 +99,24 @@ impl ToyReport {
     pub fn tables(&self) -> Vec<Table> {
         let mut t = Table::new(
             "Toy net: three trainings (§3.2)",
-            &["run", "train acc", "mean softmax", "class shares", "settled at epoch", "max H^L", "grad lag-1 corr"],
+            &[
+                "run",
+                "train acc",
+                "mean softmax",
+                "class shares",
+                "settled at epoch",
+                "max H^L",
+                "grad lag-1 corr",
+            ],
         );
         for r in &self.runs {
             t.row(vec![
                 r.name.clone(),
                 format!("{:.3}", r.train_accuracy),
-                format!("{:.3} / {:.3}", r.final_mean_softmax[0], r.final_mean_softmax[1]),
+                format!(
+                    "{:.3} / {:.3}",
+                    r.final_mean_softmax[0], r.final_mean_softmax[1]
+                ),
                 format!("{:.3} / {:.3}", r.class_shares[0], r.class_shares[1]),
                 r.converged_epoch.map_or("-".into(), |e| e.to_string()),
                 format!("{:.3}", r.max_entropy()),
@@ -124,7 +135,11 @@ impl ToyReport {
     /// shares, while the normal net learns (training accuracy above 90%).
     pub fn hypothesis_holds(&self) -> bool {
         let run = |name: &str| self.runs.iter().find(|r| r.name == name);
-        match (run("normal"), run("conflicting_balanced"), run("conflicting_imbalanced")) {
+        match (
+            run("normal"),
+            run("conflicting_balanced"),
+            run("conflicting_imbalanced"),
+        ) {
             (Some(a), Some(b), Some(c)) => {
                 a.train_accuracy > 0.9 && b.converged_epoch.is_some() && c.converged_epoch.is_some()
             }
@@ -136,7 +151,10 @@ impl ToyReport {
 impl ToyRun {
     /// Largest `H^L` over the epochs.
     pub fn max_entropy(&self) -> f64 {
-        self.epochs.iter().map(|e| e.bundle_entropy).fold(0.0, f64::max)
+        self.epochs
+            .iter()
+            .map(|e| e.bundle_entropy)
+            .fold(0.0, f64::max)
     }
 }
 

@@ -101,12 +101,23 @@ impl<D: Device<f32>> BatchNorm<D> {
                     * inv_std.broadcast_like::<_, Axis<0>>(&(n, shape.3))
             }
         };
-        let y = y * self.scale.retaped::<T>().broadcast_like::<_, Axis<0>>(&(n, shape.3))
-            + self.bias.retaped::<T>().broadcast_like::<_, Axis<0>>(&(n, shape.3));
+        let y = y * self
+            .scale
+            .retaped::<T>()
+            .broadcast_like::<_, Axis<0>>(&(n, shape.3))
+            + self
+                .bias
+                .retaped::<T>()
+                .broadcast_like::<_, Axis<0>>(&(n, shape.3));
         y.reshape_like(&shape)
     }
 
-    fn update_running(&self, mean: Tensor<(usize,), f32, D>, var: Tensor<(usize,), f32, D>, n: usize) {
+    fn update_running(
+        &self,
+        mean: Tensor<(usize,), f32, D>,
+        var: Tensor<(usize,), f32, D>,
+        n: usize,
+    ) {
         let unbiased = if n > 1 {
             n as f32 / (n - 1) as f32
         } else {

@@ -59,7 +59,11 @@ impl<D: ConvDevice> Conv2d<D> {
 
     pub fn forward<T: Tape<f32, D>>(&self, x: Maps<D, T>) -> Maps<D, T> {
         let (b, h, w, c) = *x.shape();
-        assert_eq!(c, self.inputs, "a conv over {} channels got {c}", self.inputs);
+        assert_eq!(
+            c, self.inputs,
+            "a conv over {} channels got {c}",
+            self.inputs
+        );
         let (oh, ow) = (self.window.out_size(h), self.window.out_size(w));
         D::im2col(x, self.window, 0.0)
             .matmul(self.weight.retaped::<T>())

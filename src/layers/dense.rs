@@ -42,7 +42,10 @@ impl<I: Dim, O: Dim, D: Device<f32>> Dense<I, O, D> {
     ) -> Tensor<(B, O), f32, D, T> {
         let o = x.matmul(self.weight.retaped::<T>().permute::<(I, O), Axes2<1, 0>>());
         let shape = *o.shape();
-        o + self.bias.retaped::<T>().broadcast_like::<_, Axis<0>>(&shape)
+        o + self
+            .bias
+            .retaped::<T>()
+            .broadcast_like::<_, Axis<0>>(&shape)
     }
 }
 

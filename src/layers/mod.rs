@@ -6,8 +6,8 @@
 pub mod batchnorm;
 pub mod conv;
 pub mod dense;
-pub mod init;
 pub mod im2col;
+pub mod init;
 pub mod params;
 pub mod pool;
 

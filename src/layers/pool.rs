@@ -36,5 +36,6 @@ pub fn global_avg_pool<D: Device<f32>, T: Tape<f32, D>>(
     x: Maps<D, T>,
 ) -> Tensor<(usize, usize), f32, D, T> {
     let (b, h, w, c) = *x.shape();
-    x.reshape_like(&(b, h * w, c)).mean::<(usize, usize), Axis<1>>()
+    x.reshape_like(&(b, h * w, c))
+        .mean::<(usize, usize), Axis<1>>()
 }

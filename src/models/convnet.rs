@@ -22,7 +22,9 @@ use serde::{Deserialize, Serialize};
 use super::{max_abs, Batch, Classifier, Flat, HiddenOutputs, Logits};
 use crate::layers::init::{he_uniform, model_rng};
 use crate::layers::params::{ParamVisitor, Params};
-use crate::layers::{global_avg_pool, BatchNorm, Conv2d, ConvDevice, Maps, MaxPool2d, Mode, Window};
+use crate::layers::{
+    global_avg_pool, BatchNorm, Conv2d, ConvDevice, Maps, MaxPool2d, Mode, Window,
+};
 use crate::util::ImageShape;
 
 /// The paper's filters per stage; [`Widths::divided`] scales them down.
@@ -336,7 +338,13 @@ pub struct ConvNet<const C: usize, D: ConvDevice> {
 impl<const C: usize, D: ConvDevice> ConvNet<C, D> {
     /// A freshly initialised net (He-uniform convs and head, batch norm at
     /// scale 1 / bias 0) for `image`-shaped rows; every stage needs a block.
-    pub fn new(dev: &D, spec: ConvSpec, widths: Widths, image: ImageShape, seed: u64) -> Result<Self> {
+    pub fn new(
+        dev: &D,
+        spec: ConvSpec,
+        widths: Widths,
+        image: ImageShape,
+        seed: u64,
+    ) -> Result<Self> {
         ensure!(
             spec.blocks.iter().all(|&b| b >= 1),
             "every stage needs at least one block: {spec}"
@@ -347,13 +355,27 @@ impl<const C: usize, D: ConvDevice> ConvNet<C, D> {
             "images of shape {image} have no pixels"
         );
         let mut rng = model_rng(seed);
-        let stem = ConvBn::new(dev, image.channels, channels[0], Window::new(7, 2, 3), &mut rng);
+        let stem = ConvBn::new(
+            dev,
+            image.channels,
+            channels[0],
+            Window::new(7, 2, 3),
+            &mut rng,
+        );
         let mut inputs = channels[0];
         let mut stages = Vec::with_capacity(4);
         for (s, (&n, &outputs)) in spec.blocks.iter().zip(&channels).enumerate() {
             let stride = if s == 0 { 1 } else { 2 };
-            let mut blocks = vec![Block::new(dev, spec.arch, (inputs, outputs), stride, &mut rng)];
-            blocks.extend((1..n).map(|_| Block::new(dev, spec.arch, (outputs, outputs), 1, &mut rng)));
+            let mut blocks = vec![Block::new(
+                dev,
+                spec.arch,
+                (inputs, outputs),
+                stride,
+                &mut rng,
+            )];
+            blocks.extend(
+                (1..n).map(|_| Block::new(dev, spec.arch, (outputs, outputs), 1, &mut rng)),
+            );
             stages.push(blocks);
             inputs = outputs;
         }
@@ -488,7 +510,10 @@ impl<const C: usize, D: ConvDevice> Classifier<usize, C, D> for ConvNet<C, D> {
         self.forward_mode(x, Mode::Infer, None)
     }
 
-    fn forward_train(&self, x: Batch<usize, D, OwnedTape<f32, D>>) -> Logits<C, D, OwnedTape<f32, D>> {
+    fn forward_train(
+        &self,
+        x: Batch<usize, D, OwnedTape<f32, D>>,
+    ) -> Logits<C, D, OwnedTape<f32, D>> {
         self.forward_mode(x, Mode::Train, None)
     }
 

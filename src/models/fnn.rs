@@ -26,7 +26,9 @@ impl<const IN: usize, const C: usize, D: Device<f32>> Fnn<IN, C, D> {
     /// zero biases. Fails unless `width >= 1` and `depth >= 1`.
     pub fn new(dev: &D, width: usize, depth: usize, seed: u64) -> anyhow::Result<Self> {
         if width == 0 || depth == 0 {
-            anyhow::bail!("an Fnn needs width >= 1 and depth >= 1 (got width {width}, depth {depth})");
+            anyhow::bail!(
+                "an Fnn needs width >= 1 and depth >= 1 (got width {width}, depth {depth})"
+            );
         }
         let mut rng = model_rng(seed);
         Ok(Self {

@@ -20,7 +20,9 @@ use super::checkpoint;
 use super::progress::{EpochProgress, ProgressMode};
 use super::ranger::{Ranger, RangerConfig};
 use crate::bundle::{measure_tensors, BundleConfig, Criterion, LayerReport};
-use crate::data::{epoch_seed, gather_into, shuffled_batches, AugmentConfig, Augmenter, Batch, Dataset};
+use crate::data::{
+    epoch_seed, gather_into, shuffled_batches, AugmentConfig, Augmenter, Batch, Dataset,
+};
 use crate::device::upload;
 use crate::layers::params::{alloc_grads, ParamVisitor, Params};
 use crate::models::Classifier;
@@ -189,10 +191,23 @@ impl TrainReport {
     pub fn tables(&self) -> Vec<Table> {
         let mut t = Table::new(
             format!("{}: training", self.label),
-            &["epoch", "step", "loss", "train acc", "test acc", "H^L", "bundles^L", "seconds"],
+            &[
+                "epoch",
+                "step",
+                "loss",
+                "train acc",
+                "test acc",
+                "H^L",
+                "bundles^L",
+                "seconds",
+            ],
         );
         for e in &self.epochs {
-            let end = self.bundles.iter().rev().find(|b| b.epoch == e.epoch && b.step == e.step);
+            let end = self
+                .bundles
+                .iter()
+                .rev()
+                .find(|b| b.epoch == e.epoch && b.step == e.step);
             t.row(vec![
                 e.epoch.to_string(),
                 e.step.to_string(),
@@ -200,12 +215,16 @@ impl TrainReport {
                 percent(e.train_accuracy),
                 e.test_accuracy.map_or("-".into(), percent),
                 end.map_or("-".into(), |b| format!("{:.3}", b.last_entropy())),
-                end.and_then(|b| b.num_bundles.last()).map_or("-".into(), |n| n.to_string()),
+                end.and_then(|b| b.num_bundles.last())
+                    .map_or("-".into(), |n| n.to_string()),
                 format!("{:.1}", e.seconds),
             ]);
         }
         if let Some(acc) = self.test_accuracy() {
-            t.note(format!("test accuracy (mean of the last 5 epochs): {}", percent(acc)));
+            t.note(format!(
+                "test accuracy (mean of the last 5 epochs): {}",
+                percent(acc)
+            ));
         }
         let mut tables = vec![t];
         if let Some(last) = self.bundles.last() {
@@ -219,7 +238,10 @@ impl BundlePoint {
     /// `H^l` and bundles of every hidden layer, and the first conflicting one.
     pub fn table(&self) -> Table {
         let mut t = Table::new(
-            format!("Bundles per layer after {} epoch(s), step {}", self.epoch, self.step),
+            format!(
+                "Bundles per layer after {} epoch(s), step {}",
+                self.epoch, self.step
+            ),
             &["layer", "H^l", "bundles", "conflicting"],
         );
         for (l, (h, n)) in self.entropy.iter().zip(&self.num_bundles).enumerate() {

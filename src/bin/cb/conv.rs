@@ -116,7 +116,10 @@ pub fn train(a: ConvArgs) -> Result<()> {
     let widths = match &a.channels[..] {
         [] => Widths::divided(a.width_divisor)?,
         &[c1, c2, c3, c4] => Widths::new([c1, c2, c3, c4])?,
-        other => anyhow::bail!("--channels takes 4 comma-separated counts, not {}", other.len()),
+        other => anyhow::bail!(
+            "--channels takes 4 comma-separated counts, not {}",
+            other.len()
+        ),
     };
     let dir = resolve_data_dir(a.env.data_dir.as_deref());
     let (train_set, test_set) = load_images(a.dataset, &dir, None, None)?;
