@@ -209,7 +209,7 @@ enum Shortcut<D: ConvDevice> {
     /// ResNet, same shape: the input itself.
     Identity,
     /// ResNet, shape changes: 1×1 conv (with the block's stride) + batch norm.
-    Projection(ConvBn<D>),
+    Projection(Box<ConvBn<D>>),
 }
 
 #[derive(Clone, Debug)]
@@ -232,13 +232,13 @@ impl<D: ConvDevice> Block<D> {
         let shortcut = match arch {
             Arch::Vgg => Shortcut::None,
             Arch::Resnet if stride == 1 && inputs == outputs => Shortcut::Identity,
-            Arch::Resnet => Shortcut::Projection(ConvBn::new(
+            Arch::Resnet => Shortcut::Projection(Box::new(ConvBn::new(
                 dev,
                 inputs,
                 outputs,
                 Window::new(1, stride, 0),
                 rng,
-            )),
+            ))),
         };
         Self {
             a: ConvBn::new(dev, inputs, outputs, Window::new(3, stride, 1), rng),
