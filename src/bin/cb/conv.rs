@@ -8,10 +8,10 @@ use conflicting_bundles::experiments::conv_nets::{load_images, train_conv};
 use conflicting_bundles::experiments::conv_sweep::{run_conv_sweep, ConvSweepConfig, REPORT};
 use conflicting_bundles::models::convnet::{Arch, ConvSpec, Widths};
 use conflicting_bundles::plots;
-use conflicting_bundles::train::{ProgressMode, TrainConfig, Trainer};
+use conflicting_bundles::train::ProgressMode;
 use conflicting_bundles::with_device;
 
-use crate::experiments::{write_charts, DataAndDevice};
+use crate::experiments::{write_charts, DataAndDevice, RunArgs};
 
 #[derive(clap::Args)]
 pub struct ConvSweepArgs {
@@ -95,18 +95,10 @@ pub struct ConvArgs {
     /// Explicit channels of the four stages, e.g. 8,16,32,64 (instead of --width-divisor)
     #[arg(long, value_delimiter = ',')]
     channels: Vec<usize>,
-    #[arg(long, default_value_t = 1)]
-    epochs: usize,
     #[arg(long, default_value = "cifar10")]
     dataset: DatasetKind,
-    #[arg(long, default_value_t = 0)]
-    seed: u64,
-    /// Also measure bundles every this many steps
-    #[arg(long)]
-    bundle_every_steps: Option<usize>,
-    /// Output folder: results.json and checkpoint.safetensors; rerun to resume
-    #[arg(long)]
-    out: PathBuf,
+    #[command(flatten)]
+    run: RunArgs,
     #[command(flatten)]
     env: DataAndDevice,
 }
@@ -123,19 +115,9 @@ pub fn train(a: ConvArgs) -> Result<()> {
     };
     let dir = resolve_data_dir(a.env.data_dir.as_deref());
     let (train_set, test_set) = load_images(a.dataset, &dir, None, None)?;
-    let trainer = Trainer {
-        config: TrainConfig {
-            epochs: a.epochs,
-            seed: a.seed,
-            bundle_every_steps: a.bundle_every_steps,
-            ..Default::default()
-        },
-        out_dir: Some(a.out.clone()),
-        progress: ProgressMode::Auto,
-        label: format!("{}-{}", a.arch, a.depth),
-    };
+    let trainer = a.run.trainer(format!("{}-{}", a.arch, a.depth));
     let r = with_device!(a.env.device, dev => train_conv(dev, spec, widths, &train_set, Some(&test_set), &trainer))?;
     println!("{spec}, channels {widths}\n{r}");
-    println!("wrote {}", a.out.join("results.json").display());
+    println!("wrote {}", a.run.out.join("results.json").display());
     Ok(())
 }

@@ -145,15 +145,25 @@ pub enum TrainCommand {
 
 #[derive(clap::Args)]
 pub struct FnnArgs {
+    /// Neurons per hidden layer (any width >= 1)
     #[arg(long)]
     width: usize,
     /// Hidden layers
     #[arg(long)]
     depth: usize,
-    #[arg(long, default_value_t = 1)]
-    epochs: usize,
     #[arg(long, default_value = "mnist")]
     dataset: DatasetKind,
+    #[command(flatten)]
+    run: RunArgs,
+    #[command(flatten)]
+    env: DataAndDevice,
+}
+
+/// What `cb train fnn` and `cb train conv` share: how long, which seed, where.
+#[derive(clap::Args)]
+pub struct RunArgs {
+    #[arg(long, default_value_t = 1)]
+    epochs: usize,
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// Also measure bundles every this many steps
@@ -161,9 +171,24 @@ pub struct FnnArgs {
     bundle_every_steps: Option<usize>,
     /// Output folder: results.json and checkpoint.safetensors; rerun to resume
     #[arg(long)]
-    out: PathBuf,
-    #[command(flatten)]
-    env: DataAndDevice,
+    pub out: PathBuf,
+}
+
+impl RunArgs {
+    /// The trainer these flags describe (the paper's recipe otherwise).
+    pub fn trainer(&self, label: String) -> Trainer {
+        Trainer {
+            config: TrainConfig {
+                epochs: self.epochs,
+                seed: self.seed,
+                bundle_every_steps: self.bundle_every_steps,
+                ..Default::default()
+            },
+            out_dir: Some(self.out.clone()),
+            progress: ProgressMode::Auto,
+            label,
+        }
+    }
 }
 
 pub fn train(cmd: TrainCommand) -> Result<()> {
@@ -179,20 +204,10 @@ pub fn train(cmd: TrainCommand) -> Result<()> {
         ..FcSweepConfig::full()
     };
     let (train_set, test_set) = load(&sweep, &resolve_data_dir(a.env.data_dir.as_deref()))?;
-    let trainer = Trainer {
-        config: TrainConfig {
-            epochs: a.epochs,
-            seed: a.seed,
-            bundle_every_steps: a.bundle_every_steps,
-            ..Default::default()
-        },
-        out_dir: Some(a.out.clone()),
-        progress: ProgressMode::Auto,
-        label: format!("fnn w{} d{}", a.width, a.depth),
-    };
+    let trainer = a.run.trainer(format!("fnn w{} d{}", a.width, a.depth));
     let r = with_device!(a.env.device, dev => train_net(dev, a.width, a.depth, &train_set, Some(&test_set), &trainer))?;
     println!("{r}");
-    println!("wrote {}", a.out.join("results.json").display());
+    println!("wrote {}", a.run.out.join("results.json").display());
     Ok(())
 }
 
