@@ -124,9 +124,9 @@ pub struct FcSummary {
     /// (`None` when either is constant).
     pub correlation: Option<f64>,
     /// (nets, mean test accuracy) without conflicts (`H^L = 0`) ...
-    pub conflict_free: (usize, f64),
-    /// ... and with them (`H^L > 0`).
-    pub conflicting: (usize, f64),
+    pub conflict_free: (usize, Option<f64>),
+    /// ... and with them (`H^L > 0`); no mean without nets.
+    pub conflicting: (usize, Option<f64>),
 }
 
 impl FcSweepReport {
@@ -143,7 +143,8 @@ impl FcSweepReport {
                 .filter(|c| (c.mean_entropy > 0.0) == conflicting)
                 .map(|c| c.test_accuracy)
                 .collect();
-            (v.len(), v.iter().sum::<f64>() / v.len().max(1) as f64)
+            let mean = (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64);
+            (v.len(), mean)
         };
         FcSummary {
             correlation: pearson(&hs, &accs),
@@ -184,12 +185,14 @@ impl FcSweepReport {
                 self.cells.len()
             ));
         }
+        let group = |(n, acc): (usize, Option<f64>)| match acc {
+            Some(a) => format!("{n} (mean test accuracy {})", percent(a)),
+            None => "none".to_string(),
+        };
         grid.note(format!(
-            "nets without conflicts: {}, mean test accuracy {}; with conflicts: {}, mean test accuracy {}",
-            s.conflict_free.0,
-            percent(s.conflict_free.1),
-            s.conflicting.0,
-            percent(s.conflicting.1)
+            "nets without conflicts: {}; with conflicts: {}",
+            group(s.conflict_free),
+            group(s.conflicting)
         ));
         let mut boundary = Table::new(
             "Conflict boundary: the deepest net per width, early in training",
