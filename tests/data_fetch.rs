@@ -271,6 +271,13 @@ fn mirrors_are_tried_in_order_and_all_failures_named() {
         "{msg}"
     );
     assert!(listing(other.path()).is_empty());
+    // The library's advice fits notebooks too: no command-line flag in it.
+    let folder = other.path().display().to_string();
+    assert!(
+        msg.contains(&format!("put into {folder} by hand")) && msg.contains("CB_DATA_DIR"),
+        "{msg}"
+    );
+    assert!(!msg.contains("--mirror"), "{msg}");
 }
 
 #[test]

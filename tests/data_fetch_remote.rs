@@ -528,6 +528,8 @@ fn cli_fetch_fails_in_one_line() {
         last.contains("the server's file is 4 bytes, expected 98948031"),
         "{stderr}"
     );
+    // The command line adds its own flag to the library's advice.
+    assert!(last.contains("pass --mirror URL-or-DIR"), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert!(listing(dir.path()).is_empty());
     // An unknown dataset is a usage error naming the choices.
