@@ -18,11 +18,16 @@ fn mnist_dir() -> PathBuf {
 }
 
 /// A tiny HTTP/1.1 server on 127.0.0.1: `GET /<name>` serves `root/<name>`, or
-/// the override for `<name>`; anything else is 404. It records every path asked.
+/// the override for `<name>`; anything else is 404. `Range: bytes=N-` is
+/// honoured (206, or 416 past the end). It records every path asked, and the
+/// `Range` header of each request.
 struct Server {
     base: String,
-    hits: Arc<Mutex<Vec<String>>>,
+    hits: Arc<Mutex<Vec<Request>>>,
 }
+
+/// A request's path and `Range` header.
+type Request = (String, Option<String>);
 
 impl Server {
     fn start(root: PathBuf, overrides: HashMap<String, Vec<u8>>) -> Server {
@@ -39,6 +44,11 @@ impl Server {
     }
 
     fn hits(&self) -> Vec<String> {
+        self.requests().into_iter().map(|(path, _)| path).collect()
+    }
+
+    /// Every request: path and `Range` header.
+    fn requests(&self) -> Vec<Request> {
         self.hits.lock().unwrap().clone()
     }
 }
@@ -47,19 +57,30 @@ fn serve(
     stream: TcpStream,
     root: &Path,
     overrides: &HashMap<String, Vec<u8>>,
-    log: &Mutex<Vec<String>>,
+    log: &Mutex<Vec<Request>>,
 ) -> std::io::Result<()> {
     let mut reader = BufReader::new(stream.try_clone()?);
     let mut request = String::new();
     reader.read_line(&mut request)?;
+    let mut range = None;
     loop {
         let mut line = String::new();
         if reader.read_line(&mut line)? == 0 || line == "\r\n" || line == "\n" {
             break;
         }
+        if let Some((k, v)) = line.split_once(':') {
+            if k.trim().eq_ignore_ascii_case("range") {
+                range = Some(v.trim().to_string());
+            }
+        }
     }
     let path = request.split_whitespace().nth(1).unwrap_or("/").to_string();
-    log.lock().unwrap().push(path.clone());
+    log.lock().unwrap().push((path.clone(), range.clone()));
+    let start = range
+        .as_deref()
+        .and_then(|r| r.strip_prefix("bytes="))
+        .and_then(|r| r.strip_suffix('-'))
+        .and_then(|n| n.parse::<usize>().ok());
     let name = path.trim_start_matches('/');
     let body = match overrides.get(name) {
         Some(b) => Some(b.clone()),
@@ -68,6 +89,24 @@ fn serve(
     };
     let mut out = stream;
     match body {
+        Some(b) if start.is_some_and(|s| s >= b.len()) => write!(
+            out,
+            "HTTP/1.1 416 Range Not Satisfiable\r\nContent-Range: bytes */{}\r\n\
+             Content-Length: 0\r\nConnection: close\r\n\r\n",
+            b.len()
+        )?,
+        Some(b) if start.is_some() => {
+            let s = start.unwrap();
+            write!(
+                out,
+                "HTTP/1.1 206 Partial Content\r\nContent-Range: bytes {s}-{}/{}\r\n\
+                 Content-Length: {}\r\nConnection: close\r\n\r\n",
+                b.len() - 1,
+                b.len(),
+                b.len() - s
+            )?;
+            out.write_all(&b[s..])?;
+        }
         Some(b) => {
             write!(
                 out,
@@ -232,6 +271,13 @@ fn mirrors_are_tried_in_order_and_all_failures_named() {
         "{msg}"
     );
     assert!(listing(other.path()).is_empty());
+    // The library's advice fits notebooks too: no command-line flag in it.
+    let folder = other.path().display().to_string();
+    assert!(
+        msg.contains(&format!("put into {folder} by hand")) && msg.contains("CB_DATA_DIR"),
+        "{msg}"
+    );
+    assert!(!msg.contains("--mirror"), "{msg}");
 }
 
 #[test]
@@ -290,4 +336,96 @@ fn https_without_tls_says_how_to_enable_it() {
         assert!(msg.contains("`tls` feature"), "{msg}");
     }
     assert!(listing(dir.path()).is_empty());
+}
+
+#[test]
+fn an_interrupted_small_file_fetch_resumes_and_verifies() {
+    let server = Server::start(mnist_dir(), HashMap::new());
+    let dir = tempfile::tempdir().unwrap();
+    // Left by an interrupted run: half of one file, all of another.
+    let half = "train-labels-idx1-ubyte.gz";
+    let whole = "t10k-labels-idx1-ubyte.gz";
+    let half_bytes = std::fs::read(mnist_dir().join(half)).unwrap();
+    let cut = half_bytes.len() / 2;
+    std::fs::write(dir.path().join(format!("{half}.part")), &half_bytes[..cut]).unwrap();
+    let whole_bytes = std::fs::read(mnist_dir().join(whole)).unwrap();
+    std::fs::write(dir.path().join(format!("{whole}.part")), &whole_bytes).unwrap();
+
+    let report = fetch(DatasetKind::Mnist, dir.path(), Some(&server.base), false).unwrap();
+    assert_eq!(report.downloaded(), 4);
+    let outcome = |name: &str| {
+        report
+            .files
+            .iter()
+            .find(|f| f.path == dir.path().join(name))
+            .map(|f| f.outcome.clone())
+            .unwrap()
+    };
+    assert_eq!(
+        outcome(half),
+        FetchOutcome::Downloaded {
+            source: format!("{}{half}", server.base),
+            bytes: (half_bytes.len() - cut) as u64,
+            resumed_from: cut as u64,
+        }
+    );
+    // The complete one is verified and installed without a request.
+    assert_eq!(
+        outcome(whole),
+        FetchOutcome::Downloaded {
+            source: format!("{}{whole}", server.base),
+            bytes: 0,
+            resumed_from: whole_bytes.len() as u64,
+        }
+    );
+    let requests = server.requests();
+    assert_eq!(requests.len(), 3, "{requests:?}");
+    assert!(requests.contains(&(format!("/{half}"), Some(format!("bytes={cut}-")))));
+    assert!(!requests.iter().any(|(p, _)| p.ends_with(whole)));
+    assert_eq!(listing(dir.path()), ALL_GZ);
+    assert_eq!(std::fs::read(dir.path().join(half)).unwrap(), half_bytes);
+    let train = load_mnist(dir.path(), DatasetKind::Mnist, Split::Train).unwrap();
+    assert_eq!(train.len(), 60_000);
+    assert_eq!(
+        load_mnist(dir.path(), DatasetKind::Mnist, Split::Test)
+            .unwrap()
+            .len(),
+        10_000
+    );
+}
+
+#[test]
+fn a_resumed_small_file_that_fails_verification_is_deleted() {
+    let server = Server::start(mnist_dir(), HashMap::new());
+    let dir = tempfile::tempdir().unwrap();
+    // Not the start of the server's file: resuming it yields a wrong file.
+    let name = "t10k-labels-idx1-ubyte.gz";
+    let part = dir.path().join(format!("{name}.part"));
+    std::fs::write(&part, [0x1f, 0x8b, 0, 0, 0, 0]).unwrap();
+    let msg = fetch(DatasetKind::Mnist, dir.path(), Some(&server.base), false)
+        .unwrap_err()
+        .to_string();
+    assert!(!msg.contains('\n'), "{msg}");
+    assert!(msg.contains(&format!("{}{name}: ", server.base)), "{msg}");
+    assert!(msg.contains("deleted"), "{msg}");
+    assert!(
+        server
+            .requests()
+            .contains(&(format!("/{name}"), Some("bytes=6-".to_string()))),
+        "{:?}",
+        server.requests()
+    );
+    // The three files before it are in place; nothing of it is left.
+    assert_eq!(
+        listing(dir.path()),
+        [
+            "t10k-images-idx3-ubyte.gz",
+            "train-images-idx3-ubyte.gz",
+            "train-labels-idx1-ubyte.gz"
+        ]
+    );
+    // The next run starts that file from scratch.
+    let again = fetch(DatasetKind::Mnist, dir.path(), Some(&server.base), false).unwrap();
+    assert_eq!(again.downloaded(), 1);
+    assert_eq!(listing(dir.path()), ALL_GZ);
 }

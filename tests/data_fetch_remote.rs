@@ -12,7 +12,7 @@ use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::thread;
 
-use conflicting_bundles::data::checksum::{md5_hex, sha256_hex};
+use conflicting_bundles::data::checksum::sha256_hex;
 use conflicting_bundles::data::remote::{part_path, MANIFEST};
 use conflicting_bundles::data::{
     fetch, fetch_remote, load, DataError, DatasetKind, FetchOutcome, RemoteFile, Split,
@@ -153,7 +153,6 @@ struct Spec {
     name: String,
     len: u64,
     sha256: String,
-    md5: String,
     extract_to: Option<String>,
 }
 
@@ -163,7 +162,6 @@ impl Spec {
             name: name.to_string(),
             len: bytes.len() as u64,
             sha256: sha256_hex(bytes),
-            md5: md5_hex(bytes),
             extract_to: extract_to.map(str::to_string),
         }
     }
@@ -173,7 +171,6 @@ impl Spec {
             name: &self.name,
             len: self.len,
             sha256: &self.sha256,
-            md5: &self.md5,
             extract_to: self.extract_to.as_deref(),
         }
     }
@@ -270,10 +267,10 @@ fn checksum_mismatch_leaves_nothing() {
     assert!(msg.contains("deleted"), "{msg}");
     assert!(listing(dir.path()).is_empty(), "{:?}", listing(dir.path()));
 
-    // Same for an MD5 mismatch of a plain file.
+    // Same for a plain file (of the right length).
     let content = b"plain file content".repeat(100);
     let mut plain = Spec::new("train_32x32.mat", &content, None);
-    plain.md5 = md5_hex(b"other");
+    plain.sha256 = sha256_hex(b"other");
     let server = Server::start(
         HashMap::from([("train_32x32.mat".into(), content)]),
         Mode::Ranges,
@@ -281,7 +278,10 @@ fn checksum_mismatch_leaves_nothing() {
     let msg = fetch_remote(&plain.file(), dir.path(), &[&server.base], false)
         .unwrap_err()
         .to_string();
-    assert!(msg.contains("md5 mismatch"), "{msg}");
+    assert!(
+        msg.contains("train_32x32.mat: sha256 mismatch") && msg.contains("deleted"),
+        "{msg}"
+    );
     assert!(listing(dir.path()).is_empty());
 }
 
@@ -528,6 +528,8 @@ fn cli_fetch_fails_in_one_line() {
         last.contains("the server's file is 4 bytes, expected 98948031"),
         "{stderr}"
     );
+    // The command line adds its own flag to the library's advice.
+    assert!(last.contains("pass --mirror URL-or-DIR"), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert!(listing(dir.path()).is_empty());
     // An unknown dataset is a usage error naming the choices.

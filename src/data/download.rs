@@ -1,7 +1,7 @@
-//! Getting one file's bytes from one mirror (an http(s) base URL or a local
-//! directory), with progress display: into memory (the small IDX files) or
-//! into a `.part` file that a later run resumes with an HTTP `Range` request.
-//! No verification here.
+//! Getting one file from one mirror into a `.part` file, with progress
+//! display: from an http(s) base URL (a `.part` left by an earlier attempt is
+//! continued with an HTTP `Range` request) or by copying from a local
+//! directory. No verification here (see [`super::fetch`]).
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, IsTerminal, Read, Write};
@@ -11,9 +11,9 @@ use std::time::Duration;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::error::one_line;
-use super::idx::gz_path;
 
-/// Refuse bodies larger than this (the largest canonical file, raw, is ~47 MB).
+/// Refuse bodies larger than this when the length is not known beforehand
+/// (the largest download of unknown length, MNIST's gzip images, is ~10 MB).
 const MAX_BYTES: u64 = 256 << 20;
 
 /// How to report progress.
@@ -51,53 +51,12 @@ impl Progress {
     }
 }
 
-/// The outcome of asking one mirror for one file.
-#[derive(Debug)]
-pub(crate) struct Attempt {
-    /// The URL or path asked.
-    pub location: String,
-    pub result: Result<Vec<u8>, String>,
-}
-
-/// Ask `mirror` for `name.gz`. A mirror without `://` (or with `file://`) is a
-/// local directory, where `name.gz` and then `name` are looked for.
-pub(crate) fn get(mirror: &str, name: &str, progress: Progress) -> Attempt {
-    match local_dir(mirror) {
-        Some(dir) => get_local(dir, name),
-        None => get_http(mirror, name, progress),
-    }
-}
-
 /// The local directory a mirror names (no `://`, or `file://`), if it is one.
 pub(crate) fn local_dir(mirror: &str) -> Option<PathBuf> {
     match mirror.strip_prefix("file://") {
         Some(path) => Some(PathBuf::from(path)),
         None if !mirror.contains("://") => Some(PathBuf::from(mirror)),
         None => None,
-    }
-}
-
-fn get_local(dir: PathBuf, name: &str) -> Attempt {
-    let raw = dir.join(name);
-    let gz = gz_path(&raw);
-    let path = if gz.is_file() || !raw.is_file() {
-        gz
-    } else {
-        raw
-    };
-    Attempt {
-        location: path.display().to_string(),
-        result: std::fs::read(&path).map_err(one_line),
-    }
-}
-
-fn get_http(base: &str, name: &str, progress: Progress) -> Attempt {
-    let sep = if base.ends_with('/') { "" } else { "/" };
-    let url = format!("{base}{sep}{name}.gz");
-    let result = download(&url, progress);
-    Attempt {
-        location: url,
-        result,
     }
 }
 
@@ -114,31 +73,6 @@ fn agent() -> ureq::Agent {
         .build()
 }
 
-fn download(url: &str, progress: Progress) -> Result<Vec<u8>, String> {
-    let response = agent().get(url).call().map_err(|e| describe(url, e))?;
-    let total = response
-        .header("Content-Length")
-        .and_then(|v| v.trim().parse::<u64>().ok());
-    let bar = match progress {
-        Progress::Bar => bar(url, total),
-        Progress::Off | Progress::Lines => ProgressBar::hidden(),
-    };
-    progress.note_lines(&format!("downloading {url}"));
-    let mut bytes = Vec::with_capacity(total.unwrap_or(0).min(MAX_BYTES) as usize);
-    let read = bar
-        .wrap_read(response.into_reader().take(MAX_BYTES + 1))
-        .read_to_end(&mut bytes);
-    bar.finish_and_clear();
-    read.map_err(|e| format!("download interrupted: {}", one_line(e)))?;
-    if bytes.len() as u64 > MAX_BYTES {
-        return Err(format!("response larger than {MAX_BYTES} bytes"));
-    }
-    if let Some(n) = total.filter(|&n| n != bytes.len() as u64) {
-        return Err(format!("got {} of {n} bytes", bytes.len()));
-    }
-    Ok(bytes)
-}
-
 /// What [`download_resumable`] transferred.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Transfer {
@@ -148,27 +82,45 @@ pub(crate) struct Transfer {
     pub resumed_from: u64,
 }
 
-/// Download `url`, which must be `len` bytes long, into `part`. A `part` left
-/// by an earlier attempt is continued with `Range: bytes=N-` when the server
-/// answers 206 with the matching `Content-Range`, and started over when it
-/// answers 200 (no range support) or 416; a `part` already `len` bytes long is
-/// left for the caller to verify without a request. On an interrupted transfer
-/// what arrived stays in `part` for the next run.
+/// Copy the local file `src` into `part` (replacing what is there) and sync it;
+/// on failure nothing is left at `part`.
+pub(crate) fn copy_to_part(src: &Path, part: &Path) -> Result<Transfer, String> {
+    let mut input = File::open(src).map_err(one_line)?;
+    let copied = File::create(part)
+        .and_then(|mut out| {
+            let n = std::io::copy(&mut input, &mut out)?;
+            out.sync_all()?;
+            Ok(n)
+        })
+        .map_err(|e| format!("cannot copy to {}: {}", part.display(), one_line(e)));
+    match copied {
+        Ok(bytes) => Ok(Transfer {
+            bytes,
+            resumed_from: 0,
+        }),
+        Err(why) => {
+            let _ = std::fs::remove_file(part);
+            Err(why)
+        }
+    }
+}
+
+/// Download `url` into `part`; `len`, when known, is the file's length, else
+/// the server's `Content-Length` or `Content-Range` is trusted (and at most
+/// 256 MiB taken). A `part` left by an earlier attempt is continued with
+/// `Range: bytes=N-` when the server answers 206 with the matching
+/// `Content-Range`, and started over when it answers 200 (no range support)
+/// or 416; a `part` longer than `len` is started over without asking. Whether
+/// a `part` is already complete is for the caller to tell. On an interrupted
+/// transfer what arrived stays in `part` for the next run.
 pub(crate) fn download_resumable(
     url: &str,
     part: &Path,
-    len: u64,
+    len: Option<u64>,
     progress: Progress,
 ) -> Result<Transfer, String> {
     let mut have = std::fs::metadata(part).map(|m| m.len()).unwrap_or(0);
-    if have == len {
-        progress.note_lines(&format!("{}: complete, verifying", part.display()));
-        return Ok(Transfer {
-            bytes: 0,
-            resumed_from: have,
-        });
-    }
-    if have > len {
+    if len.is_some_and(|len| have > len) {
         remove(part)?;
         have = 0;
     }
@@ -187,7 +139,10 @@ pub(crate) fn download_resumable(
         }
         Err(e) => return Err(describe(url, e)),
     };
-    let start = if response.status() == 206 {
+    let wrong_size = |t: u64, len: u64| {
+        format!("the server's file is {t} bytes, expected {len} (wrong or changed file)")
+    };
+    let (start, expected) = if response.status() == 206 {
         let range = response
             .header("Content-Range")
             .ok_or("HTTP 206 without a Content-Range header")?;
@@ -198,28 +153,32 @@ pub(crate) fn download_resumable(
                 "asked to resume at byte {have}, the server sent from byte {first}"
             ));
         }
-        if let Some(t) = total.filter(|&t| t != len) {
-            return Err(format!(
-                "the server's file is {t} bytes, expected {len} (wrong or changed file)"
-            ));
+        match (total, len) {
+            (Some(t), Some(len)) if t != len => return Err(wrong_size(t, len)),
+            _ => (have, len.or(total)),
         }
-        have
     } else {
         let total = response
             .header("Content-Length")
             .and_then(|v| v.trim().parse::<u64>().ok());
-        if let Some(t) = total.filter(|&t| t != len) {
-            return Err(format!(
-                "the server's file is {t} bytes, expected {len} (wrong or changed file)"
-            ));
+        if let (Some(t), Some(len)) = (total, len) {
+            if t != len {
+                return Err(wrong_size(t, len));
+            }
         }
         if have > 0 {
             progress.note(&format!(
                 "{url}: the server does not resume downloads; starting over"
             ));
         }
-        0
+        (0, len.or(total))
     };
+    let limit = expected.unwrap_or(MAX_BYTES);
+    if start > limit {
+        return Err(format!(
+            "the server's file is {limit} bytes, fewer than the {start} already downloaded"
+        ));
+    }
     let file = if start > 0 {
         OpenOptions::new().append(true).open(part)
     } else {
@@ -228,7 +187,7 @@ pub(crate) fn download_resumable(
     .map_err(|e| format!("cannot write {}: {}", part.display(), one_line(e)))?;
     let bar = match progress {
         Progress::Bar => {
-            let b = bar(url, Some(len));
+            let b = bar(url, expected);
             b.set_position(start);
             b
         }
@@ -239,11 +198,12 @@ pub(crate) fn download_resumable(
     } else {
         format!("downloading {url}")
     });
-    let remaining = len - start;
+    let remaining = limit - start;
     let mut reader = response.into_reader();
     let mut writer = BufWriter::with_capacity(1 << 20, file);
     let mut buf = vec![0u8; 1 << 16];
     let mut got = 0u64;
+    let mut overflow = false;
     let outcome = loop {
         match reader.read(&mut buf) {
             Ok(0) => break Ok(()),
@@ -255,9 +215,8 @@ pub(crate) fn download_resumable(
                 got += keep as u64;
                 bar.inc(keep as u64);
                 if keep < n {
-                    break Err(format!(
-                        "the server sent more than {len} bytes (wrong file)"
-                    ));
+                    overflow = true;
+                    break Ok(());
                 }
             }
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
@@ -271,10 +230,18 @@ pub(crate) fn download_resumable(
         .and_then(|f| f.sync_all())
         .map_err(|e| format!("cannot write {}: {}", part.display(), one_line(e)));
     let kept = start + got;
+    let of_len = expected.map(|n| format!(" of {n}")).unwrap_or_default();
+    if overflow {
+        // Too long: the wrong file, not worth resuming.
+        remove(part)?;
+        return Err(format!(
+            "the server sent more than {limit} bytes (wrong file); the download was deleted"
+        ));
+    }
     outcome
         .and(flushed)
         .and_then(|()| {
-            if got < remaining {
+            if expected.is_some() && got < remaining {
                 Err("the transfer ended early".to_string())
             } else {
                 Ok(())
@@ -282,7 +249,7 @@ pub(crate) fn download_resumable(
         })
         .map_err(|why| {
             format!(
-                "{why}; {kept} of {len} bytes kept in {}: rerun to resume",
+                "{why}; {kept}{of_len} bytes kept in {}: rerun to resume",
                 part.display()
             )
         })?;

@@ -127,9 +127,12 @@ pub enum DataError {
         hint: Hint,
     },
 
+    /// Every mirror failed. The message says how else to get the file (the
+    /// `cb` command line adds its `--mirror` flag to it).
     #[error(
-        "could not fetch {name} into {}: {attempts} (pass --mirror URL-or-DIR to use another source)",
-        .dir.display()
+        "could not fetch {name} into {dir}: {attempts} (the dataset's files can be put into {dir} by hand or fetched from another source; the data folder is set by `data_dir` or the {env} environment variable)",
+        dir = .dir.display(),
+        env = super::dir::DATA_DIR_ENV
     )]
     Fetch {
         name: String,

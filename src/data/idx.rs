@@ -31,6 +31,15 @@ pub fn is_gzip(bytes: &[u8]) -> bool {
     bytes.starts_with(&GZIP_MAGIC)
 }
 
+/// Whether the file at `path` starts like a gzip stream.
+pub fn file_is_gzip(path: &Path) -> std::io::Result<bool> {
+    let mut magic = Vec::with_capacity(GZIP_MAGIC.len());
+    std::fs::File::open(path)?
+        .take(GZIP_MAGIC.len() as u64)
+        .read_to_end(&mut magic)?;
+    Ok(is_gzip(&magic))
+}
+
 /// `base` with `.gz` appended.
 pub fn gz_path(base: &Path) -> PathBuf {
     let mut s = base.as_os_str().to_owned();

@@ -22,7 +22,7 @@ pub struct IdxFile {
 }
 
 /// A file that a dataset's mirrors serve as is (the non-IDX datasets): the
-/// length and two digests of the canonical download, all checked before use.
+/// length and SHA-256 of the canonical download, both checked before use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RemoteFile<'a> {
     /// Name on the mirrors (appended to a base URL) and, for a plain file, in the
@@ -32,8 +32,6 @@ pub struct RemoteFile<'a> {
     pub len: u64,
     /// Lower-case hex SHA-256 of the whole file.
     pub sha256: &'a str,
-    /// Lower-case hex MD5 of the whole file.
-    pub md5: &'a str,
     /// `Some(folder)`: a gzip-compressed tar archive whose entries all lie under
     /// `folder/`; fetching extracts it into the data directory as `folder` and
     /// removes the archive. `None`: the file is stored as `name`.
@@ -133,17 +131,15 @@ const MNIST_MIRRORS: [&str; 2] = [
 
 const FASHION_MIRRORS: [&str; 1] = ["http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"];
 
-// Digests of the non-IDX downloads. Lengths and SHA-256 as TensorFlow Datasets
-// registers them (url_checksums/{cifar10,svhn_cropped,imagenette}.txt); MD5
-// as the CIFAR page of the dataset's authors publishes it (CIFAR-10) and as
-// torchvision's SVHN and Imagenette classes check it. Both must match.
+// Digests of the non-IDX downloads: lengths and SHA-256 as TensorFlow Datasets
+// registers them (url_checksums/{cifar10,svhn_cropped,imagenette}.txt). Every
+// file of the catalogue (IDX ones included) has a SHA-256; nothing else is checked.
 
 /// CIFAR-10 binary version, from the authors' page.
 const CIFAR10_FILES: [RemoteFile<'static>; 1] = [RemoteFile {
     name: "cifar-10-binary.tar.gz",
     len: 170_052_171,
     sha256: "c4a38c50a1bc5f3a1c5537f2155ab9d68f9f25eb1ed8d9ddda3db29a59bca1dd",
-    md5: "c32a1d4ab5d03f1284b67883e8d87530",
     extract_to: Some(super::cifar::CIFAR10_DIR),
 }];
 
@@ -153,14 +149,12 @@ const SVHN_FILES: [RemoteFile<'static>; 2] = [
         name: super::svhn::SVHN_TRAIN,
         len: 182_040_794,
         sha256: "435e94d69a87fde4fd4d7f3dd208dfc32cb6ae8af2240d066de1df7508d083b8",
-        md5: "e26dedcc434d2e4c54c9b2d4a06d8373",
         extract_to: None,
     },
     RemoteFile {
         name: super::svhn::SVHN_TEST,
         len: 64_275_384,
         sha256: "cdce80dfb2a2c4c6160906d0bd7c68ec5a99d7ca4831afa54f09182025b6a75b",
-        md5: "eb5a983be6a315427106f1b164d9cef3",
         extract_to: None,
     },
 ];
@@ -170,7 +164,6 @@ const IMAGENETTE_FILES: [RemoteFile<'static>; 1] = [RemoteFile {
     name: "imagenette2-160.tgz",
     len: 98_948_031,
     sha256: "88daccb09b6fce93f45e6c09ddeb269cce705549e6bff322092a2a5a11489863",
-    md5: "e793b78cc4c9e9a4ccc0c1155377a412",
     extract_to: Some(super::imagenette::IMAGENETTE_DIR),
 }];
 
@@ -443,7 +436,6 @@ mod tests {
             assert_eq!(std.len(), kind.channels());
             for f in kind.remote_files() {
                 assert_eq!(f.sha256.len(), 64);
-                assert_eq!(f.md5.len(), 32);
                 assert!(f.len > 1 << 20);
             }
         }

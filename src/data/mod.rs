@@ -9,8 +9,8 @@
 //!   and the notebooks use: a split, a subset, padded or resized, normalised.
 //! - [`Dataset::padded`] and [`Dataset::to_channels`] adapt shapes (e.g. MNIST
 //!   to 3×32×32 for the models built for CIFAR).
-//! - [`fetch()`] downloads a dataset (`cb data fetch`): checksummed, atomic,
-//!   resumable for the large files.
+//! - [`fetch()`] downloads a dataset (`cb data fetch`): every file through one
+//!   path: resumable `.part` download, SHA-256 check, atomic install.
 //! - [`Augmenter`] applies the random augmentation of §3.1 to a batch.
 //! - [`shuffled_batches`] and [`gather`] make mini-batches.
 //!

@@ -2,8 +2,8 @@
 
 use std::path::PathBuf;
 
-use anyhow::Result;
-use conflicting_bundles::data::{fetch, resolve_data_dir, DatasetKind, FetchOutcome};
+use anyhow::{anyhow, Result};
+use conflicting_bundles::data::{fetch, resolve_data_dir, DataError, DatasetKind, FetchOutcome};
 
 #[derive(clap::Subcommand)]
 pub enum DataCommand {
@@ -27,7 +27,12 @@ pub struct FetchArgs {
 pub fn run(cmd: DataCommand) -> Result<()> {
     let DataCommand::Fetch(a) = cmd;
     let dir = resolve_data_dir(a.data_dir.as_deref());
-    let report = fetch(a.dataset, &dir, a.mirror.as_deref(), true)?;
+    let report = fetch(a.dataset, &dir, a.mirror.as_deref(), true).map_err(|e| match e {
+        DataError::Fetch { .. } => anyhow!(
+            "{e}; pass --mirror URL-or-DIR to fetch from another source, --data-dir DIR to use another folder"
+        ),
+        other => other.into(),
+    })?;
     for f in &report.files {
         match &f.outcome {
             FetchOutcome::AlreadyValid => {
