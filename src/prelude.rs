@@ -23,7 +23,9 @@ pub use crate::device::{cpu, DeviceChoice};
 pub use crate::experiments::autotune::{self, prune, run_autotune, AutotuneConfig, AutotuneReport};
 pub use crate::experiments::conv_nets::{conv_net, load_images, measure_untrained, train_conv};
 pub use crate::experiments::conv_sweep::{run_conv_sweep, ConvSweepConfig, ConvSweepReport};
-pub use crate::experiments::fc_sweep::{self, run_fc_sweep, train_net, FcSweepConfig, FcSweepReport};
+pub use crate::experiments::fc_sweep::{
+    self, run_fc_sweep, train_net, FcSweepConfig, FcSweepReport,
+};
 pub use crate::experiments::quick_mode;
 pub use crate::experiments::toy::{run_toy, toy_data, ToyConfig, ToyReport};
 pub use crate::models::convnet::{Arch, ConvNet, ConvSpec, Widths};
