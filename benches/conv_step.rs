@@ -12,8 +12,9 @@
 //!
 //! `scripts/bench-conv-step.sh` runs this next to the same work in PyTorch
 //! (`scripts/bench_conv_step_torch.py`); numbers go in docs/benchmarks.md.
-//! im2col/col2im and the matmuls run on rayon's pool, so `RAYON_NUM_THREADS`
-//! sets the threads.
+//! Each iteration runs on rayon's pool (`util::on_pool`, as `Trainer::fit`
+//! does), where our kernels and the matmuls run, so `RAYON_NUM_THREADS` sets
+//! the threads.
 
 use std::time::Duration;
 
@@ -21,7 +22,7 @@ use conflicting_bundles::layers::{Conv2d, Maps, Window};
 use conflicting_bundles::models::convnet::{Arch, ConvNet, ConvSpec, Widths};
 use conflicting_bundles::models::Classifier;
 use conflicting_bundles::train::{Ranger, RangerConfig};
-use conflicting_bundles::util::ImageShape;
+use conflicting_bundles::util::{on_pool, on_pool_if_cpu, ImageShape};
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
 use dfdx::prelude::*;
 use rand::{rngs::SmallRng, Rng, SeedableRng};
@@ -47,11 +48,13 @@ fn conv_fwd_bwd(c: &mut Criterion) {
     group.sample_size(30);
     group.bench_function("fwd_bwd", |b| {
         b.iter(|| {
-            // leaky_trace keeps every gradient: the input's and the weight's.
-            let out = conv.forward(x.clone().leaky_trace());
-            let grads = (out * cot.clone()).sum().backward();
-            black_box(grads.get(&conv.weight));
-            black_box(grads.get(&x));
+            on_pool(|| {
+                // leaky_trace keeps every gradient: the input's and the weight's.
+                let out = conv.forward(x.clone().leaky_trace());
+                let grads = (out * cot.clone()).sum().backward();
+                black_box(grads.get(&conv.weight));
+                black_box(grads.get(&x));
+            })
         })
     });
     group.finish();
@@ -101,7 +104,10 @@ fn ranger_steps(c: &mut Criterion) {
         // Criterion's warm-up also gets the optimizer past its first steps
         // (state allocation, RAdam's un-rectified phase) before sampling.
         group.bench_function("ranger_step", |b| {
-            b.iter(|| step(&mut model, &mut opt, &x, &y))
+            b.iter(|| {
+                // SAFETY: CPU tensors and the optimizer, as in Trainer::fit.
+                unsafe { on_pool_if_cpu::<Cpu, _>(|| step(&mut model, &mut opt, &x, &y)) }
+            })
         });
         group.finish();
     }

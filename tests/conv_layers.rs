@@ -377,3 +377,139 @@ fn permuted_rgb_input_gets_its_gradient_in_its_own_layout() {
     };
     assert_eq!(grad(true), grad(false));
 }
+
+/// Max |a - b| / (1 + |b|) over two equally long buffers.
+fn max_rel_diff(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len());
+    a.iter()
+        .zip(b)
+        .map(|(a, b)| (a - b).abs() / (1.0 + b.abs()))
+        .fold(0.0, f32::max)
+}
+
+#[test]
+fn fused_cpu_conv_matches_im2col_and_matmul() {
+    // The CPU's fused conv (im2col, its own AVX2 kernel for 8k output
+    // channels or gemm otherwise, backward written into the patch buffer)
+    // against im2col + dfdx matmul. Shapes cover both register tiles (8 and
+    // 16 columns), remainder rows, several row tasks and inner sums longer
+    // than one block (288 weight rows; 120+ patch rows in the weight gradient).
+    let dev = dev();
+    let mut rng = StdRng::seed_from_u64(32);
+    for (inputs, outputs) in [(5, 4), (32, 8), (32, 16), (3, 24)] {
+        let s = (2, 9, 7, inputs);
+        let xv = random(2 * 9 * 7 * inputs, 31);
+        for window in [
+            Window::new(3, 1, 1),
+            Window::new(3, 2, 1),
+            Window::new(1, 2, 0),
+        ] {
+            let conv = Conv2d::new(&dev, inputs, outputs, window, &mut rng);
+            let run = |fused: bool| {
+                let x = maps(&dev, xv.clone(), s);
+                let out = if fused {
+                    conv.forward(x.leaky_trace())
+                } else {
+                    conv2d_by_ops(x.leaky_trace(), &conv.weight, window)
+                };
+                let cot = dev.tensor_from_vec(random(out.shape().num_elements(), 33), *out.shape());
+                let values = out.retaped::<NoneTape>().as_vec();
+                let grads = (out * cot).sum::<Rank0, _>().backward();
+                (
+                    values,
+                    grads.get(&x).as_vec(),
+                    grads.get(&conv.weight).as_vec(),
+                )
+            };
+            let (fused, ops) = (run(true), run(false));
+            // f32 sums of up to a few hundred terms in another order.
+            let case = format!("{inputs} -> {outputs}, {window:?}");
+            assert!(max_rel_diff(&fused.0, &ops.0) < 1e-5, "{case}: values");
+            assert!(max_rel_diff(&fused.1, &ops.1) < 1e-5, "{case}: d/dx");
+            assert!(max_rel_diff(&fused.2, &ops.2) < 1e-5, "{case}: d/dw");
+        }
+    }
+}
+
+#[test]
+fn fused_cpu_batch_norm_matches_the_op_chain() {
+    // Every combination the nets use (train / given statistics, with or
+    // without a residual add, with or without ReLU): values, the batch
+    // statistics and the gradients of x, scale, bias and the residual against
+    // `batch_norm_by_ops`. The fused kernel sums in f64 (the op chain in f32),
+    // so the two agree to f32 rounding; with given statistics the values are
+    // the same ops in the same order and must be bit-identical.
+    let dev = dev();
+    let s = (3, 4, 5, 6);
+    let n = 3 * 4 * 5 * 6;
+    let xv: Vec<f32> = random(n, 41)
+        .iter()
+        .enumerate()
+        .map(|(i, v)| v * 3.0 + (i % 6) as f32 - 2.0)
+        .collect();
+    let skip_v = random(n, 42);
+    let cot_v = random(n, 43);
+    let scale = dev.tensor_from_vec(random(6, 44), (6,));
+    let bias = dev.tensor_from_vec(random(6, 45), (6,));
+    let given = Stats::Given {
+        mean: dev.tensor_from_vec(random(6, 46), (6,)),
+        var: dev.tensor_from_vec(random(6, 47).iter().map(|v| v + 1.5).collect(), (6,)),
+    };
+    for stats in [Stats::Batch, given] {
+        for with_skip in [false, true] {
+            for relu in [false, true] {
+                let case = format!(
+                    "{}, skip {with_skip}, relu {relu}",
+                    if matches!(stats, Stats::Batch) {
+                        "batch stats"
+                    } else {
+                        "given stats"
+                    }
+                );
+                let run = |fused: bool| {
+                    let x = maps(&dev, xv.clone(), s);
+                    let skip = maps(&dev, skip_v.clone(), s);
+                    let sk = with_skip.then(|| skip.leaky_trace());
+                    let (y, batch) = if fused {
+                        <Cpu as ConvDevice>::batch_norm(
+                            x.leaky_trace(),
+                            &scale,
+                            &bias,
+                            &stats,
+                            sk,
+                            relu,
+                        )
+                    } else {
+                        batch_norm_by_ops(x.leaky_trace(), &scale, &bias, &stats, sk, relu)
+                    };
+                    let values = y.retaped::<NoneTape>().as_vec();
+                    let cot = dev.tensor_from_vec(cot_v.clone(), s);
+                    let grads = (y * cot).sum::<Rank0, _>().backward();
+                    let batch = batch.map(|(m, v)| [m.as_vec(), v.as_vec()].concat());
+                    let mut g = vec![
+                        grads.get(&x).as_vec(),
+                        grads.get(&scale).as_vec(),
+                        grads.get(&bias).as_vec(),
+                    ];
+                    if with_skip {
+                        g.push(grads.get(&skip).as_vec());
+                    }
+                    (values, batch, g)
+                };
+                let (fused, ops) = (run(true), run(false));
+                if matches!(stats, Stats::Batch) {
+                    assert!(max_rel_diff(&fused.0, &ops.0) < 1e-5, "{case}: values");
+                    let (fb, ob) = (fused.1.unwrap(), ops.1.unwrap());
+                    assert!(max_rel_diff(&fb, &ob) < 1e-5, "{case}: batch statistics");
+                } else {
+                    assert_eq!(fused.0, ops.0, "{case}: values");
+                    assert!(fused.1.is_none() && ops.1.is_none());
+                }
+                for (k, (f, o)) in fused.2.iter().zip(&ops.2).enumerate() {
+                    let d = max_rel_diff(f, o);
+                    assert!(d < 1e-4, "{case}: gradient {k} differs by {d}");
+                }
+            }
+        }
+    }
+}

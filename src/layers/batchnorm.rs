@@ -13,6 +13,7 @@ use std::sync::Mutex;
 
 use dfdx::prelude::*;
 
+use super::device::{ConvDevice, Stats};
 use super::im2col::Maps;
 use crate::layers::params::{ParamVisitor, Params};
 
@@ -78,38 +79,41 @@ impl<D: Device<f32>> BatchNorm<D> {
         (r.mean.as_vec(), r.var.as_vec())
     }
 
-    pub fn forward<T: Tape<f32, D>>(&self, x: Maps<D, T>, mode: Mode) -> Maps<D, T> {
-        let shape = *x.shape();
-        let n = shape.0 * shape.1 * shape.2;
-        let x = x.reshape_like(&(n, shape.3));
-        let y = match mode {
-            Mode::Train => {
-                // Each taped tensor is consumed exactly once (its tape holds
-                // the backward ops); the running update reads tape-free copies.
-                let mean = x.retaped::<T>().mean::<(usize,), Axis<0>>();
-                let mean_value = mean.retaped::<NoneTape>();
-                let centered = x - mean.broadcast_like::<_, Axis<0>>(&(n, shape.3));
-                let var = centered.retaped::<T>().square().mean::<(usize,), Axis<0>>();
-                self.update_running(mean_value, var.retaped(), n);
-                let inv_std = (var + BN_EPS).sqrt().recip();
-                centered * inv_std.broadcast_like::<_, Axis<0>>(&(n, shape.3))
-            }
+    pub fn forward<T: Tape<f32, D>>(&self, x: Maps<D, T>, mode: Mode) -> Maps<D, T>
+    where
+        D: ConvDevice,
+    {
+        self.forward_then(x, mode, None, false)
+    }
+
+    /// `forward`, then `+ skip` if given, then ReLU if `relu`: one fused op on
+    /// devices that fuse them (see [`ConvDevice::batch_norm`]).
+    pub fn forward_then<T: Tape<f32, D>>(
+        &self,
+        x: Maps<D, T>,
+        mode: Mode,
+        skip: Option<Maps<D, T>>,
+        relu: bool,
+    ) -> Maps<D, T>
+    where
+        D: ConvDevice,
+    {
+        let n = x.shape().0 * x.shape().1 * x.shape().2;
+        let stats = match mode {
+            Mode::Train => Stats::Batch,
             Mode::Infer => {
                 let r = self.running();
-                let inv_std = (r.var.clone() + BN_EPS).sqrt().recip();
-                (x - r.mean.clone().broadcast_like::<_, Axis<0>>(&(n, shape.3)))
-                    * inv_std.broadcast_like::<_, Axis<0>>(&(n, shape.3))
+                Stats::Given {
+                    mean: r.mean.clone(),
+                    var: r.var.clone(),
+                }
             }
         };
-        let y = y * self
-            .scale
-            .retaped::<T>()
-            .broadcast_like::<_, Axis<0>>(&(n, shape.3))
-            + self
-                .bias
-                .retaped::<T>()
-                .broadcast_like::<_, Axis<0>>(&(n, shape.3));
-        y.reshape_like(&shape)
+        let (y, batch) = D::batch_norm(x, &self.scale, &self.bias, &stats, skip, relu);
+        if let Some((mean, var)) = batch {
+            self.update_running(mean, var, n);
+        }
+        y
     }
 
     fn update_running(

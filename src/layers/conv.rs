@@ -6,7 +6,8 @@
 use dfdx::prelude::*;
 use rand::Rng;
 
-use super::im2col::{ConvDevice, Maps, Window};
+use super::device::ConvDevice;
+use super::im2col::{Maps, Window};
 use crate::layers::init::he_uniform;
 use crate::layers::params::{ParamVisitor, Params};
 
@@ -58,16 +59,13 @@ impl<D: ConvDevice> Conv2d<D> {
     }
 
     pub fn forward<T: Tape<f32, D>>(&self, x: Maps<D, T>) -> Maps<D, T> {
-        let (b, h, w, c) = *x.shape();
+        let c = x.shape().3;
         assert_eq!(
             c, self.inputs,
             "a conv over {} channels got {c}",
             self.inputs
         );
-        let (oh, ow) = (self.window.out_size(h), self.window.out_size(w));
-        D::im2col(x, self.window, 0.0)
-            .matmul(self.weight.retaped::<T>())
-            .reshape_like(&(b, oh, ow, self.outputs()))
+        D::conv2d(x, &self.weight, self.window)
     }
 }
 

@@ -11,7 +11,7 @@
 //! Two implementations of the same op:
 //! - [`im2col_by_gather`]: dfdx's `gather` on the flattened map plus one padding
 //!   row; works (and differentiates) on every device, CUDA included.
-//! - the CPU kernel ([`ConvDevice`] for `Cpu`): direct copies, parallel over
+//! - the CPU kernel (`ConvDevice` for `Cpu`, in `layers::cpu`): direct copies, parallel over
 //!   the batch, with col2im as its backward. dfdx's generic CPU gather indexes
 //!   element by element and is several times slower here.
 //!
@@ -228,10 +228,6 @@ pub(crate) fn col2im_add_host(grad_patches: &[f32], g: &Geometry, grad_x: &mut [
         });
 }
 
-fn geometry<D: Device<f32>, T>(x: &Maps<D, T>, window: Window) -> Geometry {
-    Geometry::new(*x.shape(), window)
-}
-
 /// im2col by dfdx ops (`concat` a padding row, `gather`, `reshape`): the
 /// device-independent implementation, differentiable on every device.
 pub fn im2col_by_gather<D: Device<f32>, T: Tape<f32, D>>(
@@ -239,7 +235,7 @@ pub fn im2col_by_gather<D: Device<f32>, T: Tape<f32, D>>(
     window: Window,
     pad_value: f32,
 ) -> Patches<D, T> {
-    let g = geometry(&x, window);
+    let g = Geometry::new(*x.shape(), window);
     let dev = x.device().clone();
     let c = x.shape().3;
     let flat = x.reshape_like(&(g.batch * g.rows * g.cols, c));
@@ -283,69 +279,4 @@ fn cached_indices<D: Device<f32>>(dev: &D, g: &Geometry) -> Tensor<(usize,), usi
             .expect("keyed by device type")
             .clone()
     })
-}
-
-/// Devices the project's conv and pool layers run on: they provide im2col.
-pub trait ConvDevice: Device<f32> {
-    /// Patches of `x` under `window`; padding reads as `pad_value`.
-    fn im2col<T: Tape<f32, Self>>(
-        x: Maps<Self, T>,
-        window: Window,
-        pad_value: f32,
-    ) -> Patches<Self, T>;
-}
-
-impl ConvDevice for Cpu {
-    fn im2col<T: Tape<f32, Self>>(
-        x: Maps<Self, T>,
-        window: Window,
-        pad_value: f32,
-    ) -> Patches<Self, T> {
-        let g = geometry(&x, window);
-        // The kernels read (and col2im writes the gradient) in NHWC memory
-        // order, so a permuted or broadcast view is laid out first; dfdx's
-        // reshape carries the gradient back to the view's layout. Free for a
-        // contiguous map.
-        let x = x.contiguous();
-        let (x, mut tape) = x.split_tape();
-        let dev = x.device().clone();
-        let mut src = vec![0.0; x.shape().num_elements()];
-        x.copy_into(&mut src);
-        // The patch buffer comes from dfdx's buffer cache (when it is on) and
-        // goes back there when the patches tensor drops, so steps and
-        // inference passes reuse it instead of taking fresh pages each call,
-        // and the cache does not fill up with buffers nobody asks for again.
-        let mut slot = Storage::<f32>::try_alloc_len(&dev, g.num_rows() * g.row_len()).unwrap();
-        let mut patches = std::mem::take(&mut *slot);
-        im2col_host(&src, &g, pad_value, &mut patches);
-        drop(src);
-        let out = dev.tensor_from_vec(patches, (g.num_rows(), g.row_len()));
-        if T::OWNS_TAPE {
-            let (x_ghost, out_ghost) = (x.ghost(), out.ghost());
-            tape.add_backward_op(move |grads| {
-                grads.try_alloc_for(&out_ghost)?;
-                // The patch gradient is an intermediate nobody reads after
-                // this op: take its buffer instead of copying it...
-                let grad_out = std::mem::take(&mut **grads.get_or_alloc_mut(&out_ghost)?);
-                let grad_x = grads.get_or_alloc_mut(&x_ghost)?;
-                col2im_add_host(&grad_out, &g, grad_x);
-                // ...and hand it back to the cache (a plain free without one).
-                *slot = grad_out;
-                Ok(())
-            });
-        }
-        out.put_tape(tape)
-    }
-}
-
-#[cfg(feature = "cuda")]
-impl ConvDevice for Cuda {
-    fn im2col<T: Tape<f32, Self>>(
-        x: Maps<Self, T>,
-        window: Window,
-        pad_value: f32,
-    ) -> Patches<Self, T> {
-        // dfdx's CUDA gather (atomic-add backward) is already a device kernel.
-        im2col_by_gather(x, window, pad_value)
-    }
 }

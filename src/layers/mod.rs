@@ -5,14 +5,18 @@
 
 pub mod batchnorm;
 pub mod conv;
+mod cpu;
 pub mod dense;
+pub mod device;
 pub mod im2col;
 pub mod init;
+mod matmul;
 pub mod params;
 pub mod pool;
 
 pub use batchnorm::{BatchNorm, Mode};
 pub use conv::Conv2d;
 pub use dense::Dense;
-pub use im2col::{im2col_by_gather, ConvDevice, Maps, Patches, Window};
+pub use device::{batch_norm_by_ops, conv2d_by_ops, Channels, ConvDevice, Stats};
+pub use im2col::{im2col_by_gather, Maps, Patches, Window};
 pub use pool::{global_avg_pool, MaxPool2d};

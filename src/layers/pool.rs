@@ -2,7 +2,8 @@
 
 use dfdx::prelude::*;
 
-use super::im2col::{ConvDevice, Maps, Window};
+use super::device::ConvDevice;
+use super::im2col::{Maps, Window};
 
 /// Max over each window; padding never wins (it reads as `-inf`).
 ///

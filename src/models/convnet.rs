@@ -195,6 +195,17 @@ impl<D: ConvDevice> ConvBn<D> {
         self.bn.forward(self.conv.forward(x), mode)
     }
 
+    /// `forward`, then `+ skip`, then ReLU, fused where the device fuses them.
+    fn forward_then<T: Tape<f32, D>>(
+        &self,
+        x: Maps<D, T>,
+        mode: Mode,
+        skip: Option<Maps<D, T>>,
+        relu: bool,
+    ) -> Maps<D, T> {
+        self.bn.forward_then(self.conv.forward(x), mode, skip, relu)
+    }
+
     fn visit<V: ParamVisitor<f32, D>>(&mut self, prefix: &str, v: &mut V) {
         self.conv.visit_params(&format!("{prefix}.conv"), v);
         self.bn.visit_params(&format!("{prefix}.bn"), v);
@@ -263,12 +274,17 @@ impl<D: ConvDevice> Block<D> {
             Shortcut::Identity => Some(x.retaped::<T>()),
             Shortcut::Projection(p) => Some(p.forward(x.retaped::<T>(), mode)),
         };
-        let h = self.b.forward(self.a.forward(x, mode).relu(), mode);
-        probe.record(Record::Branches, &h);
-        match skip {
-            Some(s) => (h + s).relu(),
-            None => h.relu(),
+        let a = self.a.forward_then(x, mode, None, true);
+        if probe.wants(Record::Branches) {
+            // The lesion study reads the branch before the shortcut is added.
+            let h = self.b.forward(a, mode);
+            probe.record(Record::Branches, &h);
+            return match skip {
+                Some(s) => (h + s).relu(),
+                None => h.relu(),
+            };
         }
+        self.b.forward_then(a, mode, skip, true)
     }
 
     fn visit<V: ParamVisitor<f32, D>>(&mut self, prefix: &str, v: &mut V) {
@@ -309,6 +325,11 @@ enum Record {
 }
 
 impl<D: Device<f32>> Probe<'_, D> {
+    /// Whether activations of kind `what` are being recorded.
+    fn wants(&self, what: Record) -> bool {
+        self.out.is_some() && self.what == what
+    }
+
     /// Appends a tape-free, flattened copy of `h` if `what` is being recorded.
     fn record<T: Tape<f32, D>>(&mut self, what: Record, h: &Maps<D, T>) {
         if let Some(out) = self.out.as_mut().filter(|_| self.what == what) {
@@ -454,7 +475,7 @@ impl<const C: usize, D: ConvDevice> ConvNet<C, D> {
         let maps: Maps<D, T> = x
             .reshape_like(&(b, channels, rows, cols))
             .permute::<_, Axes4<0, 2, 3, 1>>();
-        let mut h = self.stem.forward(maps, mode).relu();
+        let mut h = self.stem.forward_then(maps, mode, None, true);
         if let Some(p) = &self.pool {
             h = p.forward(h);
         }

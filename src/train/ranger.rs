@@ -51,7 +51,8 @@
 //!     p    <- p * 0 + slow * 1                      (axpy, in place)
 //! ```
 //!
-//! The CPU kernels evaluate each line exactly as written; CUDA kernels may
+//! On the CPU one host loop evaluates each line exactly as written, in this
+//! order (the same bits as the dfdx op chain, which runs on other devices); CUDA kernels may
 //! contract `a * b + c` into a fused multiply-add, so CPU and GPU can differ in
 //! the last bit.
 //!
@@ -497,6 +498,11 @@ fn step_tensor<S: Shape, D: Device<f32>>(
         _ => {}
     }
 
+    if std::any::TypeId::of::<D>() == std::any::TypeId::of::<Cpu>() {
+        step_on_host(sc, st, p, g);
+        return Ok(());
+    }
+
     // Moments, in place.
     st.m.try_axpy(sc.b1, &g, sc.one_minus_b1)?;
     let g2 = g.try_square()?;
@@ -534,6 +540,45 @@ fn step_tensor<S: Shape, D: Device<f32>>(
         }
     }
     Ok(())
+}
+
+/// [`step_tensor`] on the CPU: the same f32 ops in the same order, one pass
+/// over host copies instead of a dozen dfdx ops (each a single-threaded loop
+/// and a fresh buffer), so the results are bit for bit those of the op chain.
+fn step_on_host<S: Shape, D: Device<f32>>(
+    sc: &StepScalars,
+    st: &mut Moments<S, D>,
+    p: &mut Tensor<S, f32, D>,
+    g: Tensor<S, f32, D>,
+) {
+    let (mut ph, gh) = (p.as_vec(), g.as_vec());
+    let (mut m, mut v) = (st.m.as_vec(), st.v.as_vec());
+    let mut slow = st.slow.as_ref().filter(|_| sc.sync).map(|s| s.as_vec());
+    for i in 0..ph.len() {
+        let g = gh[i];
+        m[i] = m[i] * sc.b1 + g * sc.one_minus_b1;
+        v[i] = v[i] * sc.b2 + (g * g) * sc.one_minus_b2;
+        let m_hat = m[i] / sc.bias1;
+        let mut u = match sc.rect {
+            Some(r) => (m_hat * r) / ((v[i] / sc.bias2).sqrt() + sc.eps),
+            None => m_hat,
+        };
+        if sc.wd != 0.0 {
+            u += ph[i] * sc.wd;
+        }
+        ph[i] = ph[i] * 1.0 + u * -sc.lr;
+        if let Some(s) = slow.as_mut() {
+            let diff = ph[i] - s[i];
+            s[i] = s[i] * 1.0 + diff * sc.alpha;
+            ph[i] = ph[i] * 0.0 + s[i] * 1.0;
+        }
+    }
+    p.copy_from(&ph);
+    st.m.copy_from(&m);
+    st.v.copy_from(&v);
+    if let (Some(s), Some(t)) = (slow, st.slow.as_mut()) {
+        t.copy_from(&s);
+    }
 }
 
 /// One update in progress: the walk position and the step's scalars.

@@ -27,6 +27,7 @@ use crate::device::upload;
 use crate::layers::params::{alloc_grads, ParamVisitor, Params};
 use crate::models::Classifier;
 use crate::table::{percent, Table};
+use crate::util::on_pool_if_cpu;
 
 /// Everything that determines a training run's numbers (stored with results
 /// and checkpoints; a checkpoint only resumes a run with the same config).
@@ -287,6 +288,8 @@ impl Trainer {
     /// With `out_dir` set, results and a checkpoint are written after every
     /// epoch and an existing checkpoint there is resumed from its last
     /// completed epoch (it must have been written with the same config).
+    ///
+    /// On the CPU the run takes place on rayon's pool ([`on_pool_if_cpu`]).
     pub fn fit<I: Dim, const C: usize, D: Device<f32>, M: Classifier<I, C, D>>(
         &self,
         dev: &D,
@@ -294,7 +297,9 @@ impl Trainer {
         train: &Dataset,
         test: Option<&Dataset>,
     ) -> Result<TrainReport> {
-        fit(dev, model, train, test, self)
+        // SAFETY: on the CPU the job holds CPU tensors (the model), datasets,
+        // this trainer and the optimizer it creates: none is bound to a thread.
+        unsafe { on_pool_if_cpu::<D, _>(|| fit(dev, model, train, test, self)) }
     }
 }
 

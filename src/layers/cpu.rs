@@ -1,0 +1,321 @@
+//! [`ConvDevice`] for the CPU: im2col by direct copies, and batch
+//! normalization fused with the residual add and ReLU after it, as
+//! multi-threaded loops over NHWC buffers.
+//!
+//! dfdx 0.13 runs elementwise ops and reductions as single-threaded loops,
+//! one allocation and one backward op each: a training-mode batch norm + ReLU
+//! is about fifteen of them. Here it is one pass for the statistics, one for
+//! the output and two for the backward, on rayon's pool.
+//!
+//! # Precision and op order
+//!
+//! Per element the forward pass computes exactly what
+//! [`batch_norm_by_ops`](super::device::batch_norm_by_ops) computes, in the
+//! same f32 op order (`((x - mean) * inv_std) * scale + bias`, `+ skip`,
+//! ReLU, `inv_std = 1 / sqrt(var + eps)`), so with given statistics
+//! (inference) both give the same bits. The batch statistics and the
+//! backward's per-channel sums differ: they are accumulated in f64 over fixed
+//! chunks of rows (`CHUNK_ROWS`, independent of the thread count, so results do
+//! not depend on it) and rounded to f32 once, where dfdx sums in f32 in row
+//! order. `tests/conv_layers.rs` compares the two within f32 rounding.
+
+use std::ops::Range;
+
+use dfdx::prelude::*;
+use rayon::prelude::*;
+
+use super::batchnorm::BN_EPS;
+use super::device::{Channels, ConvDevice, NormOut, Stats};
+use super::im2col::{col2im_add_host, im2col_host, Geometry, Maps, Patches, Window};
+use super::matmul::{matmul, Mat};
+
+/// Rows per chunk of the per-channel sums (and of the elementwise loops).
+const CHUNK_ROWS: usize = 256;
+
+impl ConvDevice for Cpu {
+    fn im2col<T: Tape<f32, Self>>(
+        x: Maps<Self, T>,
+        window: Window,
+        pad_value: f32,
+    ) -> Patches<Self, T> {
+        let g = Geometry::new(*x.shape(), window);
+        let (src, x, mut tape) = host(x);
+        let dev = x.device().clone();
+        // The patch buffer comes from dfdx's buffer cache (when it is on) and
+        // goes back there when the patches tensor drops, so steps and
+        // inference passes reuse it instead of taking fresh pages each call,
+        // and the cache does not fill up with buffers nobody asks for again.
+        let mut slot = Storage::<f32>::try_alloc_len(&dev, g.num_rows() * g.row_len()).unwrap();
+        let mut patches = std::mem::take(&mut *slot);
+        im2col_host(&src, &g, pad_value, &mut patches);
+        drop(src);
+        let out = dev.tensor_from_vec(patches, (g.num_rows(), g.row_len()));
+        if T::OWNS_TAPE {
+            let (x_ghost, out_ghost) = (x.ghost(), out.ghost());
+            tape.add_backward_op(move |grads| {
+                grads.try_alloc_for(&out_ghost)?;
+                // The patch gradient is an intermediate nobody reads after
+                // this op: take its buffer instead of copying it...
+                let grad_out = std::mem::take(&mut **grads.get_or_alloc_mut(&out_ghost)?);
+                let grad_x = grads.get_or_alloc_mut(&x_ghost)?;
+                col2im_add_host(&grad_out, &g, grad_x);
+                // ...and hand it back to the cache (a plain free without one).
+                *slot = grad_out;
+                Ok(())
+            });
+        }
+        out.put_tape(tape)
+    }
+
+    fn conv2d<T: Tape<f32, Self>>(
+        x: Maps<Self, T>,
+        weight: &Tensor<(usize, usize), f32, Self>,
+        window: Window,
+    ) -> Maps<Self, T> {
+        let g = Geometry::new(*x.shape(), window);
+        let (k, c_out) = *weight.shape();
+        assert_eq!(k, g.row_len(), "conv weight rows vs. patch length");
+        let m = g.num_rows();
+        let (src, x, mut tape) = host(x);
+        let dev = x.device().clone();
+        let w = weight.as_vec();
+        // Buffers from dfdx's cache (see im2col above).
+        let mut patches = Storage::<f32>::try_alloc_len(&dev, m * k).unwrap();
+        im2col_host(&src, &g, 0.0, &mut patches);
+        drop(src);
+        let mut y = Storage::<f32>::try_alloc_len(&dev, m * c_out).unwrap();
+        matmul(
+            &mut y,
+            false,
+            Mat::new(&patches, m, k),
+            Mat::new(&w, k, c_out),
+        );
+        let out = dev.tensor_from_vec(
+            std::mem::take(&mut *y),
+            (g.batch, g.out_rows, g.out_cols, c_out),
+        );
+        if T::OWNS_TAPE {
+            let (x_ghost, w_ghost, out_ghost) = (x.ghost(), weight.ghost(), out.ghost());
+            tape.add_backward_op(move |grads| {
+                grads.try_alloc_for(&out_ghost)?;
+                let gy = std::mem::take(&mut **grads.get_or_alloc_mut(&out_ghost)?);
+                let gw = grads.get_or_alloc_mut(&w_ghost)?;
+                matmul(
+                    gw,
+                    true,
+                    Mat::new(&patches, m, k).t(),
+                    Mat::new(&gy, m, c_out),
+                );
+                // The patches are read for the last time above: their buffer
+                // takes the patch gradient gy · wᵀ (written, not added)...
+                matmul(
+                    &mut patches,
+                    false,
+                    Mat::new(&gy, m, c_out),
+                    Mat::new(&w, k, c_out).t(),
+                );
+                // ...which col2im adds onto the input's gradient.
+                col2im_add_host(&patches, &g, grads.get_or_alloc_mut(&x_ghost)?);
+                **grads.get_or_alloc_mut(&out_ghost)? = gy;
+                Ok(())
+            });
+        }
+        out.put_tape(tape)
+    }
+
+    fn batch_norm<T: Tape<f32, Self>>(
+        x: Maps<Self, T>,
+        scale: &Channels<Self>,
+        bias: &Channels<Self>,
+        stats: &Stats<Self>,
+        skip: Option<Maps<Self, T>>,
+        relu: bool,
+    ) -> NormOut<Self, T> {
+        let shape = *x.shape();
+        let c = shape.3;
+        let n = shape.0 * shape.1 * shape.2;
+        let (xs, x, tape) = host(x);
+        let (skip_data, skip_ghost, mut tape) = match skip {
+            Some(s) => {
+                assert_eq!(*s.shape(), shape, "a residual add needs equal shapes");
+                let (data, s, skip_tape) = host(s);
+                (Some(data), Some(s.ghost()), tape.merge(skip_tape))
+            }
+            None => (None, None, tape),
+        };
+        let dev = x.device().clone();
+        let (s, b) = (scale.as_vec(), bias.as_vec());
+        let (mean, var, train) = match stats {
+            Stats::Batch => {
+                let (m, v) = mean_var(&xs, c);
+                (m, v, true)
+            }
+            Stats::Given { mean, var } => (mean.as_vec(), var.as_vec(), false),
+        };
+        let inv: Vec<f32> = var.iter().map(|v| (v + BN_EPS).sqrt().recip()).collect();
+
+        // x̂ = (x - mean) * inv_std is kept for the backward pass.
+        let mut xhat = vec![0.0f32; xs.len()];
+        let mut y = vec![0.0f32; xs.len()];
+        let rows = CHUNK_ROWS * c;
+        xhat.par_chunks_mut(rows)
+            .zip(y.par_chunks_mut(rows))
+            .enumerate()
+            .for_each(|(k, (xh, yk))| {
+                let at = k * rows;
+                let rows_here = xh.chunks_exact_mut(c).zip(yk.chunks_exact_mut(c));
+                for (r, (h, o)) in rows_here.enumerate() {
+                    let i = at + r * c;
+                    let xr = &xs[i..i + c];
+                    for j in 0..c {
+                        h[j] = (xr[j] - mean[j]) * inv[j];
+                        o[j] = h[j] * s[j] + b[j];
+                    }
+                    if let Some(sk) = &skip_data {
+                        o.iter_mut().zip(&sk[i..i + c]).for_each(|(o, k)| *o += k);
+                    }
+                    if relu {
+                        o.iter_mut().for_each(|o| *o = o.max(0.0));
+                    }
+                }
+            });
+        drop((xs, skip_data));
+        let mask = relu.then(|| y.clone());
+        let out = dev.tensor_from_vec(y, shape);
+        let batch = train.then(|| {
+            (
+                dev.tensor_from_vec(mean, (c,)),
+                dev.tensor_from_vec(var, (c,)),
+            )
+        });
+        if T::OWNS_TAPE {
+            let (x_ghost, out_ghost) = (x.ghost(), out.ghost());
+            let (scale_ghost, bias_ghost) = (scale.ghost(), bias.ghost());
+            tape.add_backward_op(move |grads| {
+                grads.try_alloc_for(&out_ghost)?;
+                // The output's gradient is read here only: it is masked by
+                // the ReLU in place and put back.
+                let mut g = std::mem::take(&mut **grads.get_or_alloc_mut(&out_ghost)?);
+                if let Some(y) = &mask {
+                    g.par_chunks_mut(rows)
+                        .zip(y.par_chunks(rows))
+                        .for_each(|(g, y)| {
+                            g.iter_mut()
+                                .zip(y)
+                                .filter(|(_, &y)| y <= 0.0)
+                                .for_each(|(g, _)| *g = 0.0);
+                        });
+                }
+                if let Some(sg) = &skip_ghost {
+                    add_into(grads.get_or_alloc_mut(sg)?, &g);
+                }
+                // Per channel: Σ g (the bias gradient) and Σ g·x̂ (the scale's).
+                let sums = chunked_sums(n, 2 * c, |r, acc| {
+                    let (sb, ss) = acc.split_at_mut(c);
+                    let span = r.start * c..r.end * c;
+                    for (g, h) in g[span.clone()]
+                        .chunks_exact(c)
+                        .zip(xhat[span].chunks_exact(c))
+                    {
+                        for j in 0..c {
+                            sb[j] += g[j] as f64;
+                            ss[j] += (g[j] * h[j]) as f64;
+                        }
+                    }
+                });
+                let (sb, ss): (Vec<f32>, Vec<f32>) = (
+                    sums[..c].iter().map(|&v| v as f32).collect(),
+                    sums[c..].iter().map(|&v| v as f32).collect(),
+                );
+                add_into(grads.get_or_alloc_mut(&bias_ghost)?, &sb);
+                add_into(grads.get_or_alloc_mut(&scale_ghost)?, &ss);
+                // Per channel, d/dx = k1·g - k2 - k3·x̂ with (training mode,
+                // through the batch statistics) k1 = s·inv, k2 = s·inv·Σg/n,
+                // k3 = s·inv·Σ(g·x̂)/n; or (given statistics) k1 = s·inv, k2 = k3 = 0.
+                let k1: Vec<f32> = s.iter().zip(&inv).map(|(s, i)| s * i).collect();
+                let (k2, k3): (Vec<f32>, Vec<f32>) = if train {
+                    let nf = n as f32;
+                    (
+                        k1.iter().zip(&sb).map(|(k, v)| k * v / nf).collect(),
+                        k1.iter().zip(&ss).map(|(k, v)| k * v / nf).collect(),
+                    )
+                } else {
+                    (vec![0.0; c], vec![0.0; c])
+                };
+                let gx = grads.get_or_alloc_mut(&x_ghost)?;
+                gx.par_chunks_mut(rows).enumerate().for_each(|(k, gx)| {
+                    let at = k * rows;
+                    for (r, d) in gx.chunks_exact_mut(c).enumerate() {
+                        let i = at + r * c;
+                        let (g, h) = (&g[i..i + c], &xhat[i..i + c]);
+                        for j in 0..c {
+                            d[j] += k1[j] * g[j] - k2[j] - k3[j] * h[j];
+                        }
+                    }
+                });
+                **grads.get_or_alloc_mut(&out_ghost)? = g;
+                Ok(())
+            });
+        }
+        (out.put_tape(tape), batch)
+    }
+}
+
+/// `x`'s values in NHWC memory order on the host, `x` without its tape, and
+/// the tape. A permuted or broadcast view is laid out first (dfdx's reshape
+/// carries the gradient back to the view's layout); free for a contiguous map.
+fn host<T: Tape<f32, Cpu>>(x: Maps<Cpu, T>) -> (Vec<f32>, Maps<Cpu>, T) {
+    let (x, tape) = x.contiguous().split_tape();
+    let mut data = vec![0.0; x.shape().num_elements()];
+    x.copy_into(&mut data);
+    (data, x, tape)
+}
+
+/// Per-channel batch mean and biased variance of an `(n, c)` buffer, in f64
+/// over fixed row chunks, rounded to f32; the variance is taken around the
+/// f32 mean (as the reference does).
+fn mean_var(x: &[f32], c: usize) -> (Vec<f32>, Vec<f32>) {
+    let n = x.len() / c;
+    let sums = chunked_sums(n, c, |r, acc| {
+        for row in x[r.start * c..r.end * c].chunks_exact(c) {
+            acc.iter_mut().zip(row).for_each(|(a, &v)| *a += v as f64);
+        }
+    });
+    let mean: Vec<f32> = sums.iter().map(|s| (s / n as f64) as f32).collect();
+    let squares = chunked_sums(n, c, |r, acc| {
+        for row in x[r.start * c..r.end * c].chunks_exact(c) {
+            for ((a, &v), &m) in acc.iter_mut().zip(row).zip(&mean) {
+                let d = (v - m) as f64;
+                *a += d * d;
+            }
+        }
+    });
+    let var = squares.iter().map(|s| (s / n as f64) as f32).collect();
+    (mean, var)
+}
+
+/// `width` sums over `n` rows: `add(rows, acc)` adds the terms of a range of
+/// rows into `acc`. Chunks of `CHUNK_ROWS` rows run in parallel; their partial
+/// sums are added in chunk order, so the result does not depend on threads.
+fn chunked_sums(n: usize, width: usize, add: impl Fn(Range<usize>, &mut [f64]) + Sync) -> Vec<f64> {
+    let partials: Vec<Vec<f64>> = (0..n.div_ceil(CHUNK_ROWS))
+        .into_par_iter()
+        .map(|k| {
+            let mut acc = vec![0.0; width];
+            add(k * CHUNK_ROWS..((k + 1) * CHUNK_ROWS).min(n), &mut acc);
+            acc
+        })
+        .collect();
+    let mut total = vec![0.0; width];
+    for p in partials {
+        total.iter_mut().zip(p).for_each(|(t, v)| *t += v);
+    }
+    total
+}
+
+/// `dst += src`, elementwise, in parallel.
+fn add_into(dst: &mut [f32], src: &[f32]) {
+    dst.par_chunks_mut(1 << 14)
+        .zip(src.par_chunks(1 << 14))
+        .for_each(|(d, s)| d.iter_mut().zip(s).for_each(|(d, s)| *d += s));
+}
