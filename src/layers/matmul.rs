@@ -179,40 +179,21 @@ mod avx2 {
                 .add((row0 + i) * a.row_stride + kb * a.col_stride)
         };
         let b_at = |j: usize| b.data.as_ptr().add(kb * b.row_stride + j);
-        let mut i = 0;
-        while i + MR <= rows {
-            for j in (0..n).step_by(8 * NV) {
-                let out = c.as_mut_ptr().add(i * n + j);
-                tile::<MR, NV>(
-                    kc,
-                    a_at(i),
-                    a.row_stride,
-                    a.col_stride,
-                    b_at(j),
-                    b.row_stride,
-                    out,
-                    n,
-                    load,
-                );
+        // Full MR-row tiles, then the remaining rows as 1-row tiles.
+        let full = rows - rows % MR;
+        let mut run = |i: usize, j: usize, one_row: bool| {
+            let (ap, bp, out) = (a_at(i), b_at(j), c.as_mut_ptr().add(i * n + j));
+            let (ars, acs, brs) = (a.row_stride, a.col_stride, b.row_stride);
+            if one_row {
+                tile::<1, NV>(kc, ap, ars, acs, bp, brs, out, n, load);
+            } else {
+                tile::<MR, NV>(kc, ap, ars, acs, bp, brs, out, n, load);
             }
-            i += MR;
-        }
-        while i < rows {
+        };
+        for i in (0..full).step_by(MR).chain(full..rows) {
             for j in (0..n).step_by(8 * NV) {
-                let out = c.as_mut_ptr().add(i * n + j);
-                tile::<1, NV>(
-                    kc,
-                    a_at(i),
-                    a.row_stride,
-                    a.col_stride,
-                    b_at(j),
-                    b.row_stride,
-                    out,
-                    n,
-                    load,
-                );
+                run(i, j, i >= full);
             }
-            i += 1;
         }
     }
 
