@@ -106,16 +106,36 @@ impl ConvDevice for Cpu {
                     Mat::new(&patches, m, k).t(),
                     Mat::new(&gy, m, c_out),
                 );
-                // The patches are read for the last time above: their buffer
-                // takes the patch gradient gy · wᵀ (written, not added)...
-                matmul(
-                    &mut patches,
-                    false,
-                    Mat::new(&gy, m, c_out),
-                    Mat::new(&w, k, c_out).t(),
-                );
-                // ...which col2im adds onto the input's gradient.
-                col2im_add_host(&patches, &g, grads.get_or_alloc_mut(&x_ghost)?);
+                let gx = grads.get_or_alloc_mut(&x_ghost)?;
+                // The patches are read for the last time above; their buffer
+                // is reused for one of the two input-gradient routes.
+                match transposed(&g, c_out) {
+                    // Stride 1: the input gradient is itself a convolution,
+                    // of gy with the flipped weight, one product with the
+                    // long contraction (k²·C_out) and no col2im.
+                    Some(gt) => {
+                        patches.resize(gt.num_rows() * gt.row_len(), 0.0);
+                        im2col_host(&gy, &gt, 0.0, &mut patches);
+                        let wt = flipped_transposed(&w, &g, c_out);
+                        matmul(
+                            gx,
+                            true,
+                            Mat::new(&patches, gt.num_rows(), gt.row_len()),
+                            Mat::new(&wt, gt.row_len(), g.channels),
+                        );
+                    }
+                    // Otherwise the patch gradient gy · wᵀ (written, not
+                    // added), which col2im adds onto the input's gradient.
+                    None => {
+                        matmul(
+                            &mut patches,
+                            false,
+                            Mat::new(&gy, m, c_out),
+                            Mat::new(&w, k, c_out).t(),
+                        );
+                        col2im_add_host(&patches, &g, gx);
+                    }
+                }
                 **grads.get_or_alloc_mut(&out_ghost)? = gy;
                 Ok(())
             });
@@ -259,6 +279,39 @@ impl ConvDevice for Cpu {
         }
         (out.put_tape(tape), batch)
     }
+}
+
+/// For a stride-1 conv of geometry `g` with `c_out` output channels, the
+/// geometry of its input gradient as a conv over the output gradient: the
+/// same kernel, stride 1, padding `k - 1 - p`, whose output has the input's
+/// size. `None` for strided convs (their transpose is not a plain conv).
+fn transposed(g: &Geometry, c_out: usize) -> Option<Geometry> {
+    let w = g.window;
+    (w.stride == 1 && w.padding < w.kernel).then(|| {
+        let window = Window::new(w.kernel, 1, w.kernel - 1 - w.padding);
+        let gt = Geometry::new((g.batch, g.out_rows, g.out_cols, c_out), window);
+        debug_assert_eq!((gt.out_rows, gt.out_cols), (g.rows, g.cols));
+        gt
+    })
+}
+
+/// The weight of the transposed conv: `(k²·C_out, C_in)` with rows ordered
+/// `(ky, kx, c_out)`, `wt[(ky, kx, o)][i] = w[(k-1-ky, k-1-kx, i)][o]`.
+fn flipped_transposed(w: &[f32], g: &Geometry, c_out: usize) -> Vec<f32> {
+    let (k, c_in) = (g.window.kernel, g.channels);
+    let mut wt = vec![0.0; k * k * c_out * c_in];
+    for ky in 0..k {
+        for kx in 0..k {
+            let src = ((k - 1 - ky) * k + (k - 1 - kx)) * c_in;
+            let dst = (ky * k + kx) * c_out;
+            for i in 0..c_in {
+                for o in 0..c_out {
+                    wt[(dst + o) * c_in + i] = w[(src + i) * c_out + o];
+                }
+            }
+        }
+    }
+    wt
 }
 
 /// `x`'s values in NHWC memory order on the host, `x` without its tape, and

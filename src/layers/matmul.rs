@@ -6,17 +6,20 @@
 //! crate (dfdx's CPU matmul) puts the output's contiguous dimension in its
 //! 24-wide register tile, so at 8 or 16 channels most of the tile is empty
 //! and the kernel waits on FMA latency. The kernel here vectorizes over the
-//! output channels and puts up to 12 output rows (pixels) in a register tile,
+//! output channels and puts up to 24 output rows (pixels) in a register tile,
 //! so every FMA unit stays busy even at 8 channels.
 //!
-//! It runs on x86-64 with AVX2 and FMA (checked at run time) when `b` is
-//! row-major and its column count a multiple of 8; other cases go to `gemm`.
+//! It runs on x86-64 (features checked at run time) with AVX-512 when the
+//! column count is a multiple of 16, else with AVX2 and FMA when it is a
+//! multiple of 8; other cases go to `gemm`. `gemm` 0.15 has AVX-512 kernels
+//! only behind its nightly feature.
 //!
 //! # Precision and op order
 //!
 //! f32 throughout. Each output is `c + Σ_p a[i][p]·b[p][j]` accumulated in
 //! `p` order with one fused multiply-add per term, in blocks of `KC` terms
-//! added onto the running value: the same order whatever the thread count.
+//! added onto the running value: the same order whatever the thread count
+//! and the instruction set (AVX-512 and AVX2 give the same bits).
 //! `gemm` (the fallback, and dfdx's matmul) also uses FMAs but blocks the sum
 //! differently, so the two agree to rounding, not bit for bit.
 
@@ -68,19 +71,24 @@ pub(crate) fn matmul(dst: &mut [f32], accumulate: bool, a: Mat<'_>, b: Mat<'_>) 
         return;
     }
     #[cfg(target_arch = "x86_64")]
-    if n % 8 == 0
-        && std::arch::is_x86_feature_detected!("avx2")
-        && std::arch::is_x86_feature_detected!("fma")
     {
-        // A transposed b (the weight in the input gradient) is small: lay it out.
-        let laid_out;
-        let b = if b.col_stride == 1 {
-            b
-        } else {
-            laid_out = (0..k * n).map(|x| b.at(x / n, x % n)).collect::<Vec<_>>();
-            Mat::new(&laid_out, k, n)
-        };
-        return avx2::matmul(dst, accumulate, a, b);
+        use std::arch::is_x86_feature_detected as has;
+        let avx512 = avx512::fits(n) && has!("avx512f");
+        if avx512 || (avx2::fits(n) && has!("avx2") && has!("fma")) {
+            // A transposed b (the weight in the input gradient) is small: lay it out.
+            let laid_out;
+            let b = if b.col_stride == 1 {
+                b
+            } else {
+                laid_out = (0..k * n).map(|x| b.at(x / n, x % n)).collect::<Vec<_>>();
+                Mat::new(&laid_out, k, n)
+            };
+            return if avx512 {
+                avx512::matmul(dst, accumulate, a, b)
+            } else {
+                avx2::matmul(dst, accumulate, a, b)
+            };
+        }
     }
     by_gemm(dst, accumulate, a, b)
 }
@@ -122,123 +130,147 @@ fn by_gemm(dst: &mut [f32], accumulate: bool, a: Mat<'_>, b: Mat<'_>) {
     }
 }
 
+/// One register-tiled kernel per instruction set, from one template: the
+/// module name, the target features, the vector type, its lanes, its five
+/// intrinsics, and the `(column multiple, MR, NV)` tiles to try in order.
 #[cfg(target_arch = "x86_64")]
-mod avx2 {
-    use super::*;
-    use std::arch::x86_64::*;
+macro_rules! simd_kernel {
+    ($name:ident, $features:literal, $v:ty, $lanes:literal,
+     $zero:ident, $load:ident, $store:ident, $splat:ident, $fma:ident,
+     [$(($multiple:literal, $mr:literal, $nv:literal)),+]) => {
+        mod $name {
+            use super::*;
+            use std::arch::x86_64::*;
 
-    /// Terms per block of the inner sum: a `KC × n` block of `b` (at most
-    /// 64 KiB at 64 channels) stays in cache while a chunk of rows walks it.
-    const KC: usize = 256;
-    /// Output rows per parallel task.
-    const ROWS_PER_TASK: usize = 48;
+            /// Terms per block of the inner sum: a `KC × n` block of `b` (at most
+            /// 64 KiB at 64 channels) stays in cache while a chunk of rows walks it.
+            const KC: usize = 256;
+            /// Output rows per parallel task.
+            const ROWS_PER_TASK: usize = 48;
 
-    pub(super) fn matmul(dst: &mut [f32], accumulate: bool, a: Mat<'_>, b: Mat<'_>) {
-        let (k, n) = (a.cols, b.cols);
-        debug_assert!(n % 8 == 0 && b.col_stride == 1);
-        dst.par_chunks_mut(ROWS_PER_TASK * n)
-            .enumerate()
-            .for_each(|(t, c)| {
-                let row0 = t * ROWS_PER_TASK;
-                let rows = c.len() / n;
-                for kb in (0..k).step_by(KC) {
-                    let kc = KC.min(k - kb);
-                    let load = accumulate || kb > 0;
-                    // SAFETY: avx2 and fma were detected by the caller; every
-                    // pointer the tiles form stays inside a, b and c (rows
-                    // row0.., terms kb..kb + kc, all n columns).
-                    unsafe {
-                        if n % 16 == 0 {
-                            rows_of::<6, 2>(c, rows, row0, kb, kc, load, &a, &b);
-                        } else {
-                            rows_of::<12, 1>(c, rows, row0, kb, kc, load, &a, &b);
+            /// Whether some tile fits `n` columns.
+            pub(super) fn fits(n: usize) -> bool {
+                false $(|| n % $multiple == 0)+
+            }
+
+            pub(super) fn matmul(dst: &mut [f32], accumulate: bool, a: Mat<'_>, b: Mat<'_>) {
+                let (k, n) = (a.cols, b.cols);
+                debug_assert!(fits(n) && b.col_stride == 1);
+                dst.par_chunks_mut(ROWS_PER_TASK * n)
+                    .enumerate()
+                    .for_each(|(t, c)| {
+                        let row0 = t * ROWS_PER_TASK;
+                        let rows = c.len() / n;
+                        for kb in (0..k).step_by(KC) {
+                            let kc = KC.min(k - kb);
+                            let load = accumulate || kb > 0;
+                            // SAFETY: the caller detected the target features;
+                            // every pointer the tiles form stays inside a, b
+                            // and c (rows row0.., terms kb..kb + kc, all n columns).
+                            unsafe {
+                                $(if n % $multiple == 0 {
+                                    rows_of::<$mr, $nv>(c, rows, row0, kb, kc, load, &a, &b);
+                                    continue;
+                                })+
+                            }
+                        }
+                    });
+            }
+
+            /// Rows `row0..row0 + rows` of the output (`c`), terms `kb..kb + kc`, in
+            /// `MR × LANES·NV` register tiles; the last rows one at a time.
+            #[allow(clippy::too_many_arguments)]
+            #[target_feature(enable = $features)]
+            unsafe fn rows_of<const MR: usize, const NV: usize>(
+                c: &mut [f32],
+                rows: usize,
+                row0: usize,
+                kb: usize,
+                kc: usize,
+                load: bool,
+                a: &Mat<'_>,
+                b: &Mat<'_>,
+            ) {
+                let n = b.cols;
+                let a_at = |i: usize| {
+                    a.data
+                        .as_ptr()
+                        .add((row0 + i) * a.row_stride + kb * a.col_stride)
+                };
+                let b_at = |j: usize| b.data.as_ptr().add(kb * b.row_stride + j);
+                // Full MR-row tiles, then the remaining rows as 1-row tiles.
+                let full = rows - rows % MR;
+                let mut run = |i: usize, j: usize, one_row: bool| {
+                    let (ap, bp, out) = (a_at(i), b_at(j), c.as_mut_ptr().add(i * n + j));
+                    let (ars, acs, brs) = (a.row_stride, a.col_stride, b.row_stride);
+                    if one_row {
+                        tile::<1, NV>(kc, ap, ars, acs, bp, brs, out, n, load);
+                    } else {
+                        tile::<MR, NV>(kc, ap, ars, acs, bp, brs, out, n, load);
+                    }
+                };
+                for i in (0..full).step_by(MR).chain(full..rows) {
+                    for j in (0..n).step_by($lanes * NV) {
+                        run(i, j, i >= full);
+                    }
+                }
+            }
+
+            /// `c[i][0..LANES·NV] (+)= Σ_{p < kc} a[i][p] · b[p][0..LANES·NV]` for
+            /// `i < MR`, the `MR × NV` accumulators in registers.
+            #[allow(clippy::too_many_arguments)]
+            #[inline]
+            #[target_feature(enable = $features)]
+            unsafe fn tile<const MR: usize, const NV: usize>(
+                kc: usize,
+                a: *const f32,
+                a_rs: usize,
+                a_cs: usize,
+                b: *const f32,
+                b_rs: usize,
+                c: *mut f32,
+                c_rs: usize,
+                load: bool,
+            ) {
+                let mut acc: [[$v; NV]; MR] = [[$zero(); NV]; MR];
+                if load {
+                    for (i, row) in acc.iter_mut().enumerate() {
+                        for (v, x) in row.iter_mut().enumerate() {
+                            *x = $load(c.add(i * c_rs + $lanes * v));
                         }
                     }
                 }
-            });
-    }
-
-    /// Rows `row0..row0 + rows` of the output (`c`), terms `kb..kb + kc`, in
-    /// `MR × 8·NV` register tiles; the last rows one at a time.
-    #[allow(clippy::too_many_arguments)]
-    #[target_feature(enable = "avx2,fma")]
-    unsafe fn rows_of<const MR: usize, const NV: usize>(
-        c: &mut [f32],
-        rows: usize,
-        row0: usize,
-        kb: usize,
-        kc: usize,
-        load: bool,
-        a: &Mat<'_>,
-        b: &Mat<'_>,
-    ) {
-        let n = b.cols;
-        let a_at = |i: usize| {
-            a.data
-                .as_ptr()
-                .add((row0 + i) * a.row_stride + kb * a.col_stride)
-        };
-        let b_at = |j: usize| b.data.as_ptr().add(kb * b.row_stride + j);
-        // Full MR-row tiles, then the remaining rows as 1-row tiles.
-        let full = rows - rows % MR;
-        let mut run = |i: usize, j: usize, one_row: bool| {
-            let (ap, bp, out) = (a_at(i), b_at(j), c.as_mut_ptr().add(i * n + j));
-            let (ars, acs, brs) = (a.row_stride, a.col_stride, b.row_stride);
-            if one_row {
-                tile::<1, NV>(kc, ap, ars, acs, bp, brs, out, n, load);
-            } else {
-                tile::<MR, NV>(kc, ap, ars, acs, bp, brs, out, n, load);
-            }
-        };
-        for i in (0..full).step_by(MR).chain(full..rows) {
-            for j in (0..n).step_by(8 * NV) {
-                run(i, j, i >= full);
-            }
-        }
-    }
-
-    /// `c[i][0..8·NV] (+)= Σ_{p < kc} a[i][p] · b[p][0..8·NV]` for `i < MR`,
-    /// the `MR × NV` accumulators in registers.
-    #[allow(clippy::too_many_arguments)]
-    #[inline]
-    #[target_feature(enable = "avx2,fma")]
-    unsafe fn tile<const MR: usize, const NV: usize>(
-        kc: usize,
-        a: *const f32,
-        a_rs: usize,
-        a_cs: usize,
-        b: *const f32,
-        b_rs: usize,
-        c: *mut f32,
-        c_rs: usize,
-        load: bool,
-    ) {
-        let mut acc = [[_mm256_setzero_ps(); NV]; MR];
-        if load {
-            for (i, row) in acc.iter_mut().enumerate() {
-                for (v, x) in row.iter_mut().enumerate() {
-                    *x = _mm256_loadu_ps(c.add(i * c_rs + 8 * v));
+                for p in 0..kc {
+                    let bp = b.add(p * b_rs);
+                    let mut bv: [$v; NV] = [$zero(); NV];
+                    for (v, x) in bv.iter_mut().enumerate() {
+                        *x = $load(bp.add($lanes * v));
+                    }
+                    let ap = a.add(p * a_cs);
+                    for (i, row) in acc.iter_mut().enumerate() {
+                        let av = $splat(*ap.add(i * a_rs));
+                        for (x, bv) in row.iter_mut().zip(&bv) {
+                            *x = $fma(av, *bv, *x);
+                        }
+                    }
+                }
+                for (i, row) in acc.iter().enumerate() {
+                    for (v, x) in row.iter().enumerate() {
+                        $store(c.add(i * c_rs + $lanes * v), *x);
+                    }
                 }
             }
         }
-        for p in 0..kc {
-            let bp = b.add(p * b_rs);
-            let mut bv = [_mm256_setzero_ps(); NV];
-            for (v, x) in bv.iter_mut().enumerate() {
-                *x = _mm256_loadu_ps(bp.add(8 * v));
-            }
-            let ap = a.add(p * a_cs);
-            for (i, row) in acc.iter_mut().enumerate() {
-                let av = _mm256_set1_ps(*ap.add(i * a_rs));
-                for (x, bv) in row.iter_mut().zip(&bv) {
-                    *x = _mm256_fmadd_ps(av, *bv, *x);
-                }
-            }
-        }
-        for (i, row) in acc.iter().enumerate() {
-            for (v, x) in row.iter().enumerate() {
-                _mm256_storeu_ps(c.add(i * c_rs + 8 * v), *x);
-            }
-        }
-    }
+    };
 }
+
+// AVX-512: 24 of the 32 vector registers hold accumulators.
+#[cfg(target_arch = "x86_64")]
+simd_kernel!(avx512, "avx512f", __m512, 16,
+    _mm512_setzero_ps, _mm512_loadu_ps, _mm512_storeu_ps, _mm512_set1_ps, _mm512_fmadd_ps,
+    [(64, 6, 4), (32, 12, 2), (16, 24, 1)]);
+// AVX2: 12 of the 16.
+#[cfg(target_arch = "x86_64")]
+simd_kernel!(avx2, "avx2,fma", __m256, 8,
+    _mm256_setzero_ps, _mm256_loadu_ps, _mm256_storeu_ps, _mm256_set1_ps, _mm256_fmadd_ps,
+    [(16, 6, 2), (8, 12, 1)]);
