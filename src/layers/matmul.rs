@@ -203,16 +203,45 @@ macro_rules! simd_kernel {
                 let mut run = |i: usize, j: usize, one_row: bool| {
                     let (ap, bp, out) = (a_at(i), b_at(j), c.as_mut_ptr().add(i * n + j));
                     let (ars, acs, brs) = (a.row_stride, a.col_stride, b.row_stride);
+                    // The tile after this one (or this one again, at the end).
+                    let next = if i + 2 * MR <= full { a_at(i + MR) } else { ap };
                     if one_row {
-                        tile::<1, NV>(kc, ap, ars, acs, bp, brs, out, n, load);
+                        tile::<1, NV>(kc, ap, ars, acs, next, bp, brs, out, n, load);
                     } else {
-                        tile::<MR, NV>(kc, ap, ars, acs, bp, brs, out, n, load);
+                        tile::<MR, NV>(kc, ap, ars, acs, next, bp, brs, out, n, load);
                     }
                 };
                 for i in (0..full).step_by(MR).chain(full..rows) {
                     for j in (0..n).step_by($lanes * NV) {
                         run(i, j, i >= full);
                     }
+                }
+            }
+
+            /// Software prefetch of `a` (the hardware prefetcher does not keep
+            /// up with MR row streams at once: measured 65 → 98 GFLOP/s on a
+            /// 16384 × 288 × 32 product in a C model of this kernel). A
+            /// row-major `a` gets the next tile's MR rows a cache line at a
+            /// time, every 16 terms; a transposed one (each term a new row of
+            /// the buffer) the line 8 terms ahead.
+            #[inline(always)]
+            unsafe fn prefetch<const MR: usize>(
+                p: usize,
+                ap: *const f32,
+                next: *const f32,
+                a_rs: usize,
+                a_cs: usize,
+            ) {
+                let line = |x: *const f32| _mm_prefetch::<_MM_HINT_T0>(x as *const i8);
+                if a_cs == 1 {
+                    if p % 16 == 0 {
+                        for r in 0..MR {
+                            line(next.wrapping_add(r * a_rs + p + 16));
+                        }
+                    }
+                } else {
+                    line(ap.wrapping_add(8 * a_cs));
+                    line(ap.wrapping_add(8 * a_cs + MR - 1));
                 }
             }
 
@@ -226,6 +255,7 @@ macro_rules! simd_kernel {
                 a: *const f32,
                 a_rs: usize,
                 a_cs: usize,
+                next: *const f32,
                 b: *const f32,
                 b_rs: usize,
                 c: *mut f32,
@@ -247,6 +277,7 @@ macro_rules! simd_kernel {
                         *x = $load(bp.add($lanes * v));
                     }
                     let ap = a.add(p * a_cs);
+                    prefetch::<MR>(p, ap, next, a_rs, a_cs);
                     for (i, row) in acc.iter_mut().enumerate() {
                         let av = $splat(*ap.add(i * a_rs));
                         for (x, bv) in row.iter_mut().zip(&bv) {
