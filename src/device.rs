@@ -52,11 +52,41 @@ pub fn cuda(ordinal: usize) -> anyhow::Result<dfdx::tensor::Cuda> {
 /// The CPU device with dfdx's buffer cache on: training allocates the same
 /// shapes every step, and reusing buffers avoids fresh pages from the OS
 /// (about a quarter of an FNN step, measured in benches/train_step.rs).
+///
+/// It also asks glibc's malloc to keep freed memory (see [`keep_freed_pages`]).
 pub fn cpu() -> dfdx::tensor::Cpu {
     use dfdx::tensor::Cache;
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(keep_freed_pages);
     let dev = dfdx::tensor::Cpu::default();
     dev.enable_cache();
     dev
+}
+
+/// Buffers that dfdx's cache does not hold (host copies, patch matrices of a
+/// size seen once per step, `Vec`s of the fused CPU ops) go back to malloc.
+/// By default glibc serves blocks from 128 KiB up (its threshold grows with
+/// use, to at most 32 MiB) with fresh `mmap`s and returns freed heap tops to
+/// the kernel, so each step takes page faults and zeroes pages again: about
+/// 7% of a VGG-20 step (perf, docs/benchmarks.md). Here blocks up to 32 MiB
+/// (glibc's maximum) come from the heap, and up to 512 MiB of freed heap is
+/// kept for reuse. A process-wide setting, made once; other platforms and
+/// allocators are left as they are.
+fn keep_freed_pages() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        extern "C" {
+            fn mallopt(param: i32, value: i32) -> i32;
+        }
+        const M_TRIM_THRESHOLD: i32 = -1;
+        const M_MMAP_THRESHOLD: i32 = -3;
+        // SAFETY: mallopt only changes malloc's tuning parameters; both
+        // values are inside the ranges glibc documents.
+        unsafe {
+            mallopt(M_MMAP_THRESHOLD, 32 << 20);
+            mallopt(M_TRIM_THRESHOLD, 512 << 20);
+        }
+    }
 }
 
 /// The error for `--device cuda` in a build without the `cuda` feature.
