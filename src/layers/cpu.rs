@@ -28,6 +28,7 @@ use super::batchnorm::BN_EPS;
 use super::device::{Channels, ConvDevice, NormOut, Stats};
 use super::im2col::{col2im_add_host, im2col_host, Geometry, Maps, Patches, Window};
 use super::matmul::{matmul, Mat};
+use crate::util::owned_to_vec;
 
 /// Rows per chunk of the per-channel sums (and of the elementwise loops).
 const CHUNK_ROWS: usize = 256;
@@ -78,7 +79,7 @@ impl ConvDevice for Cpu {
         let m = g.num_rows();
         let (src, x, mut tape) = host(x);
         let dev = x.device().clone();
-        let w = weight.as_vec();
+        let w = owned_to_vec(weight);
         // Buffers from dfdx's cache (see im2col above).
         let mut patches = Storage::<f32>::try_alloc_len(&dev, m * k).unwrap();
         im2col_host(&src, &g, 0.0, &mut patches);
@@ -164,13 +165,13 @@ impl ConvDevice for Cpu {
             None => (None, None, tape),
         };
         let dev = x.device().clone();
-        let (s, b) = (scale.as_vec(), bias.as_vec());
+        let (s, b) = (owned_to_vec(scale), owned_to_vec(bias));
         let (mean, var, train) = match stats {
             Stats::Batch => {
                 let (m, v) = mean_var(&xs, c);
                 (m, v, true)
             }
-            Stats::Given { mean, var } => (mean.as_vec(), var.as_vec(), false),
+            Stats::Given { mean, var } => (owned_to_vec(mean), owned_to_vec(var), false),
         };
         let inv: Vec<f32> = var.iter().map(|v| (v + BN_EPS).sqrt().recip()).collect();
 
@@ -319,9 +320,7 @@ fn flipped_transposed(w: &[f32], g: &Geometry, c_out: usize) -> Vec<f32> {
 /// carries the gradient back to the view's layout); free for a contiguous map.
 fn host<T: Tape<f32, Cpu>>(x: Maps<Cpu, T>) -> (Vec<f32>, Maps<Cpu>, T) {
     let (x, tape) = x.contiguous().split_tape();
-    let mut data = vec![0.0; x.shape().num_elements()];
-    x.copy_into(&mut data);
-    (data, x, tape)
+    (owned_to_vec(&x), x, tape)
 }
 
 /// Per-channel batch mean and biased variance of an `(n, c)` buffer, in f64

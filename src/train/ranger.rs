@@ -78,6 +78,7 @@ use dfdx::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::layers::params::{ParamVisitor, Params};
+use crate::util::owned_to_vec;
 
 /// Hyperparameters of [`Ranger`]. `Default` is the paper's setting
 /// (TF-Addons `RectifiedAdam(epsilon=1e-6, weight_decay=1e-2)` inside a default
@@ -551,9 +552,9 @@ fn step_on_host<S: Shape, D: Device<f32>>(
     p: &mut Tensor<S, f32, D>,
     g: Tensor<S, f32, D>,
 ) {
-    let (mut ph, gh) = (p.as_vec(), g.as_vec());
-    let (mut m, mut v) = (st.m.as_vec(), st.v.as_vec());
-    let mut slow = st.slow.as_ref().filter(|_| sc.sync).map(|s| s.as_vec());
+    let (mut ph, gh) = (owned_to_vec(p), owned_to_vec(&g));
+    let (mut m, mut v) = (owned_to_vec(&st.m), owned_to_vec(&st.v));
+    let mut slow = st.slow.as_ref().filter(|_| sc.sync).map(owned_to_vec);
     for i in 0..ph.len() {
         let g = gh[i];
         m[i] = m[i] * sc.b1 + g * sc.one_minus_b1;
