@@ -389,18 +389,22 @@ fn max_rel_diff(a: &[f32], b: &[f32]) -> f32 {
 
 #[test]
 fn fused_cpu_conv_matches_im2col_and_matmul() {
-    // The CPU's fused conv (im2col, its own AVX2 kernel for 8k output
-    // channels or gemm otherwise, backward written into the patch buffer)
-    // against im2col + dfdx matmul. Shapes cover both register tiles (8 and
-    // 16 columns), remainder rows, several row tasks and inner sums longer
-    // than one block (288 weight rows; 120+ patch rows in the weight gradient).
+    // The CPU's fused conv (im2col, its own AVX-512 / AVX2 kernels for 16k /
+    // 8k output channels or gemm otherwise; the input gradient of a stride-1
+    // conv as the transposed conv, of a strided one written into the patch
+    // buffer and col2im'd) against im2col + dfdx matmul. Shapes cover every
+    // register tile (8, 16, 32 and 64 columns), remainder rows, several row
+    // tasks, inner sums longer than one block (288 weight rows; 120+ patch
+    // rows in the weight gradient) and transposed paddings 0, 1 and 2.
     let dev = dev();
     let mut rng = StdRng::seed_from_u64(32);
-    for (inputs, outputs) in [(5, 4), (32, 8), (32, 16), (3, 24)] {
+    for (inputs, outputs) in [(5, 4), (32, 8), (32, 16), (3, 24), (8, 32), (16, 64)] {
         let s = (2, 9, 7, inputs);
         let xv = random(2 * 9 * 7 * inputs, 31);
         for window in [
             Window::new(3, 1, 1),
+            Window::new(3, 1, 0),
+            Window::new(1, 1, 0),
             Window::new(3, 2, 1),
             Window::new(1, 2, 0),
         ] {
