@@ -297,11 +297,29 @@ macro_rules! simd_kernel {
 
 // AVX-512: 24 of the 32 vector registers hold accumulators.
 #[cfg(target_arch = "x86_64")]
-simd_kernel!(avx512, "avx512f", __m512, 16,
-    _mm512_setzero_ps, _mm512_loadu_ps, _mm512_storeu_ps, _mm512_set1_ps, _mm512_fmadd_ps,
-    [(64, 6, 4), (32, 12, 2), (16, 24, 1)]);
+simd_kernel!(
+    avx512,
+    "avx512f",
+    __m512,
+    16,
+    _mm512_setzero_ps,
+    _mm512_loadu_ps,
+    _mm512_storeu_ps,
+    _mm512_set1_ps,
+    _mm512_fmadd_ps,
+    [(64, 6, 4), (32, 12, 2), (16, 24, 1)]
+);
 // AVX2: 12 of the 16.
 #[cfg(target_arch = "x86_64")]
-simd_kernel!(avx2, "avx2,fma", __m256, 8,
-    _mm256_setzero_ps, _mm256_loadu_ps, _mm256_storeu_ps, _mm256_set1_ps, _mm256_fmadd_ps,
-    [(16, 6, 2), (8, 12, 1)]);
+simd_kernel!(
+    avx2,
+    "avx2,fma",
+    __m256,
+    8,
+    _mm256_setzero_ps,
+    _mm256_loadu_ps,
+    _mm256_storeu_ps,
+    _mm256_set1_ps,
+    _mm256_fmadd_ps,
+    [(16, 6, 2), (8, 12, 1)]
+);
