@@ -219,6 +219,18 @@ pub unsafe fn on_pool_if_cpu<D: 'static, R: Send>(f: impl FnOnce() -> R) -> R {
     on_pool(move || job.into_inner()())
 }
 
+/// A copy of an owned (not broadcast or permuted) tensor's values: one
+/// memcpy, where dfdx's `as_vec` walks a strided iterator value by value
+/// (3% of a conv training step in params, moments and weights).
+pub(crate) fn owned_to_vec<S: dfdx::shapes::Shape, D: dfdx::tensor::CopySlice<f32>>(
+    t: &dfdx::tensor::Tensor<S, f32, D>,
+) -> Vec<f32> {
+    use dfdx::shapes::HasShape;
+    let mut data = vec![0.0; t.shape().num_elements()];
+    t.copy_into(&mut data);
+    data
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -274,16 +286,4 @@ mod tests {
         assert_eq!(names(&target), ["new.txt"]);
         assert_eq!(names(dir.path()), ["a.bin", "folder"]);
     }
-}
-
-/// A copy of an owned (not broadcast or permuted) tensor's values: one
-/// memcpy, where dfdx's `as_vec` walks a strided iterator value by value
-/// (3% of a conv training step in params, moments and weights).
-pub(crate) fn owned_to_vec<S: dfdx::shapes::Shape, D: dfdx::tensor::CopySlice<f32>>(
-    t: &dfdx::tensor::Tensor<S, f32, D>,
-) -> Vec<f32> {
-    use dfdx::shapes::HasShape;
-    let mut data = vec![0.0; t.shape().num_elements()];
-    t.copy_into(&mut data);
-    data
 }

@@ -179,7 +179,7 @@ fn row_len(values: usize, samples: usize) -> Result<usize, BundleError> {
     if samples == 0 {
         return Err(BundleError::NoSamples);
     }
-    if values % samples != 0 {
+    if !values.is_multiple_of(samples) {
         return Err(BundleError::ShapeMismatch { values, samples });
     }
     Ok(values / samples)

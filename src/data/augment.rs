@@ -96,7 +96,7 @@ impl Augmenter {
             return;
         }
         assert!(
-            batch.len() % n == 0,
+            batch.len().is_multiple_of(n),
             "batch of {} values is not a whole number of {n}-value images",
             batch.len()
         );

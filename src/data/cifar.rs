@@ -81,7 +81,7 @@ fn parse_records(path: &Path, bytes: &[u8], num_classes: usize) -> Result<usize,
     if bytes.is_empty() {
         return Err(invalid(path, WHAT, "empty (no records)"));
     }
-    if bytes.len() % CIFAR_RECORD_LEN != 0 {
+    if !bytes.len().is_multiple_of(CIFAR_RECORD_LEN) {
         return Err(invalid(
             path,
             WHAT,

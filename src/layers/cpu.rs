@@ -183,22 +183,24 @@ impl ConvDevice for Cpu {
             .zip(y.par_chunks_mut(rows))
             .enumerate()
             .for_each(|(k, (xh, yk))| {
-                let at = k * rows;
-                let rows_here = xh.chunks_exact_mut(c).zip(yk.chunks_exact_mut(c));
-                for (r, (h, o)) in rows_here.enumerate() {
-                    let i = at + r * c;
-                    let xr = &xs[i..i + c];
-                    for j in 0..c {
-                        h[j] = (xr[j] - mean[j]) * inv[j];
-                        o[j] = h[j] * s[j] + b[j];
+                vectorized(|| {
+                    let at = k * rows;
+                    let rows_here = xh.chunks_exact_mut(c).zip(yk.chunks_exact_mut(c));
+                    for (r, (h, o)) in rows_here.enumerate() {
+                        let i = at + r * c;
+                        let xr = &xs[i..i + c];
+                        for j in 0..c {
+                            h[j] = (xr[j] - mean[j]) * inv[j];
+                            o[j] = h[j] * s[j] + b[j];
+                        }
+                        if let Some(sk) = &skip_data {
+                            o.iter_mut().zip(&sk[i..i + c]).for_each(|(o, k)| *o += k);
+                        }
+                        if relu {
+                            o.iter_mut().for_each(|o| *o = o.max(0.0));
+                        }
                     }
-                    if let Some(sk) = &skip_data {
-                        o.iter_mut().zip(&sk[i..i + c]).for_each(|(o, k)| *o += k);
-                    }
-                    if relu {
-                        o.iter_mut().for_each(|o| *o = o.max(0.0));
-                    }
-                }
+                })
             });
         drop((xs, skip_data));
         let mask = relu.then(|| y.clone());
@@ -221,10 +223,11 @@ impl ConvDevice for Cpu {
                     g.par_chunks_mut(rows)
                         .zip(y.par_chunks(rows))
                         .for_each(|(g, y)| {
-                            g.iter_mut()
-                                .zip(y)
-                                .filter(|(_, &y)| y <= 0.0)
-                                .for_each(|(g, _)| *g = 0.0);
+                            vectorized(|| {
+                                g.iter_mut()
+                                    .zip(y)
+                                    .for_each(|(g, &y)| *g = if y > 0.0 { *g } else { 0.0 });
+                            })
                         });
                 }
                 if let Some(sg) = &skip_ghost {
@@ -265,14 +268,16 @@ impl ConvDevice for Cpu {
                 };
                 let gx = grads.get_or_alloc_mut(&x_ghost)?;
                 gx.par_chunks_mut(rows).enumerate().for_each(|(k, gx)| {
-                    let at = k * rows;
-                    for (r, d) in gx.chunks_exact_mut(c).enumerate() {
-                        let i = at + r * c;
-                        let (g, h) = (&g[i..i + c], &xhat[i..i + c]);
-                        for j in 0..c {
-                            d[j] += k1[j] * g[j] - k2[j] - k3[j] * h[j];
+                    vectorized(|| {
+                        let at = k * rows;
+                        for (r, d) in gx.chunks_exact_mut(c).enumerate() {
+                            let i = at + r * c;
+                            let (g, h) = (&g[i..i + c], &xhat[i..i + c]);
+                            for j in 0..c {
+                                d[j] += k1[j] * g[j] - k2[j] - k3[j] * h[j];
+                            }
                         }
-                    }
+                    })
                 });
                 **grads.get_or_alloc_mut(&out_ghost)? = g;
                 Ok(())
@@ -354,7 +359,7 @@ fn chunked_sums(n: usize, width: usize, add: impl Fn(Range<usize>, &mut [f64]) +
         .into_par_iter()
         .map(|k| {
             let mut acc = vec![0.0; width];
-            add(k * CHUNK_ROWS..((k + 1) * CHUNK_ROWS).min(n), &mut acc);
+            vectorized(|| add(k * CHUNK_ROWS..((k + 1) * CHUNK_ROWS).min(n), &mut acc));
             acc
         })
         .collect();
@@ -369,5 +374,24 @@ fn chunked_sums(n: usize, width: usize, add: impl Fn(Range<usize>, &mut [f64]) +
 fn add_into(dst: &mut [f32], src: &[f32]) {
     dst.par_chunks_mut(1 << 14)
         .zip(src.par_chunks(1 << 14))
-        .for_each(|(d, s)| d.iter_mut().zip(s).for_each(|(d, s)| *d += s));
+        .for_each(|(d, s)| vectorized(|| d.iter_mut().zip(s).for_each(|(d, s)| *d += s)));
+}
+
+/// Runs `f` compiled for AVX2 where the CPU has it (checked at run time), so
+/// the per-channel loops above are vectorized 8 lanes wide instead of the
+/// baseline x86-64's 4. Only the instruction set changes: Rust does not
+/// contract `a * b + c` into an FMA or reorder float ops, so the results are
+/// the same bits either way.
+#[inline(always)]
+fn vectorized<R>(f: impl FnOnce() -> R) -> R {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        #[target_feature(enable = "avx2")]
+        unsafe fn avx2<R>(f: impl FnOnce() -> R) -> R {
+            f()
+        }
+        // SAFETY: the CPU has AVX2 (checked above).
+        return unsafe { avx2(f) };
+    }
+    f()
 }

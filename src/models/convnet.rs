@@ -117,7 +117,7 @@ impl ConvSpec {
     /// proportions of the 120-layer net (3:12:41:3, at least one per stage, by
     /// largest remainder), so 120 gives exactly [`BLOCKS_120`].
     pub fn for_depth(arch: Arch, depth: usize) -> anyhow::Result<Self> {
-        if depth < 10 || depth % 2 != 0 {
+        if depth < 10 || !depth.is_multiple_of(2) {
             anyhow::bail!(
                 "depth {depth} is not 2 + 2 × blocks with at least one block per stage (an even number >= 10)"
             );

@@ -367,7 +367,7 @@ impl StepScalars {
             lr: cfg.lr as f32,
             wd: cfg.weight_decay as f32,
             lookahead,
-            sync: lookahead && t % cfg.lookahead_k == 0,
+            sync: lookahead && t.is_multiple_of(cfg.lookahead_k),
             alpha: cfg.lookahead_alpha as f32,
         }
     }

@@ -384,7 +384,7 @@ fn fit<I: Dim, const C: usize, D: Device<f32>, M: Classifier<I, C, D>>(
             progress.step(loss_value);
             if cfg
                 .bundle_every_steps
-                .is_some_and(|k| k > 0 && step % k == 0)
+                .is_some_and(|k| k > 0 && step.is_multiple_of(k))
             {
                 let mut p = measure(model)?;
                 p.epoch = epoch - 1;
