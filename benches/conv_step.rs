@@ -3,8 +3,8 @@
 //! - `conv3x3_c32_16px_b64/fwd_bwd`: one 32 → 32 channel `Conv2d` (3×3, stride 1,
 //!   padding 1) on a `(64, 16, 16, 32)` NHWC map, forward plus the backward of
 //!   `sum(out * cotangent)` (weight and input gradients);
-//! - `{vgg,resnet}20_div8_b64/ranger_step`: one training step of
-//!   a 1×32×32 `ConvNet<10, Cpu>` (`ConvSpec::for_depth(arch, 20)`, widths
+//! - `{vgg,resnet}{20,50}_div8_b64/ranger_step`: one training step of
+//!   a 1×32×32 `ConvNet<10, Cpu>` (`ConvSpec::for_depth(arch, depth)`, widths
 //!   8/16/32/64) on 64 random 1×32×32 inputs, exactly what
 //!   `Trainer::fit` does per batch (batch norm in training mode,
 //!   cross-entropy, backward, Ranger update), minus data loading and the
@@ -28,7 +28,8 @@ use dfdx::prelude::*;
 use rand::{rngs::SmallRng, Rng, SeedableRng};
 
 const BATCH: usize = 64;
-const DEPTH: usize = 20;
+/// The shallow nets and the deeper ones the experiments train.
+const DEPTHS: [usize; 2] = [20, 50];
 type Net = ConvNet<10, Cpu>;
 
 fn uniform(rng: &mut SmallRng, n: usize, lo: f32, hi: f32) -> Vec<f32> {
@@ -90,14 +91,18 @@ fn ranger_steps(c: &mut Criterion) {
     let x = dev.tensor_from_vec(xs, (BATCH, 1024));
     let y = dev.tensor_from_vec(ys, (BATCH, Const::<10>));
 
-    for arch in [Arch::Vgg, Arch::Resnet] {
-        let spec = ConvSpec::for_depth(arch, DEPTH).unwrap();
+    for (depth, arch) in DEPTHS
+        .into_iter()
+        .flat_map(|d| [(d, Arch::Vgg), (d, Arch::Resnet)])
+    {
+        let spec = ConvSpec::for_depth(arch, depth).unwrap();
         eprintln!("{spec}"); // the PyTorch side builds the same blocks per stage
         let widths = Widths::divided(8).unwrap();
         let mut model = Net::new(&dev, spec, widths, ImageShape::new(1, 32, 32), 0).unwrap();
         let mut opt = Ranger::new(RangerConfig::default());
-        let mut group = c.benchmark_group(format!("{arch}{DEPTH}_div8_b{BATCH}"));
-        // A step takes tens of ms: 10 samples over ~10 s keep a run short.
+        let mut group = c.benchmark_group(format!("{arch}{depth}_div8_b{BATCH}"));
+        // A step takes tens of ms (depth 20) to ~100 ms (depth 50): 10 samples
+        // over ~10 s keep a run short.
         group
             .sample_size(10)
             .measurement_time(Duration::from_secs(10));

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Conv training on the CPU: ours (benches/conv_step.rs, criterion) next to
 # PyTorch (scripts/bench_conv_step_torch.py), same machine, same shapes, one
-# invocation. Three benches:
+# invocation. Five benches:
 #   conv3x3_c32_16px_b64/fwd_bwd    one 3x3 conv, 32 -> 32 channels, (64, 16, 16, 32) map,
 #                                   forward + weight and input gradients
 #   vgg20_div8_b64/ranger_step      one training step (batch-norm training mode,
 #   resnet20_div8_b64/ranger_step   cross-entropy, backward, RAdam + Lookahead) of the
-#                                   depth-20 net at widths 8/16/32/64, batch 64 of 1x32x32
+#   vgg50_div8_b64/ranger_step      depth-20 and depth-50 nets at widths 8/16/32/64,
+#   resnet50_div8_b64/ranger_step   batch 64 of 1x32x32
 # Each side runs with 2 threads (or nproc) and with 1 thread. PyTorch runs both
 # memory formats (NCHW and channels-last) and the table keeps its faster one.
 #
@@ -16,7 +17,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 BENCH=conv_step
-BENCHES="conv3x3_c32_16px_b64/fwd_bwd vgg20_div8_b64/ranger_step resnet20_div8_b64/ranger_step"
+BENCHES="conv3x3_c32_16px_b64/fwd_bwd vgg20_div8_b64/ranger_step resnet20_div8_b64/ranger_step vgg50_div8_b64/ranger_step resnet50_div8_b64/ranger_step"
 # shellcheck source=scripts/bench-lib.sh
 source scripts/bench-lib.sh
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)

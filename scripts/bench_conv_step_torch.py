@@ -3,11 +3,11 @@
 - conv3x3_c32_16px_b64/fwd_bwd: one bias-free 3x3 conv, 32 -> 32 channels,
   stride 1, padding 1, on a batch of 64 16x16 maps; forward plus the backward
   of sum(out * cotangent) (weight and input gradients);
-- vgg20_div8_b64/ranger_step, resnet20_div8_b64/ranger_step: one training
-  step (batch norm in training mode, cross-entropy, backward, RAdam +
-  Lookahead) of the project's `GrayConvNet<Div8>` at depth 20 on 64 random
-  1x32x32 images: stem conv 7x7 s2 p3 -> BN -> ReLU; four stages of
-  1/2/5/1 blocks (what `ConvSpec::for_depth(_, 20)` gives) at 8/16/32/64
+- {vgg,resnet}{20,50}_div8_b64/ranger_step: one training step (batch norm
+  in training mode, cross-entropy, backward, RAdam + Lookahead) of the
+  project's `ConvNet` at widths / 8 on 64 random 1x32x32 images: stem conv
+  7x7 s2 p3 -> BN -> ReLU; four stages of 1/2/5/1 blocks at depth 20, 2/5/15/2
+  at depth 50 (what `ConvSpec::for_depth` gives; the Rust bench prints it) at 8/16/32/64
   channels, stride 2 entering stages 2-4; each block conv3x3-BN-ReLU-
   conv3x3-BN (+ identity, or a 1x1 conv + BN projection where the shape
   changes, for the ResNet) -ReLU; bias-free convs; global average pooling;
@@ -38,7 +38,8 @@ from torch.nn import functional as F  # noqa: E402
 from bench_train_step_torch import make_optimizer  # noqa: E402
 
 BATCH, CLASSES = 64, 10
-BLOCKS = [1, 2, 5, 1]  # ConvSpec::for_depth(_, 20): 2 + 2 * 9 layers
+# ConvSpec::for_depth(_, depth): depth = 2 + 2 * blocks.
+BLOCKS = {20: [1, 2, 5, 1], 50: [2, 5, 15, 2]}
 WIDTHS = [8, 16, 32, 64]  # Div8
 
 
@@ -71,7 +72,7 @@ class Block(nn.Module):
 
 
 class ConvNet(nn.Module):
-    def __init__(self, resnet: bool, blocks=BLOCKS, widths=WIDTHS, in_channels=1):
+    def __init__(self, resnet: bool, blocks=BLOCKS[20], widths=WIDTHS, in_channels=1):
         super().__init__()
         WIDTHS_ = widths  # noqa: N806
         self.stem = ConvBn(in_channels, widths[0], 7, 2, 3)
@@ -117,8 +118,8 @@ def conv_bench(fmt, steps: int, warmup: int) -> list:
     return timed(step, steps, warmup)
 
 
-def net_bench(resnet: bool, fmt, steps: int, warmup: int) -> list:
-    model = ConvNet(resnet).to(memory_format=fmt).train()
+def net_bench(resnet: bool, depth: int, fmt, steps: int, warmup: int) -> list:
+    model = ConvNet(resnet, blocks=BLOCKS[depth]).to(memory_format=fmt).train()
     loss_fn = nn.CrossEntropyLoss()
     opt = make_optimizer(model)
     rows = torch.rand(BATCH, 32 * 32)  # the trainer's flattened, channels-first rows
@@ -144,16 +145,16 @@ def main():
     ap.add_argument("--threads", type=int, nargs="+", default=[2, 1])
     ap.add_argument("--formats", nargs="+", default=["contiguous", "channels_last"],
                     choices=["contiguous", "channels_last"])
-    ap.add_argument("--benches", nargs="+",
-                    default=["conv3x3_c32_16px_b64/fwd_bwd", "vgg20_div8_b64/ranger_step",
-                             "resnet20_div8_b64/ranger_step"])
+    nets = {f"{'resnet' if r else 'vgg'}{d}_div8_b64/ranger_step": (r, d)
+            for d in BLOCKS for r in (False, True)}
+    ap.add_argument("--benches", nargs="+", default=["conv3x3_c32_16px_b64/fwd_bwd", *nets])
     ap.add_argument("--steps", type=int, default=150)
     ap.add_argument("--warmup", type=int, default=20)
     args = ap.parse_args()
     benches = {
         "conv3x3_c32_16px_b64/fwd_bwd": lambda f: conv_bench(f, args.steps, args.warmup),
-        "vgg20_div8_b64/ranger_step": lambda f: net_bench(False, f, args.steps, args.warmup),
-        "resnet20_div8_b64/ranger_step": lambda f: net_bench(True, f, args.steps, args.warmup),
+        **{name: (lambda f, r=r, d=d: net_bench(r, d, f, args.steps, args.warmup))
+           for name, (r, d) in nets.items()},
     }
     formats = {"contiguous": torch.contiguous_format, "channels_last": torch.channels_last}
     for n in args.threads:

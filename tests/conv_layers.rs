@@ -436,6 +436,39 @@ fn fused_cpu_conv_matches_im2col_and_matmul() {
 }
 
 #[test]
+fn fused_cpu_kernels_overwrite_every_reused_buffer() {
+    // The fused kernels take their outputs and patch buffers from dfdx's
+    // cache without zero-filling them (`Cpu::try_alloc_unfilled`). A pass
+    // over NaN inputs leaves NaN buffers of every size they ask for in the
+    // cache; a second pass must give the bits of a pass on a fresh device.
+    let run = |dev: &Cpu, xv: Vec<f32>| {
+        let mut rng = StdRng::seed_from_u64(61);
+        let mut out = Vec::new();
+        for window in [Window::new(3, 1, 1), Window::new(3, 2, 1)] {
+            let conv = Conv2d::new(dev, 4, 8, window, &mut rng);
+            let x = maps(dev, xv.clone(), (2, 6, 5, 4));
+            let h = conv.forward(x.leaky_trace());
+            let c = h.shape().3;
+            let (scale, bias) = (dev.ones_like(&(c,)), dev.zeros_like(&(c,)));
+            let (y, _) =
+                <Cpu as ConvDevice>::batch_norm(h, &scale, &bias, &Stats::Batch, None, true);
+            let cot = dev.tensor_from_vec(random(y.shape().num_elements(), 62), *y.shape());
+            out.push(y.retaped::<NoneTape>().as_vec());
+            let grads = (y * cot).sum::<Rank0, _>().backward();
+            out.push(grads.get(&x).as_vec());
+            out.push(grads.get(&conv.weight).as_vec());
+        }
+        out
+    };
+    let xv = random(2 * 6 * 5 * 4, 60);
+    let fresh = run(&dev(), xv.clone());
+    let cached = dev();
+    cached.enable_cache();
+    run(&cached, vec![f32::NAN; xv.len()]);
+    assert_eq!(run(&cached, xv), fresh);
+}
+
+#[test]
 fn fused_cpu_batch_norm_matches_the_op_chain() {
     // Every combination the nets use (train / given statistics, with or
     // without a residual add, with or without ReLU): values, the batch

@@ -28,7 +28,6 @@ use super::batchnorm::BN_EPS;
 use super::device::{Channels, ConvDevice, NormOut, Stats};
 use super::im2col::{col2im_add_host, im2col_host, Geometry, Maps, Patches, Window};
 use super::matmul::{matmul, Mat};
-use crate::util::owned_to_vec;
 
 /// Rows per chunk of the per-channel sums (and of the elementwise loops).
 const CHUNK_ROWS: usize = 256;
@@ -40,28 +39,19 @@ impl ConvDevice for Cpu {
         pad_value: f32,
     ) -> Patches<Self, T> {
         let g = Geometry::new(*x.shape(), window);
-        let (src, x, mut tape) = host(x);
+        let (x, mut tape) = host(x);
         let dev = x.device().clone();
-        // The patch buffer comes from dfdx's buffer cache (when it is on) and
-        // goes back there when the patches tensor drops, so steps and
-        // inference passes reuse it instead of taking fresh pages each call,
-        // and the cache does not fill up with buffers nobody asks for again.
-        let mut slot = Storage::<f32>::try_alloc_len(&dev, g.num_rows() * g.row_len()).unwrap();
-        let mut patches = std::mem::take(&mut *slot);
-        im2col_host(&src, &g, pad_value, &mut patches);
-        drop(src);
-        let out = dev.tensor_from_vec(patches, (g.num_rows(), g.row_len()));
+        let mut patches = buffer(&dev, g.num_rows() * g.row_len());
+        im2col_host(x.storage(), &g, pad_value, &mut patches);
+        let out = Tensor::from_storage(&dev, (g.num_rows(), g.row_len()), patches);
         if T::OWNS_TAPE {
             let (x_ghost, out_ghost) = (x.ghost(), out.ghost());
             tape.add_backward_op(move |grads| {
                 grads.try_alloc_for(&out_ghost)?;
-                // The patch gradient is an intermediate nobody reads after
-                // this op: take its buffer instead of copying it...
+                // Taken out while the input's gradient is borrowed, then put back.
                 let grad_out = std::mem::take(&mut **grads.get_or_alloc_mut(&out_ghost)?);
-                let grad_x = grads.get_or_alloc_mut(&x_ghost)?;
-                col2im_add_host(&grad_out, &g, grad_x);
-                // ...and hand it back to the cache (a plain free without one).
-                *slot = grad_out;
+                col2im_add_host(&grad_out, &g, grads.get_or_alloc_mut(&x_ghost)?);
+                **grads.get_or_alloc_mut(&out_ghost)? = grad_out;
                 Ok(())
             });
         }
@@ -77,27 +67,25 @@ impl ConvDevice for Cpu {
         let (k, c_out) = *weight.shape();
         assert_eq!(k, g.row_len(), "conv weight rows vs. patch length");
         let m = g.num_rows();
-        let (src, x, mut tape) = host(x);
+        let (x, mut tape) = host(x);
         let dev = x.device().clone();
-        let w = owned_to_vec(weight);
-        // Buffers from dfdx's cache (see im2col above).
-        let mut patches = Storage::<f32>::try_alloc_len(&dev, m * k).unwrap();
-        im2col_host(&src, &g, 0.0, &mut patches);
-        drop(src);
-        let mut y = Storage::<f32>::try_alloc_len(&dev, m * c_out).unwrap();
+        // The weight, shared (an Arc, not a copy) with the backward pass.
+        let weight = weight.clone();
+        let w = owned(&weight);
+        let mut patches = buffer(&dev, m * k);
+        im2col_host(x.storage(), &g, 0.0, &mut patches);
+        let mut y = buffer(&dev, m * c_out);
         matmul(
             &mut y,
             false,
             Mat::new(&patches, m, k),
-            Mat::new(&w, k, c_out),
+            Mat::new(w, k, c_out),
         );
-        let out = dev.tensor_from_vec(
-            std::mem::take(&mut *y),
-            (g.batch, g.out_rows, g.out_cols, c_out),
-        );
+        let out = Tensor::from_storage(&dev, (g.batch, g.out_rows, g.out_cols, c_out), y);
         if T::OWNS_TAPE {
             let (x_ghost, w_ghost, out_ghost) = (x.ghost(), weight.ghost(), out.ghost());
             tape.add_backward_op(move |grads| {
+                let w = owned(&weight);
                 grads.try_alloc_for(&out_ghost)?;
                 let gy = std::mem::take(&mut **grads.get_or_alloc_mut(&out_ghost)?);
                 let gw = grads.get_or_alloc_mut(&w_ghost)?;
@@ -155,59 +143,61 @@ impl ConvDevice for Cpu {
         let shape = *x.shape();
         let c = shape.3;
         let n = shape.0 * shape.1 * shape.2;
-        let (xs, x, tape) = host(x);
-        let (skip_data, skip_ghost, mut tape) = match skip {
+        let (x, tape) = host(x);
+        let xs = x.storage();
+        let (skip, mut tape) = match skip {
             Some(s) => {
                 assert_eq!(*s.shape(), shape, "a residual add needs equal shapes");
-                let (data, s, skip_tape) = host(s);
-                (Some(data), Some(s.ghost()), tape.merge(skip_tape))
+                let (s, skip_tape) = host(s);
+                (Some(s), tape.merge(skip_tape))
             }
-            None => (None, None, tape),
+            None => (None, tape),
         };
+        let skip_data = skip.as_ref().map(|s| &s.storage()[..]);
+        let skip_ghost = skip.as_ref().map(|s| s.ghost());
         let dev = x.device().clone();
-        let (s, b) = (owned_to_vec(scale), owned_to_vec(bias));
+        // The scale, shared (not copied) with the backward pass.
+        let scale = scale.clone();
+        let (s, b) = (owned(&scale), owned(bias));
         let (mean, var, train) = match stats {
             Stats::Batch => {
-                let (m, v) = mean_var(&xs, c);
+                let (m, v) = mean_var(xs, c);
                 (m, v, true)
             }
-            Stats::Given { mean, var } => (owned_to_vec(mean), owned_to_vec(var), false),
+            Stats::Given { mean, var } => (owned(mean).clone(), owned(var).clone(), false),
         };
         let inv: Vec<f32> = var.iter().map(|v| (v + BN_EPS).sqrt().recip()).collect();
 
-        // x̂ = (x - mean) * inv_std is kept for the backward pass.
-        let mut xhat = vec![0.0f32; xs.len()];
-        let mut y = vec![0.0f32; xs.len()];
+        // x̂ = (x - mean) * inv_std is not stored: the backward pass computes
+        // it again from x (kept alive by an Arc), in the same op order.
+        let mut y = buffer(&dev, xs.len());
         let rows = CHUNK_ROWS * c;
-        xhat.par_chunks_mut(rows)
-            .zip(y.par_chunks_mut(rows))
-            .enumerate()
-            .for_each(|(k, (xh, yk))| {
-                vectorized(|| {
-                    let at = k * rows;
-                    let rows_here = xh.chunks_exact_mut(c).zip(yk.chunks_exact_mut(c));
-                    for (r, (h, o)) in rows_here.enumerate() {
-                        let i = at + r * c;
-                        let xr = &xs[i..i + c];
-                        for j in 0..c {
-                            h[j] = (xr[j] - mean[j]) * inv[j];
-                            o[j] = h[j] * s[j] + b[j];
-                        }
-                        if let Some(sk) = &skip_data {
-                            o.iter_mut().zip(&sk[i..i + c]).for_each(|(o, k)| *o += k);
-                        }
-                        if relu {
-                            o.iter_mut().for_each(|o| *o = o.max(0.0));
-                        }
+        y.par_chunks_mut(rows).enumerate().for_each(|(k, yk)| {
+            vectorized(|| {
+                let at = k * rows;
+                for (r, o) in yk.chunks_exact_mut(c).enumerate() {
+                    let i = at + r * c;
+                    let xr = &xs[i..i + c];
+                    for j in 0..c {
+                        o[j] = normalized(xr[j], mean[j], inv[j]) * s[j] + b[j];
                     }
-                })
-            });
-        drop((xs, skip_data));
-        let mask = relu.then(|| y.clone());
-        let out = dev.tensor_from_vec(y, shape);
+                    if let Some(sk) = skip_data {
+                        o.iter_mut().zip(&sk[i..i + c]).for_each(|(o, k)| *o += k);
+                    }
+                    if relu {
+                        o.iter_mut().for_each(|o| *o = o.max(0.0));
+                    }
+                }
+            })
+        });
+        let out = Tensor::from_storage(&dev, shape, y);
+        // The ReLU's mask is the output itself, shared (not copied) with the
+        // backward pass; an op that later updates the output in place copies it
+        // first (dfdx's buffers are copy-on-write).
+        let mask = relu.then(|| out.clone());
         let batch = train.then(|| {
             (
-                dev.tensor_from_vec(mean, (c,)),
+                dev.tensor_from_vec(mean.clone(), (c,)),
                 dev.tensor_from_vec(var, (c,)),
             )
         });
@@ -215,13 +205,14 @@ impl ConvDevice for Cpu {
             let (x_ghost, out_ghost) = (x.ghost(), out.ghost());
             let (scale_ghost, bias_ghost) = (scale.ghost(), bias.ghost());
             tape.add_backward_op(move |grads| {
+                let xs = x.storage();
                 grads.try_alloc_for(&out_ghost)?;
                 // The output's gradient is read here only: it is masked by
                 // the ReLU in place and put back.
                 let mut g = std::mem::take(&mut **grads.get_or_alloc_mut(&out_ghost)?);
                 if let Some(y) = &mask {
                     g.par_chunks_mut(rows)
-                        .zip(y.par_chunks(rows))
+                        .zip(y.storage().par_chunks(rows))
                         .for_each(|(g, y)| {
                             vectorized(|| {
                                 g.iter_mut()
@@ -237,13 +228,13 @@ impl ConvDevice for Cpu {
                 let sums = chunked_sums(n, 2 * c, |r, acc| {
                     let (sb, ss) = acc.split_at_mut(c);
                     let span = r.start * c..r.end * c;
-                    for (g, h) in g[span.clone()]
+                    for (g, x) in g[span.clone()]
                         .chunks_exact(c)
-                        .zip(xhat[span].chunks_exact(c))
+                        .zip(xs[span].chunks_exact(c))
                     {
                         for j in 0..c {
                             sb[j] += g[j] as f64;
-                            ss[j] += (g[j] * h[j]) as f64;
+                            ss[j] += (g[j] * normalized(x[j], mean[j], inv[j])) as f64;
                         }
                     }
                 });
@@ -256,6 +247,7 @@ impl ConvDevice for Cpu {
                 // Per channel, d/dx = k1·g - k2 - k3·x̂ with (training mode,
                 // through the batch statistics) k1 = s·inv, k2 = s·inv·Σg/n,
                 // k3 = s·inv·Σ(g·x̂)/n; or (given statistics) k1 = s·inv, k2 = k3 = 0.
+                let s = owned(&scale);
                 let k1: Vec<f32> = s.iter().zip(&inv).map(|(s, i)| s * i).collect();
                 let (k2, k3): (Vec<f32>, Vec<f32>) = if train {
                     let nf = n as f32;
@@ -272,9 +264,10 @@ impl ConvDevice for Cpu {
                         let at = k * rows;
                         for (r, d) in gx.chunks_exact_mut(c).enumerate() {
                             let i = at + r * c;
-                            let (g, h) = (&g[i..i + c], &xhat[i..i + c]);
+                            let (g, x) = (&g[i..i + c], &xs[i..i + c]);
                             for j in 0..c {
-                                d[j] += k1[j] * g[j] - k2[j] - k3[j] * h[j];
+                                let h = normalized(x[j], mean[j], inv[j]);
+                                d[j] += k1[j] * g[j] - k2[j] - k3[j] * h;
                             }
                         }
                     })
@@ -285,6 +278,12 @@ impl ConvDevice for Cpu {
         }
         (out.put_tape(tape), batch)
     }
+}
+
+/// x̂ = `(x - mean) * inv_std`: one op order for the forward and backward passes.
+#[inline(always)]
+fn normalized(x: f32, mean: f32, inv_std: f32) -> f32 {
+    (x - mean) * inv_std
 }
 
 /// For a stride-1 conv of geometry `g` with `c_out` output channels, the
@@ -320,12 +319,26 @@ fn flipped_transposed(w: &[f32], g: &Geometry, c_out: usize) -> Vec<f32> {
     wt
 }
 
-/// `x`'s values in NHWC memory order on the host, `x` without its tape, and
-/// the tape. A permuted or broadcast view is laid out first (dfdx's reshape
-/// carries the gradient back to the view's layout); free for a contiguous map.
-fn host<T: Tape<f32, Cpu>>(x: Maps<Cpu, T>) -> (Vec<f32>, Maps<Cpu>, T) {
-    let (x, tape) = x.contiguous().split_tape();
-    (owned_to_vec(&x), x, tape)
+/// `x` laid out in NHWC memory order (its `storage()` is then the values in
+/// that order), without its tape, and the tape. A permuted or broadcast view
+/// is laid out first (dfdx's reshape carries the gradient back to the view's
+/// layout); free for a contiguous map, whose buffer is then borrowed, not copied.
+fn host<T: Tape<f32, Cpu>>(x: Maps<Cpu, T>) -> (Maps<Cpu>, T) {
+    x.contiguous().split_tape()
+}
+
+/// A buffer of `len` values from dfdx's cache (when it is on; it goes back
+/// there when its tensor drops, so steps reuse it instead of taking fresh
+/// pages), not zero-filled: for kernels that write every value.
+fn buffer(dev: &Cpu, len: usize) -> <Cpu as Storage<f32>>::Vec {
+    dev.try_alloc_unfilled(len).expect("out of memory")
+}
+
+/// The buffer of a tensor that owns its values in row-major order (a
+/// parameter or a statistic), borrowed.
+fn owned<S: Shape>(t: &Tensor<S, f32, Cpu>) -> &Vec<f32> {
+    assert_eq!(t.strides(), t.shape().strides(), "a row-major tensor");
+    t.storage()
 }
 
 /// Per-channel batch mean and biased variance of an `(n, c)` buffer, in f64

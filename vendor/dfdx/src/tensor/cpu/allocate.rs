@@ -57,6 +57,34 @@ impl Cpu {
     }
 }
 
+impl Cpu {
+    // conflicting-bundles patch (see vendor/README.md).
+
+    /// A buffer of `numel` values for a kernel that writes every one of them:
+    /// like `try_alloc_len`, but a buffer reused from the cache keeps its old
+    /// (initialized) values instead of being zero-filled first; a fresh one is
+    /// zeroed.
+    pub fn try_alloc_unfilled<E: Unit>(&self, numel: usize) -> Result<CachableVec<E>, CpuError> {
+        let data = match self.cache.try_pop::<E>(numel) {
+            // SAFETY: as in `try_alloc_elem`; the values are initialized
+            // numbers left by the buffer's previous tensor.
+            Some(allocation) => unsafe {
+                Vec::from_raw_parts(allocation.0 as *mut E, numel, numel)
+            },
+            None => {
+                let mut data: Vec<E> = Vec::new();
+                data.try_reserve(numel).map_err(|_| CpuError::OutOfMemory)?;
+                data.resize(numel, Default::default());
+                data
+            }
+        };
+        Ok(CachableVec {
+            data,
+            cache: self.cache.clone(),
+        })
+    }
+}
+
 impl<E: Unit> ZerosTensor<E> for Cpu {
     fn try_zeros_like<S: HasShape>(&self, src: &S) -> Result<Tensor<S::Shape, E, Self>, Self::Err> {
         let shape = *src.shape();
