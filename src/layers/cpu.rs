@@ -105,7 +105,7 @@ impl ConvDevice for Cpu {
                     Some(gt) => {
                         patches.resize(gt.num_rows() * gt.row_len(), 0.0);
                         im2col_host(&gy, &gt, 0.0, &mut patches);
-                        let wt = flipped_transposed(&w, &g, c_out);
+                        let wt = flipped_transposed(w, &g, c_out);
                         matmul(
                             gx,
                             true,
@@ -120,7 +120,7 @@ impl ConvDevice for Cpu {
                             &mut patches,
                             false,
                             Mat::new(&gy, m, c_out),
-                            Mat::new(&w, k, c_out).t(),
+                            Mat::new(w, k, c_out).t(),
                         );
                         col2im_add_host(&patches, &g, gx);
                     }
