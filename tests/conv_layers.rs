@@ -22,6 +22,47 @@ fn maps(dev: &Cpu, v: Vec<f32>, s: Shape4) -> Maps<Cpu> {
     dev.tensor_from_vec(v, s)
 }
 
+/// The weight gradient of `sum(conv(x, w) * cot)` from the definition, in
+/// f64: dw[(ky,kx,i), o] = sum over b,oy,ox of x[b, oy*s+ky-p, ox*s+kx-p, i] * cot[b,oy,ox,o].
+fn naive_weight_grad(x: &[f32], s: Shape4, cot: &[f32], o: usize, window: Window) -> Vec<f64> {
+    let (b, h, wd, c) = s;
+    let Window {
+        kernel: k,
+        stride,
+        padding: pad,
+    } = window;
+    let (oh, ow) = (window.out_size(h), window.out_size(wd));
+    let mut dw = vec![0.0f64; k * k * c * o];
+    for bi in 0..b {
+        for oy in 0..oh {
+            for ox in 0..ow {
+                for ky in 0..k {
+                    for kx in 0..k {
+                        let (y, xx) = (
+                            (oy * stride + ky).checked_sub(pad),
+                            (ox * stride + kx).checked_sub(pad),
+                        );
+                        let (Some(y), Some(xx)) = (y, xx) else {
+                            continue;
+                        };
+                        if y >= h || xx >= wd {
+                            continue;
+                        }
+                        for ic in 0..c {
+                            let xv = x[((bi * h + y) * wd + xx) * c + ic] as f64;
+                            for oc in 0..o {
+                                let g = cot[((bi * oh + oy) * ow + ox) * o + oc] as f64;
+                                dw[((ky * k + kx) * c + ic) * o + oc] += xv * g;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    dw
+}
+
 /// Direct convolution from the definition: out[b,oy,ox,o] =
 /// sum over ky,kx,i of x[b, oy*s+ky-p, ox*s+kx-p, i] * w[(ky,kx,i), o], in f64.
 fn naive_conv(
@@ -396,11 +437,17 @@ fn fused_cpu_conv_matches_im2col_and_matmul() {
     // register tile (8, 16, 32 and 64 columns), remainder rows, several row
     // tasks, inner sums longer than one block (288 weight rows; 120+ patch
     // rows in the weight gradient) and transposed paddings 0, 1 and 2.
+    // The last shape has more pixels (4608) than several of the CPU conv's
+    // patch chunks (455 rows of 288 values), so its weight gradient sums
+    // partials over groups of chunks.
     let dev = dev();
     let mut rng = StdRng::seed_from_u64(32);
-    for (inputs, outputs) in [(5, 4), (32, 8), (32, 16), (3, 24), (8, 32), (16, 64)] {
-        let s = (2, 9, 7, inputs);
-        let xv = random(2 * 9 * 7 * inputs, 31);
+    let small = [(5, 4), (32, 8), (32, 16), (3, 24), (8, 32), (16, 64)].map(|c| ((2, 9, 7), c));
+    for ((batch, rows, cols), (inputs, outputs)) in
+        small.into_iter().chain([((8, 24, 24), (32, 32))])
+    {
+        let s = (batch, rows, cols, inputs);
+        let xv = random(batch * rows * cols * inputs, 31);
         for window in [
             Window::new(3, 1, 1),
             Window::new(3, 1, 0),
@@ -426,11 +473,35 @@ fn fused_cpu_conv_matches_im2col_and_matmul() {
                 )
             };
             let (fused, ops) = (run(true), run(false));
+            let case = format!("{batch}x{rows}x{cols}, {inputs} -> {outputs}, {window:?}");
             // f32 sums of up to a few hundred terms in another order.
-            let case = format!("{inputs} -> {outputs}, {window:?}");
             assert!(max_rel_diff(&fused.0, &ops.0) < 1e-5, "{case}: values");
             assert!(max_rel_diff(&fused.1, &ops.1) < 1e-5, "{case}: d/dx");
-            assert!(max_rel_diff(&fused.2, &ops.2) < 1e-5, "{case}: d/dw");
+            // The weight gradient sums over every output pixel (up to 4608
+            // here), where the fused conv adds chunks and groups of chunks in
+            // its own order: both it and dfdx's matmul against the f64 sum
+            // from the definition. f32 rounding grows with the running sum, so
+            // the error is measured against the largest gradient (a term
+            // dropped or counted twice would be ~1e-2 of it; rounding ~1e-6).
+            let cot = random(fused.0.len(), 33);
+            let exact = naive_weight_grad(&xv, s, &cot, outputs, window);
+            let scale = 1.0 + exact.iter().fold(0f64, |m, v| m.max(v.abs()));
+            let err = |v: &[f32]| {
+                v.iter()
+                    .zip(&exact)
+                    .map(|(&a, &e)| (a as f64 - e).abs() / scale)
+                    .fold(0.0, f64::max)
+            };
+            assert!(
+                err(&fused.2) < 1e-5,
+                "{case}: d/dw error {:e}",
+                err(&fused.2)
+            );
+            assert!(
+                err(&ops.2) < 1e-5,
+                "{case}: dfdx's d/dw error {:e}",
+                err(&ops.2)
+            );
         }
     }
 }

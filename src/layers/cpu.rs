@@ -25,6 +25,7 @@ use dfdx::prelude::*;
 use rayon::prelude::*;
 
 use super::batchnorm::BN_EPS;
+use super::conv_products::{add_patches_t_times, flipped_transposed, patches_times, transposed};
 use super::device::{Channels, ConvDevice, NormOut, Stats};
 use super::im2col::{col2im_add_host, im2col_host, Geometry, Maps, Patches, Window};
 use super::matmul::{matmul, Mat};
@@ -71,51 +72,31 @@ impl ConvDevice for Cpu {
         let dev = x.device().clone();
         // The weight, shared (an Arc, not a copy) with the backward pass.
         let weight = weight.clone();
-        let w = owned(&weight);
-        let mut patches = buffer(&dev, m * k);
-        im2col_host(x.storage(), &g, 0.0, &mut patches);
         let mut y = buffer(&dev, m * c_out);
-        matmul(
-            &mut y,
-            false,
-            Mat::new(&patches, m, k),
-            Mat::new(w, k, c_out),
-        );
+        patches_times(&mut y, false, x.storage(), &g, owned(&weight), c_out);
         let out = Tensor::from_storage(&dev, (g.batch, g.out_rows, g.out_cols, c_out), y);
         if T::OWNS_TAPE {
             let (x_ghost, w_ghost, out_ghost) = (x.ghost(), weight.ghost(), out.ghost());
+            // The input (an Arc) stays for the backward pass, which writes
+            // its patches again, chunk by chunk (`layers::conv_products`).
             tape.add_backward_op(move |grads| {
-                let w = owned(&weight);
+                let (xs, w) = (x.storage(), owned(&weight));
                 grads.try_alloc_for(&out_ghost)?;
                 let gy = std::mem::take(&mut **grads.get_or_alloc_mut(&out_ghost)?);
-                let gw = grads.get_or_alloc_mut(&w_ghost)?;
-                matmul(
-                    gw,
-                    true,
-                    Mat::new(&patches, m, k).t(),
-                    Mat::new(&gy, m, c_out),
-                );
+                add_patches_t_times(grads.get_or_alloc_mut(&w_ghost)?, xs, &g, &gy, c_out);
                 let gx = grads.get_or_alloc_mut(&x_ghost)?;
-                // The patches are read for the last time above; their buffer
-                // is reused for one of the two input-gradient routes.
                 match transposed(&g, c_out) {
                     // Stride 1: the input gradient is itself a convolution,
-                    // of gy with the flipped weight, one product with the
-                    // long contraction (k²·C_out) and no col2im.
+                    // of gy with the flipped weight, with the long
+                    // contraction (k²·C_out) and no col2im.
                     Some(gt) => {
-                        patches.resize(gt.num_rows() * gt.row_len(), 0.0);
-                        im2col_host(&gy, &gt, 0.0, &mut patches);
                         let wt = flipped_transposed(w, &g, c_out);
-                        matmul(
-                            gx,
-                            true,
-                            Mat::new(&patches, gt.num_rows(), gt.row_len()),
-                            Mat::new(&wt, gt.row_len(), g.channels),
-                        );
+                        patches_times(gx, true, &gy, &gt, &wt, g.channels);
                     }
-                    // Otherwise the patch gradient gy · wᵀ (written, not
-                    // added), which col2im adds onto the input's gradient.
+                    // Otherwise the patch gradient gy · wᵀ, which col2im
+                    // adds onto the input's gradient.
                     None => {
+                        let mut patches = buffer(&dev, m * k);
                         matmul(
                             &mut patches,
                             false,
@@ -284,39 +265,6 @@ impl ConvDevice for Cpu {
 #[inline(always)]
 fn normalized(x: f32, mean: f32, inv_std: f32) -> f32 {
     (x - mean) * inv_std
-}
-
-/// For a stride-1 conv of geometry `g` with `c_out` output channels, the
-/// geometry of its input gradient as a conv over the output gradient: the
-/// same kernel, stride 1, padding `k - 1 - p`, whose output has the input's
-/// size. `None` for strided convs (their transpose is not a plain conv).
-fn transposed(g: &Geometry, c_out: usize) -> Option<Geometry> {
-    let w = g.window;
-    (w.stride == 1 && w.padding < w.kernel).then(|| {
-        let window = Window::new(w.kernel, 1, w.kernel - 1 - w.padding);
-        let gt = Geometry::new((g.batch, g.out_rows, g.out_cols, c_out), window);
-        debug_assert_eq!((gt.out_rows, gt.out_cols), (g.rows, g.cols));
-        gt
-    })
-}
-
-/// The weight of the transposed conv: `(k²·C_out, C_in)` with rows ordered
-/// `(ky, kx, c_out)`, `wt[(ky, kx, o)][i] = w[(k-1-ky, k-1-kx, i)][o]`.
-fn flipped_transposed(w: &[f32], g: &Geometry, c_out: usize) -> Vec<f32> {
-    let (k, c_in) = (g.window.kernel, g.channels);
-    let mut wt = vec![0.0; k * k * c_out * c_in];
-    for ky in 0..k {
-        for kx in 0..k {
-            let src = ((k - 1 - ky) * k + (k - 1 - kx)) * c_in;
-            let dst = (ky * k + kx) * c_out;
-            for i in 0..c_in {
-                for o in 0..c_out {
-                    wt[(dst + o) * c_in + i] = w[(src + i) * c_out + o];
-                }
-            }
-        }
-    }
-    wt
 }
 
 /// `x` laid out in NHWC memory order (its `storage()` is then the values in

@@ -179,26 +179,34 @@ impl Geometry {
 /// Host im2col of an NHWC buffer into `out` (`num_rows × row_len` values,
 /// every one written); padding positions get `pad_value`.
 pub(crate) fn im2col_host(x: &[f32], g: &Geometry, pad_value: f32, out: &mut [f32]) {
-    let (c, row_len) = (g.channels, g.row_len());
-    let image_len = g.rows * g.cols * c;
     let per_image = g.out_rows * g.out_cols;
-    assert_eq!(out.len(), g.num_rows() * row_len);
+    assert_eq!(out.len(), g.num_rows() * g.row_len());
     if out.is_empty() {
         return;
     }
-    out.par_chunks_mut(per_image * row_len)
-        .zip(x.par_chunks(image_len))
-        .for_each(|(patches, image)| {
-            for (r, row) in patches.chunks_exact_mut(row_len).enumerate() {
-                g.for_each_run(r, |off, source, len| {
-                    let dst = &mut row[off..off + len];
-                    match source {
-                        Some(pixel) => dst.copy_from_slice(&image[pixel * c..pixel * c + len]),
-                        None => dst.fill(pad_value),
-                    }
-                });
+    out.par_chunks_mut(per_image * g.row_len())
+        .enumerate()
+        .for_each(|(b, patches)| {
+            im2col_rows(x, g, pad_value, b * per_image, patches);
+        });
+}
+
+/// Patch rows `first..` of `x` (as many as `out` holds), on this thread.
+pub(crate) fn im2col_rows(x: &[f32], g: &Geometry, pad_value: f32, first: usize, out: &mut [f32]) {
+    let (c, row_len) = (g.channels, g.row_len());
+    let image_len = g.rows * g.cols * c;
+    let per_image = g.out_rows * g.out_cols;
+    for (i, row) in out.chunks_exact_mut(row_len).enumerate() {
+        let (b, r) = ((first + i) / per_image, (first + i) % per_image);
+        let image = &x[b * image_len..(b + 1) * image_len];
+        g.for_each_run(r, |off, source, len| {
+            let dst = &mut row[off..off + len];
+            match source {
+                Some(pixel) => dst.copy_from_slice(&image[pixel * c..pixel * c + len]),
+                None => dst.fill(pad_value),
             }
         });
+    }
 }
 
 /// Host col2im: adds patch gradients back onto the NHWC input gradient.

@@ -5,6 +5,7 @@
 
 pub mod batchnorm;
 pub mod conv;
+mod conv_products;
 mod cpu;
 pub mod dense;
 pub mod device;
