@@ -1,6 +1,13 @@
-//! [`ConvDevice`] for the CPU: im2col by direct copies, and batch
+//! [`ConvDevice`] for the CPU: im2col by direct copies, the conv as one op
+//! (its products over cache-sized chunks, `layers::conv_products`), and batch
 //! normalization fused with the residual add and ReLU after it, as
 //! multi-threaded loops over NHWC buffers.
+//!
+//! Inputs, weights and outputs are dfdx buffers used in place (the vendored
+//! dfdx's `storage` / `from_storage`): an input or weight the backward pass
+//! needs is kept by an `Arc`, not copied, and output buffers come from dfdx's
+//! cache without being zero-filled first, since every kernel here writes every
+//! value of its output.
 //!
 //! dfdx 0.13 runs elementwise ops and reductions as single-threaded loops,
 //! one allocation and one backward op each: a training-mode batch norm + ReLU

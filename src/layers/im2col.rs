@@ -202,11 +202,25 @@ pub(crate) fn im2col_rows(x: &[f32], g: &Geometry, pad_value: f32, first: usize,
         g.for_each_run(r, |off, source, len| {
             let dst = &mut row[off..off + len];
             match source {
-                Some(pixel) => dst.copy_from_slice(&image[pixel * c..pixel * c + len]),
+                Some(pixel) => copy_run(dst, &image[pixel * c..pixel * c + len]),
                 None => dst.fill(pad_value),
             }
         });
     }
+}
+
+/// `dst.copy_from_slice(src)` for a run of a few pixels' channels (24 to a
+/// few hundred values): blocks of 8 compile to vector moves, where
+/// `copy_from_slice` of an unknown length calls `memmove` (whose call and
+/// size dispatch cost as much as the copy at these lengths).
+#[inline(always)]
+fn copy_run(dst: &mut [f32], src: &[f32]) {
+    let (mut d, mut s) = (dst.chunks_exact_mut(8), src.chunks_exact(8));
+    for (d, s) in (&mut d).zip(&mut s) {
+        let (d, s): (&mut [f32; 8], &[f32; 8]) = (d.try_into().unwrap(), s.try_into().unwrap());
+        *d = *s;
+    }
+    d.into_remainder().copy_from_slice(s.remainder());
 }
 
 /// Host col2im: adds patch gradients back onto the NHWC input gradient.
