@@ -1,6 +1,14 @@
 //! GPU check: the same computations on the CPU and on a CUDA device,
-//! compared, then one training step timed on both. Built by
+//! compared; then, on the GPU, one Ranger training step of the CIFAR-shaped
+//! VGG and ResNet at depths 20, 50 and 120 (full widths, batch 64) and the
+//! bundle metric on every hidden layer of the 120-layer nets, timed. Built by
 //! `scripts/build-gpu.sh`, run by `scripts/gpu-check.sh` on a GPU machine.
+//!
+//!     gpu_check [--json PATH]
+//!
+//! `--json` also writes the timings (with each net's blocks per stage) for
+//! `scripts/gpu_bench_torch.py`, which times PyTorch on the same nets and
+//! prints the comparison table.
 //!
 //! Without the `cuda` feature it only explains how to build it.
 
@@ -20,18 +28,67 @@ fn main() {
 
 #[cfg(feature = "cuda")]
 mod gpu {
+    use std::path::PathBuf;
     use std::time::Instant;
 
-    use anyhow::{ensure, Result};
+    use anyhow::{bail, ensure, Result};
     use conflicting_bundles::bundle::{measure_layers, measure_tensors, BundleConfig};
+    use conflicting_bundles::data::Dataset;
+    use conflicting_bundles::layers::CUDA_CONV;
     use conflicting_bundles::models::convnet::{Arch, ConvNet, ConvSpec, Widths};
     use conflicting_bundles::models::fnn::MnistFnn;
     use conflicting_bundles::models::Classifier;
     use conflicting_bundles::train::checkpoint::export_params;
+    use conflicting_bundles::train::trainer::measure_hidden;
     use conflicting_bundles::train::{Ranger, RangerConfig};
-    use conflicting_bundles::util::ImageShape;
+    use conflicting_bundles::util::{write_atomic, ImageShape};
     use dfdx::prelude::*;
     use rand::{rngs::SmallRng, Rng, SeedableRng};
+    use serde::Serialize;
+
+    /// CIFAR images, as the timed nets take them.
+    const CIFAR: ImageShape = ImageShape::new(3, 32, 32);
+    /// Samples the metric is measured on (the trainer's default).
+    const METRIC_SAMPLES: usize = 2048;
+
+    /// What `--json` writes.
+    #[derive(Serialize)]
+    struct Timings {
+        /// How the CUDA build convolves ([`CUDA_CONV`]).
+        conv: &'static str,
+        steps: Vec<StepTime>,
+        metric: Vec<MetricTime>,
+    }
+
+    /// Median milliseconds of one training step of a net.
+    #[derive(Serialize)]
+    struct StepTime {
+        net: String,
+        spec: ConvSpec,
+        depth: usize,
+        ms: f64,
+    }
+
+    /// Median milliseconds of the bundle metric on every hidden layer of a
+    /// net: the forward pass that yields the activations, then the metric.
+    #[derive(Serialize)]
+    struct MetricTime {
+        net: String,
+        layers: usize,
+        samples: usize,
+        forward_ms: f64,
+        metric_ms: f64,
+    }
+
+    /// The `--json PATH` argument, if given.
+    fn json_path() -> Result<Option<PathBuf>> {
+        let args: Vec<String> = std::env::args().skip(1).collect();
+        match args.as_slice() {
+            [] => Ok(None),
+            [flag, path] if flag == "--json" => Ok(Some(PathBuf::from(path))),
+            _ => bail!("usage: gpu_check [--json PATH]"),
+        }
+    }
 
     /// f32 results may differ by rounding (cuBLAS vs gemm sum orders).
     const TOL: f64 = 1e-4;
@@ -85,11 +142,12 @@ mod gpu {
             dev.synchronize();
             times.push(t.elapsed().as_secs_f64());
         }
-        times.sort_by(f64::total_cmp);
-        (export_params(&mut model), times[times.len() / 2])
+        (export_params(&mut model), median(times))
     }
 
     pub fn run() -> Result<()> {
+        let json = json_path()?;
+        println!("CUDA conv: {CUDA_CONV}");
         let cpu = Cpu::default();
         let cuda = conflicting_bundles::device::cuda(0)?;
         let mut rng = SmallRng::seed_from_u64(1);
@@ -202,21 +260,26 @@ mod gpu {
 
         // 3. Timing: one training step, median of 200 after warm-up.
         let (_, gpu_step_long) = train_steps(&cuda, 10, 200, &data);
-        let conv_rows: Vec<(String, f64)> = [
-            (Arch::Vgg, 20),
-            (Arch::Resnet, 20),
-            (Arch::Vgg, 50),
-            (Arch::Resnet, 50),
-        ]
-        .into_iter()
-        .map(|(arch, depth)| {
-            let spec = ConvSpec::for_depth(arch, depth).expect("valid depth");
-            (
-                format!("{arch}-{depth} cifar 3x32x32 b64, full widths"),
-                conv_step(&cuda, spec),
-            )
-        })
-        .collect();
+        let mut steps = Vec::new();
+        for depth in [20, 50, 120] {
+            for arch in [Arch::Vgg, Arch::Resnet] {
+                let spec = ConvSpec::for_depth(arch, depth)?;
+                let ms = conv_step(&cuda, spec)? * 1e3;
+                println!("time {spec} step: {ms:.3} ms");
+                steps.push(StepTime {
+                    net: format!("{arch}-{depth}"),
+                    spec,
+                    depth,
+                    ms,
+                });
+            }
+        }
+        // 4. The metric on every hidden layer of the 120-layer nets.
+        let metric = [Arch::Vgg, Arch::Resnet]
+            .into_iter()
+            .map(|arch| metric_time(&cuda, ConvSpec::for_depth(arch, 120)?))
+            .collect::<Result<Vec<_>>>()?;
+
         println!();
         println!("| step (Ranger, batch 64) | ms |");
         println!("|---|---|");
@@ -232,40 +295,116 @@ mod gpu {
             "| fnn w100 d10: cuda (median of 200) | {:.3} |",
             gpu_step_long * 1e3
         );
-        for (name, s) in conv_rows {
-            println!("| {name}: cuda (median of 30) | {:.3} |", s * 1e3);
+        for s in &steps {
+            println!(
+                "| {} cifar 3x32x32 b64, full widths: cuda (median of {TIMED_STEPS}) | {:.3} |",
+                s.spec, s.ms
+            );
+        }
+        for m in &metric {
+            println!(
+                "| {} bundle metric, {} layers x {} samples: forward {:.1} ms + metric | {:.3} |",
+                m.net, m.layers, m.samples, m.forward_ms, m.metric_ms
+            );
+        }
+        if let Some(path) = json {
+            let timings = Timings {
+                conv: CUDA_CONV,
+                steps,
+                metric,
+            };
+            write_atomic(&path, serde_json::to_string_pretty(&timings)?.as_bytes())?;
         }
         Ok(())
     }
 
+    /// Steps timed by [`conv_step`], after `WARMUP_STEPS` untimed ones.
+    const TIMED_STEPS: usize = 30;
+    const WARMUP_STEPS: usize = 10;
+
     /// Median seconds of one training step (batch norm in training mode) of a
-    /// CIFAR-shaped conv net at full width, after 10 warm-up steps.
-    fn conv_step(dev: &Cuda, spec: ConvSpec) -> f64 {
+    /// CIFAR-shaped conv net at full width, after the warm-up steps (which
+    /// also plan the convs and compile dfdx's run-time kernels).
+    fn conv_step(dev: &Cuda, spec: ConvSpec) -> Result<f64> {
         let mut rng = SmallRng::seed_from_u64(7);
-        let x: Vec<f32> = (0..64 * 3072)
+        let x: Vec<f32> = (0..64 * CIFAR.len())
             .map(|_| rng.gen_range(-1.0f32..1.0))
             .collect();
         let mut y = vec![0.0f32; 64 * 10];
         (0..64).for_each(|i| y[i * 10 + rng.gen_range(0..10)] = 1.0);
-        let x: Tensor<(usize, usize), f32, Cuda> = dev.tensor_from_vec(x, (64, 3072));
+        let x: Tensor<(usize, usize), f32, Cuda> = dev.tensor_from_vec(x, (64, CIFAR.len()));
         let y: Tensor<(usize, Const<10>), f32, Cuda> = dev.tensor_from_vec(y, (64, Const));
-        let widths = Widths::divided(1).expect("full widths");
-        let mut net = ConvNet::<10, Cuda>::new(dev, spec, widths, ImageShape::new(3, 32, 32), 0)
-            .expect("a valid net");
+        let mut net = ConvNet::<10, Cuda>::new(dev, spec, Widths::divided(1)?, CIFAR, 0)?;
         let mut opt = Ranger::new(RangerConfig::default());
         let mut times = Vec::new();
-        for i in 0..40 {
+        for i in 0..WARMUP_STEPS + TIMED_STEPS {
             let t = Instant::now();
             let logits = net.forward_train(x.clone().leaky_trace());
             let loss = cross_entropy_with_logits_loss(logits, y.clone());
             let _ = loss.as_vec(); // the trainer reads the loss back
-            opt.update(&mut net, &loss.backward()).expect("ranger step");
+            opt.update(&mut net, &loss.backward())?;
             dev.synchronize();
-            if i >= 10 {
+            if i >= WARMUP_STEPS {
                 times.push(t.elapsed().as_secs_f64());
             }
         }
-        times.sort_by(f64::total_cmp);
-        times[times.len() / 2]
+        Ok(median(times))
+    }
+
+    /// The bundle metric as the trainer measures it ([`measure_hidden`]: all
+    /// hidden activations of `METRIC_SAMPLES` images in one inference pass,
+    /// then the metric on the device) on a fresh full-width CIFAR net; median
+    /// of 3 after one warm-up, the forward pass timed on its own as well.
+    fn metric_time(dev: &Cuda, spec: ConvSpec) -> Result<MetricTime> {
+        let mut rng = SmallRng::seed_from_u64(11);
+        let samples = Dataset {
+            images: (0..METRIC_SAMPLES * CIFAR.len())
+                .map(|_| rng.gen_range(0.0f32..1.0))
+                .collect(),
+            labels: (0..METRIC_SAMPLES).map(|i| (i % 10) as u8).collect(),
+            channels: CIFAR.channels,
+            rows: CIFAR.rows,
+            cols: CIFAR.cols,
+            num_classes: 10,
+        };
+        let net = ConvNet::<10, Cuda>::new(dev, spec, Widths::divided(1)?, CIFAR, 0)?;
+        let x: Tensor<(usize, usize), f32, Cuda> =
+            dev.tensor_from_vec(samples.images.clone(), (METRIC_SAMPLES, CIFAR.len()));
+        let (mut forward, mut total) = (Vec::new(), Vec::new());
+        for i in 0..4 {
+            let t = Instant::now();
+            drop(net.forward_hidden(x.clone()));
+            dev.synchronize();
+            let f = t.elapsed().as_secs_f64();
+            let t = Instant::now();
+            let point = measure_hidden(dev, &net, &samples, 1e-3, 64)?;
+            let m = t.elapsed().as_secs_f64();
+            ensure!(
+                point.entropy.len() == net.num_hidden(),
+                "a layer is missing"
+            );
+            if i > 0 {
+                forward.push(f);
+                total.push(m);
+            }
+        }
+        let (forward, total) = (median(forward), median(total));
+        let out = MetricTime {
+            net: format!("{}-{}", spec.arch, spec.depth()),
+            layers: net.num_hidden(),
+            samples: METRIC_SAMPLES,
+            forward_ms: forward * 1e3,
+            metric_ms: (total - forward).max(0.0) * 1e3,
+        };
+        println!(
+            "time {spec} bundle metric on {} layers x {} samples: forward {:.1} ms, metric {:.1} ms",
+            out.layers, out.samples, out.forward_ms, out.metric_ms
+        );
+        Ok(out)
+    }
+
+    fn median(mut v: Vec<f64>) -> f64 {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
     }
 }

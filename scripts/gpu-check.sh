@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
-# On a GPU machine (NVIDIA driver, CUDA 13 libraries, PyTorch; no Rust):
-# compares CPU and GPU results and times a training step next to PyTorch.
-# Expects the binaries from scripts/build-gpu.sh in the same folder.
+# On a GPU machine (NVIDIA driver, CUDA 13 and cuDNN 9 libraries, PyTorch; no
+# Rust): compares CPU and GPU results (and cuDNN's conv with the gather path),
+# times training steps and the bundle metric next to PyTorch on the same card,
+# and prints a comparison table last. Expects the binaries from
+# scripts/build-gpu.sh in the same folder.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-# CUDA 13 runtime libraries from PyTorch's wheels, where the machine has them.
-for L in /opt/torch/.venv/lib/python3*/site-packages/nvidia/cu13/lib; do
+# CUDA 13 and cuDNN 9 runtime libraries from PyTorch's wheels, where the
+# machine has them (a cuDNN build links libcudnn.so.9, which loads its
+# sub-libraries from the loader's path too).
+for L in /opt/torch/.venv/lib/python3*/site-packages/nvidia/{cu13,cudnn}/lib; do
   [ -d "$L" ] && export LD_LIBRARY_PATH=$L:${LD_LIBRARY_PATH:-}
 done
 # dfdx bakes the build machine's CUDA include path into the binary for the
@@ -13,15 +17,15 @@ done
 mkdir -p ~/.cache/cuda-wheel-toolkit/root
 [ -d /usr/local/cuda/include ] && ln -sfn /usr/local/cuda/include ~/.cache/cuda-wheel-toolkit/root/include
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader || true
+out=$(mktemp -d)
 
-echo "== test binary on the GPU: conv, pool, batch norm, VGG/ResNet steps, CPU vs CUDA"
+echo "== test binary on the GPU: conv (cuDNN vs gather), pool, batch norm, VGG/ResNet steps, CPU vs CUDA"
 "$here/cuda_parity" --test-threads 1 --nocapture
 
 echo "== CPU vs GPU checks and Rust timings"
-"$here/gpu_check"
+"$here/gpu_check" --json "$out/rust.json"
 
 echo "== cb toy on cuda vs cpu"
-out=$(mktemp -d)
 "$here/cb" toy --out "$out/cpu" --device cpu >/dev/null
 "$here/cb" toy --out "$out/cuda" --device cuda | tail -4
 python3 - "$out" <<'PY'
@@ -34,5 +38,5 @@ for ra, rb in zip(a["runs"], b["runs"]):
     assert diff < 1e-3
 PY
 
-echo "== PyTorch on the same card"
-python3 "$here/gpu_bench_torch.py"
+echo "== PyTorch on the same card, then the comparison table"
+python3 "$here/gpu_bench_torch.py" --rust "$out/rust.json"

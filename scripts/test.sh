@@ -15,6 +15,9 @@ cargo clippy --all-targets --locked -- -D warnings
 step "CUDA code paths type-check (dfdx ci-check: no toolkit needed)"
 cargo check --features ci-check --all-targets --locked
 
+step "cuDNN code paths type-check (ci-check: no toolkit or cuDNN needed)"
+cargo check --features ci-check,cudnn --all-targets --locked
+
 step "cargo test"
 cargo test --all-targets --locked
 

@@ -1,7 +1,9 @@
 //! CPU vs CUDA for the project's own layers and conv nets: forward values,
 //! gradients and a few training steps agree within 1e-4 relative error (f32;
-//! cuBLAS and gemm sum in different orders). Compiled only with `--features
-//! cuda`; `scripts/gpu-check.sh` runs this binary on a GPU machine.
+//! cuBLAS, cuDNN and gemm sum in different orders). With `--features cudnn`
+//! the CUDA side convolves through cuDNN, which is also checked against the
+//! CUDA gather path (`conv2d_by_ops`). Compiled only with `--features cuda`;
+//! `scripts/gpu-check.sh` runs this binary on a GPU machine.
 #![cfg(feature = "cuda")]
 
 use conflicting_bundles::device::cuda;
@@ -62,37 +64,155 @@ fn both(
     [(out_c, gc), (out_g, gg)]
 }
 
+/// A conv as [`ConvDevice::conv2d`] takes it, on a taped input.
+type ConvFn<D> = fn(
+    Maps<D, OwnedTape<f32, D>>,
+    &Tensor<(usize, usize), f32, D>,
+    Window,
+) -> Maps<D, OwnedTape<f32, D>>;
+
+/// One conv geometry to compare: `(batch, rows, cols, c_in)` maps (given
+/// channels-first and permuted into NHWC, as the nets feed their stem, when
+/// `channels_first`) to `c_out` channels; `twice` applies the conv to its own
+/// output with the same weight (`c_in == c_out`).
+struct ConvCase {
+    name: &'static str,
+    shape: (usize, usize, usize, usize),
+    c_out: usize,
+    window: Window,
+    channels_first: bool,
+    twice: bool,
+}
+
+const fn case(
+    name: &'static str,
+    shape: (usize, usize, usize, usize),
+    c_out: usize,
+    window: Window,
+) -> ConvCase {
+    ConvCase {
+        name,
+        shape,
+        c_out,
+        window,
+        channels_first: false,
+        twice: false,
+    }
+}
+
+/// The nets' conv shapes (3x3 stride 1 and 2, the 1x1 projections, the 7x7
+/// stem on permuted RGB rows), odd channel counts, and a weight used twice.
+const CONV_CASES: [ConvCase; 7] = [
+    case("3x3 s1 p1", (4, 10, 9, 16), 24, Window::new(3, 1, 1)),
+    case("3x3 s2 p1", (4, 10, 9, 16), 32, Window::new(3, 2, 1)),
+    case("1x1 s1 p0", (4, 8, 8, 16), 32, Window::new(1, 1, 0)),
+    case("1x1 s2 p0", (4, 8, 8, 16), 32, Window::new(1, 2, 0)),
+    case(
+        "3x3 s1 p1, 5 -> 7 channels",
+        (3, 7, 6, 5),
+        7,
+        Window::new(3, 1, 1),
+    ),
+    ConvCase {
+        channels_first: true,
+        ..case(
+            "7x7 s2 p3 stem, permuted RGB",
+            (4, 32, 32, 3),
+            64,
+            Window::new(7, 2, 3),
+        )
+    },
+    ConvCase {
+        twice: true,
+        ..case(
+            "3x3 s1 p1 twice, one weight",
+            (4, 8, 8, 16),
+            16,
+            Window::new(3, 1, 1),
+        )
+    },
+];
+
+/// Output, input gradient and weight gradient of `conv` for `case` on `dev`.
+/// The loss adds `sum(x * cx)` after the conv, so the conv's input gradient
+/// must add onto one already there (dfdx runs the later op's backward first).
+fn conv_grads<D: ConvDevice>(dev: &D, case: &ConvCase, conv: ConvFn<D>) -> [Vec<f32>; 3] {
+    let (b, h, w, c) = case.shape;
+    let k = case.window.kernel;
+    let x: Maps<D> = if case.channels_first {
+        dev.tensor_from_vec(random(b * c * h * w, 1), (b, c, h, w))
+    } else {
+        dev.tensor_from_vec(random(b * h * w * c, 1), (b, h, w, c))
+    };
+    let weight: Tensor<(usize, usize), f32, D> =
+        dev.tensor_from_vec(random(k * k * c * case.c_out, 2), (k * k * c, case.c_out));
+    let nhwc = |x: Maps<D, OwnedTape<f32, D>>| {
+        if case.channels_first {
+            x.permute::<_, Axes4<0, 2, 3, 1>>()
+        } else {
+            x
+        }
+    };
+    let mut y = conv(nhwc(x.leaky_trace()), &weight, case.window);
+    if case.twice {
+        y = conv(y, &weight, case.window);
+    }
+    let out = y.retaped::<NoneTape>().as_vec();
+    let cot = dev.tensor_from_vec(random(out.len(), 3), *y.shape());
+    let x_again = nhwc(x.leaky_trace());
+    let cx = dev.tensor_from_vec(random(b * h * w * c, 4), *x_again.shape());
+    let loss = (y * cot).sum::<Rank0, _>() + (x_again * cx).sum::<Rank0, _>();
+    let grads = loss.backward();
+    [out, grads.get(&x).as_vec(), grads.get(&weight).as_vec()]
+}
+
+/// Compares `a` and `b` (output, input and weight gradients) of one case.
+fn check_conv(what: &str, case: &ConvCase, a: [Vec<f32>; 3], b: [Vec<f32>; 3]) {
+    for (part, (a, b)) in ["output", "input gradient", "weight gradient"]
+        .iter()
+        .zip(a.iter().zip(&b))
+    {
+        check(&format!("{what} {} {part}", case.name), a, b);
+    }
+}
+
 #[test]
-fn conv_pool_and_batch_norm_match_the_cpu() {
+fn conv_matches_the_cpu() {
+    println!("CUDA conv: {CUDA_CONV}");
+    let (cpu, gpu) = (Cpu::default(), cuda(0).unwrap());
+    for case in &CONV_CASES {
+        check_conv(
+            "cpu vs cuda",
+            case,
+            conv_grads(&cpu, case, <Cpu as ConvDevice>::conv2d),
+            conv_grads(&gpu, case, <Cuda as ConvDevice>::conv2d),
+        );
+    }
+}
+
+/// cuDNN against the gather + cuBLAS path on the same device, on every case
+/// (each of which must actually run on cuDNN, not fall back).
+#[cfg(feature = "cudnn")]
+#[test]
+fn cudnn_conv_matches_the_gather_path() {
+    let gpu = cuda(0).unwrap();
+    for case in &CONV_CASES {
+        let algos = cudnn_conv_algorithms(&gpu, case.shape, case.c_out, case.window)
+            .unwrap_or_else(|e| panic!("{}: not on cuDNN: {e}", case.name));
+        println!("{}: {algos:?}", case.name);
+        check_conv(
+            "cudnn vs gather",
+            case,
+            conv_grads(&gpu, case, conv2d_by_ops),
+            conv_grads(&gpu, case, <Cuda as ConvDevice>::conv2d),
+        );
+    }
+}
+
+#[test]
+fn pool_and_batch_norm_match_the_cpu() {
     let s = (8, 12, 12, 3);
     let x = random(8 * 12 * 12 * 3, 1);
-    let w = random(9 * 3 * 16, 2);
-    let window = Window::new(3, 2, 1);
-    let [(oc, gc), (og, gg)] = both(
-        &x,
-        s,
-        |x| {
-            Conv2d::from_weight(
-                Cpu::default().tensor_from_vec(w.clone(), (27, 16)),
-                3,
-                window,
-            )
-            .unwrap()
-            .forward(x)
-        },
-        |x| {
-            Conv2d::from_weight(
-                cuda(0).unwrap().tensor_from_vec(w.clone(), (27, 16)),
-                3,
-                window,
-            )
-            .unwrap()
-            .forward(x)
-        },
-    );
-    check("conv 3x3 s2 forward", &oc, &og);
-    check("conv 3x3 s2 input gradient", &gc, &gg);
-
     let pool = MaxPool2d::new(3, 2, 1);
     let [(oc, gc), (og, gg)] = both(&x, s, |x| pool.forward(x), |x| pool.forward(x));
     check("max pool 3x3 s2 forward", &oc, &og);
@@ -130,16 +250,22 @@ fn train<D: ConvDevice>(dev: &D, spec: ConvSpec, steps: usize) -> Vec<(String, V
 #[test]
 fn vgg_and_resnet_training_steps_match_the_cpu() {
     let gpu = cuda(0).unwrap();
+    // Six steps: Lookahead (k = 6) folds the fast weights into the slow ones
+    // at the sixth.
+    const STEPS: usize = 6;
     for arch in [Arch::Vgg, Arch::Resnet] {
         let spec = ConvSpec::for_depth(arch, 20).unwrap();
-        let (pc, pg) = (train(&Cpu::default(), spec, 3), train(&gpu, spec, 3));
+        let (pc, pg) = (
+            train(&Cpu::default(), spec, STEPS),
+            train(&gpu, spec, STEPS),
+        );
         let worst = pc
             .iter()
             .zip(&pg)
             .map(|((n, a), (_, b))| (rel_err(a, b), n.clone()))
             .fold((0.0, String::new()), |m, e| if e.0 > m.0 { e } else { m });
         println!(
-            "{spec} 3 Ranger steps: worst parameter {} rel err {:.2e}",
+            "{spec} {STEPS} Ranger steps ({CUDA_CONV} conv): worst parameter {} rel err {:.2e}",
             worst.1, worst.0
         );
         assert!(

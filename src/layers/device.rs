@@ -4,8 +4,9 @@
 //!
 //! Every method but `im2col` has a default built from dfdx ops, which runs
 //! (and differentiates) on every device; the CPU overrides them with fused,
-//! multi-threaded kernels (`layers::cpu`). The defaults stay the reference the
-//! CPU kernels are tested against.
+//! multi-threaded kernels (`layers::cpu`), and CUDA overrides the convolution
+//! with cuDNN's when built with the `cudnn` feature (`layers::cudnn`). The
+//! defaults stay the reference those kernels are tested against.
 
 use dfdx::prelude::*;
 
@@ -120,6 +121,14 @@ pub fn batch_norm_by_ops<D: Device<f32>, T: Tape<f32, D>>(
     (if relu { y.relu() } else { y }, batch)
 }
 
+/// How [`Cuda`] convolves in this build, for reports and benchmark tables.
+#[cfg(feature = "cuda")]
+pub const CUDA_CONV: &str = if cfg!(feature = "cudnn") {
+    "cuDNN (f32, FMA math)"
+} else {
+    "im2col gather + cuBLAS"
+};
+
 #[cfg(feature = "cuda")]
 impl ConvDevice for Cuda {
     fn im2col<T: Tape<f32, Self>>(
@@ -129,5 +138,16 @@ impl ConvDevice for Cuda {
     ) -> Patches<Self, T> {
         // dfdx's CUDA gather (atomic-add backward) is already a device kernel.
         super::im2col::im2col_by_gather(x, window, pad_value)
+    }
+
+    /// cuDNN's convolution; without the `cudnn` feature the default
+    /// (`conv2d_by_ops`: the gather above and a cuBLAS product).
+    #[cfg(feature = "cudnn")]
+    fn conv2d<T: Tape<f32, Self>>(
+        x: Maps<Self, T>,
+        weight: &Tensor<(usize, usize), f32, Self>,
+        window: Window,
+    ) -> Maps<Self, T> {
+        super::cudnn::conv2d(x, weight, window)
     }
 }

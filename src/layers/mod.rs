@@ -7,6 +7,8 @@ pub mod batchnorm;
 pub mod conv;
 mod conv_products;
 mod cpu;
+#[cfg(feature = "cudnn")]
+mod cudnn;
 pub mod dense;
 pub mod device;
 pub mod im2col;
@@ -17,7 +19,11 @@ pub mod pool;
 
 pub use batchnorm::{BatchNorm, Mode};
 pub use conv::Conv2d;
+#[cfg(feature = "cudnn")]
+pub use cudnn::{cudnn_conv_algorithms, CudnnAlgorithms, CudnnPlanError};
 pub use dense::Dense;
+#[cfg(feature = "cuda")]
+pub use device::CUDA_CONV;
 pub use device::{batch_norm_by_ops, conv2d_by_ops, Channels, ConvDevice, Stats};
 pub use im2col::{im2col_by_gather, Maps, Patches, Window};
 pub use pool::{global_avg_pool, MaxPool2d};
