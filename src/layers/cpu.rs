@@ -26,8 +26,6 @@
 //! not depend on it) and rounded to f32 once, where dfdx sums in f32 in row
 //! order. `tests/conv_layers.rs` compares the two within f32 rounding.
 
-use std::ops::Range;
-
 use dfdx::prelude::*;
 use rayon::prelude::*;
 
@@ -196,36 +194,46 @@ impl ConvDevice for Cpu {
                 let xs = x.storage();
                 grads.try_alloc_for(&out_ghost)?;
                 // The output's gradient is read here only: it is masked by
-                // the ReLU in place and put back.
+                // the ReLU in place and put back. One pass masks it, adds it
+                // onto the residual's gradient and sums, per channel, Σ g (the
+                // bias gradient) and Σ g·x̂ (the scale's).
                 let mut g = std::mem::take(&mut **grads.get_or_alloc_mut(&out_ghost)?);
-                if let Some(y) = &mask {
-                    g.par_chunks_mut(rows)
-                        .zip(y.storage().par_chunks(rows))
-                        .for_each(|(g, y)| {
-                            vectorized(|| {
-                                g.iter_mut()
-                                    .zip(y)
-                                    .for_each(|(g, &y)| *g = if y > 0.0 { *g } else { 0.0 });
-                            })
-                        });
-                }
-                if let Some(sg) = &skip_ghost {
-                    add_into(grads.get_or_alloc_mut(sg)?, &g);
-                }
-                // Per channel: Σ g (the bias gradient) and Σ g·x̂ (the scale's).
-                let sums = chunked_sums(n, 2 * c, |r, acc| {
+                let chunks = g.len().div_ceil(rows);
+                let masks: Vec<Option<&[f32]>> = match &mask {
+                    Some(y) => y.storage().chunks(rows).map(Some).collect(),
+                    None => vec![None; chunks],
+                };
+                let mut skip_grad = match &skip_ghost {
+                    Some(sg) => Some(grads.get_or_alloc_mut(sg)?),
+                    None => None,
+                };
+                let skips: Vec<Option<&mut [f32]>> = match skip_grad.as_mut() {
+                    Some(sg) => sg.chunks_mut(rows).map(Some).collect(),
+                    None => (0..chunks).map(|_| None).collect(),
+                };
+                let items = g
+                    .par_chunks_mut(rows)
+                    .zip(xs.par_chunks(rows))
+                    .zip(masks)
+                    .zip(skips);
+                let sums = chunked_sums(items, 2 * c, |(((g, x), y), skip), acc| {
+                    if let Some(y) = y {
+                        for (g, &y) in g.iter_mut().zip(y) {
+                            *g = if y > 0.0 { *g } else { 0.0 };
+                        }
+                    }
+                    if let Some(skip) = skip {
+                        skip.iter_mut().zip(&*g).for_each(|(d, g)| *d += g);
+                    }
                     let (sb, ss) = acc.split_at_mut(c);
-                    let span = r.start * c..r.end * c;
-                    for (g, x) in g[span.clone()]
-                        .chunks_exact(c)
-                        .zip(xs[span].chunks_exact(c))
-                    {
+                    for (g, x) in g.chunks_exact(c).zip(x.chunks_exact(c)) {
                         for j in 0..c {
                             sb[j] += g[j] as f64;
                             ss[j] += (g[j] * normalized(x[j], mean[j], inv[j])) as f64;
                         }
                     }
                 });
+                drop(skip_grad);
                 let (sb, ss): (Vec<f32>, Vec<f32>) = (
                     sums[..c].iter().map(|&v| v as f32).collect(),
                     sums[c..].iter().map(|&v| v as f32).collect(),
@@ -301,14 +309,15 @@ fn owned<S: Shape>(t: &Tensor<S, f32, Cpu>) -> &Vec<f32> {
 /// f32 mean (as the reference does).
 fn mean_var(x: &[f32], c: usize) -> (Vec<f32>, Vec<f32>) {
     let n = x.len() / c;
-    let sums = chunked_sums(n, c, |r, acc| {
-        for row in x[r.start * c..r.end * c].chunks_exact(c) {
+    let chunks = || x.par_chunks(CHUNK_ROWS * c);
+    let sums = chunked_sums(chunks(), c, |rows, acc| {
+        for row in rows.chunks_exact(c) {
             acc.iter_mut().zip(row).for_each(|(a, &v)| *a += v as f64);
         }
     });
     let mean: Vec<f32> = sums.iter().map(|s| (s / n as f64) as f32).collect();
-    let squares = chunked_sums(n, c, |r, acc| {
-        for row in x[r.start * c..r.end * c].chunks_exact(c) {
+    let squares = chunked_sums(chunks(), c, |rows, acc| {
+        for row in rows.chunks_exact(c) {
             for ((a, &v), &m) in acc.iter_mut().zip(row).zip(&mean) {
                 let d = (v - m) as f64;
                 *a += d * d;
@@ -319,15 +328,19 @@ fn mean_var(x: &[f32], c: usize) -> (Vec<f32>, Vec<f32>) {
     (mean, var)
 }
 
-/// `width` sums over `n` rows: `add(rows, acc)` adds the terms of a range of
-/// rows into `acc`. Chunks of `CHUNK_ROWS` rows run in parallel; their partial
-/// sums are added in chunk order, so the result does not depend on threads.
-fn chunked_sums(n: usize, width: usize, add: impl Fn(Range<usize>, &mut [f64]) + Sync) -> Vec<f64> {
-    let partials: Vec<Vec<f64>> = (0..n.div_ceil(CHUNK_ROWS))
-        .into_par_iter()
-        .map(|k| {
+/// `width` sums over chunks of `CHUNK_ROWS` rows: `add(chunk, acc)` adds the
+/// terms of one chunk (whatever `chunks` yields for it) into `acc`. Chunks run
+/// in parallel; their partial sums are added in chunk order, so the result
+/// does not depend on threads.
+fn chunked_sums<I: IndexedParallelIterator>(
+    chunks: I,
+    width: usize,
+    add: impl Fn(I::Item, &mut [f64]) + Sync + Send,
+) -> Vec<f64> {
+    let partials: Vec<Vec<f64>> = chunks
+        .map(|chunk| {
             let mut acc = vec![0.0; width];
-            vectorized(|| add(k * CHUNK_ROWS..((k + 1) * CHUNK_ROWS).min(n), &mut acc));
+            vectorized(|| add(chunk, &mut acc));
             acc
         })
         .collect();
