@@ -233,7 +233,6 @@ impl ConvDevice for Cpu {
                         }
                     }
                 });
-                drop(skip_grad);
                 let (sb, ss): (Vec<f32>, Vec<f32>) = (
                     sums[..c].iter().map(|&v| v as f32).collect(),
                     sums[c..].iter().map(|&v| v as f32).collect(),
