@@ -69,10 +69,8 @@ impl ConvDevice for Cpu {
         weight: &Tensor<(usize, usize), f32, Self>,
         window: Window,
     ) -> Maps<Self, T> {
-        let g = Geometry::new(*x.shape(), window);
-        let (k, c_out) = *weight.shape();
-        assert_eq!(k, g.row_len(), "conv weight rows vs. patch length");
-        let m = g.num_rows();
+        let (g, c_out) = Geometry::of_conv(*x.shape(), window, *weight.shape());
+        let (m, k) = (g.num_rows(), g.row_len());
         let (x, mut tape) = host(x);
         let dev = x.device().clone();
         // The weight, shared (an Arc, not a copy) with the backward pass.
@@ -198,26 +196,24 @@ impl ConvDevice for Cpu {
                 // onto the residual's gradient and sums, per channel, Σ g (the
                 // bias gradient) and Σ g·x̂ (the scale's).
                 let mut g = std::mem::take(&mut **grads.get_or_alloc_mut(&out_ghost)?);
-                let chunks = g.len().div_ceil(rows);
-                let masks: Vec<Option<&[f32]>> = match &mask {
-                    Some(y) => y.storage().chunks(rows).map(Some).collect(),
-                    None => vec![None; chunks],
-                };
                 let mut skip_grad = match &skip_ghost {
                     Some(sg) => Some(grads.get_or_alloc_mut(sg)?),
                     None => None,
                 };
+                // The residual's gradient chunk by chunk (a mutable chunk per
+                // task), or no chunk at all.
                 let skips: Vec<Option<&mut [f32]>> = match skip_grad.as_mut() {
                     Some(sg) => sg.chunks_mut(rows).map(Some).collect(),
-                    None => (0..chunks).map(|_| None).collect(),
+                    None => (0..g.len().div_ceil(rows)).map(|_| None).collect(),
                 };
                 let items = g
                     .par_chunks_mut(rows)
                     .zip(xs.par_chunks(rows))
-                    .zip(masks)
-                    .zip(skips);
-                let sums = chunked_sums(items, 2 * c, |(((g, x), y), skip), acc| {
-                    if let Some(y) = y {
+                    .zip(skips)
+                    .enumerate();
+                let sums = chunked_sums(items, 2 * c, |(k, ((g, x), skip)), acc| {
+                    if let Some(y) = &mask {
+                        let y = &y.storage()[k * rows..k * rows + g.len()];
                         for (g, &y) in g.iter_mut().zip(y) {
                             *g = if y > 0.0 { *g } else { 0.0 };
                         }

@@ -105,9 +105,7 @@ pub(super) fn conv2d<T: Tape<f32, Cuda>>(
     weight: &Tensor<(usize, usize), f32, Cuda>,
     window: Window,
 ) -> Maps<Cuda, T> {
-    let g = Geometry::new(*x.shape(), window);
-    let (k, c_out) = *weight.shape();
-    assert_eq!(k, g.row_len(), "conv weight rows vs. patch length");
+    let (g, c_out) = Geometry::of_conv(*x.shape(), window, *weight.shape());
     let dev = x.device().clone();
     let Ok(plan) = plan(&dev, &g, c_out) else {
         return conv2d_by_ops(x, weight, window);

@@ -85,6 +85,18 @@ impl Geometry {
         }
     }
 
+    /// The geometry of a conv of `x` (shape) by a `(k²·C_in, C_out)` weight
+    /// (shape), and `C_out`. Panics if the weight's rows are not a patch row.
+    pub fn of_conv(
+        x: (usize, usize, usize, usize),
+        window: Window,
+        weight: (usize, usize),
+    ) -> (Self, usize) {
+        let g = Self::new(x, window);
+        assert_eq!(weight.0, g.row_len(), "conv weight rows vs. patch length");
+        (g, weight.1)
+    }
+
     /// Values in one patch row.
     pub fn row_len(&self) -> usize {
         self.window.kernel * self.window.kernel * self.channels
