@@ -22,6 +22,7 @@
 use rayon::prelude::*;
 
 use super::im2col::{im2col_rows, Geometry, Window};
+use super::implicit_conv;
 use super::matmul::{matmul, Mat};
 
 /// Patch values per chunk: 512 KiB of f32, a quarter of this machine class's
@@ -30,7 +31,7 @@ const CHUNK_VALUES: usize = 1 << 17;
 
 /// Most partial weight gradients kept at once (the parallelism of the weight
 /// gradient, and its extra memory: `MAX_PARTIALS` weight-sized buffers).
-const MAX_PARTIALS: usize = 8;
+pub(crate) const MAX_PARTIALS: usize = 8;
 
 /// Output pixels per chunk for patch rows of `row_len` values: at least 48
 /// rows (two of the matmul kernel's row tasks) even for the widest rows.
@@ -48,6 +49,9 @@ pub(crate) fn patches_times(
     w: &[f32],
     n: usize,
 ) {
+    if implicit_conv::fits(g, n) {
+        return implicit_conv::conv(out, accumulate, x, g, w, n);
+    }
     let (k, rows) = (g.row_len(), chunk_rows(g.row_len()));
     assert_eq!(out.len(), g.num_rows() * n, "output length");
     out.par_chunks_mut(rows * n)
@@ -62,6 +66,9 @@ pub(crate) fn patches_times(
 
 /// `gw += im2col(x)ᵀ · gy` (`gy`: `g.num_rows() × n`, `gw`: `row_len × n`).
 pub(crate) fn add_patches_t_times(gw: &mut [f32], x: &[f32], g: &Geometry, gy: &[f32], n: usize) {
+    if implicit_conv::fits(g, n) {
+        return implicit_conv::add_weight_grad(gw, x, g, gy, n);
+    }
     let (m, k, rows) = (g.num_rows(), g.row_len(), chunk_rows(g.row_len()));
     assert_eq!(gw.len(), k * n, "weight gradient length");
     let chunks = m.div_ceil(rows);

@@ -70,27 +70,115 @@ pub(crate) fn matmul(dst: &mut [f32], accumulate: bool, a: Mat<'_>, b: Mat<'_>) 
     if m == 0 || n == 0 {
         return;
     }
+    if !strided_fits(n) {
+        return by_gemm(dst, accumulate, a, b);
+    }
+    // A transposed b (the weight in the input gradient) is small: lay it out.
+    let laid_out;
+    let b = if b.col_stride == 1 {
+        b
+    } else {
+        laid_out = (0..k * n).map(|x| b.at(x / n, x % n)).collect::<Vec<_>>();
+        Mat::new(&laid_out, k, n)
+    };
+    dst.par_chunks_mut(ROWS_PER_TASK * n)
+        .enumerate()
+        .for_each(|(t, c)| {
+            let (row0, rows) = (t * ROWS_PER_TASK, c.len() / n);
+            for kb in (0..k).step_by(KC) {
+                let p = Strided {
+                    a: &a.data[row0 * a.row_stride + kb * a.col_stride..],
+                    a_rs: a.row_stride,
+                    a_cs: a.col_stride,
+                    a_ss: 0,
+                    b: &b.data[kb * n..],
+                    b_rs: n,
+                    b_ss: 0,
+                    rows,
+                    n,
+                    segs: 1,
+                    kc: KC.min(k - kb),
+                };
+                strided(&p, c, accumulate || kb > 0, &|i| Some(i * n));
+            }
+        });
+}
+
+/// Terms per block of `matmul`'s inner sum: a `KC × n` block of `b` (at most
+/// 64 KiB at 64 channels) stays in cache while a chunk of rows walks it.
+const KC: usize = 256;
+/// Output rows per parallel task of `matmul`.
+const ROWS_PER_TASK: usize = 48;
+
+/// A product given by strides, for the register-tiled kernels: result row
+/// `i < rows`, columns `j < n`, is
+/// `Σ_{s < segs} Σ_{p < kc} a[i·a_rs + s·a_ss + p·a_cs] · b[s·b_ss + p·b_rs + j]`,
+/// summed in `s`, then `p` order. A plain product is one segment; a conv read
+/// straight from a padded map (`layers::implicit_conv`) is one segment per
+/// kernel row, or per output row.
+pub(crate) struct Strided<'a> {
+    pub a: &'a [f32],
+    pub a_rs: usize,
+    pub a_cs: usize,
+    pub a_ss: usize,
+    pub b: &'a [f32],
+    pub b_rs: usize,
+    pub b_ss: usize,
+    pub rows: usize,
+    pub n: usize,
+    pub segs: usize,
+    pub kc: usize,
+}
+
+impl Strided<'_> {
+    /// Panics unless every value the product reads is inside `a` and `b`.
+    fn check(&self) {
+        if self.rows == 0 || self.segs == 0 || self.kc == 0 {
+            return;
+        }
+        let last_a =
+            (self.rows - 1) * self.a_rs + (self.segs - 1) * self.a_ss + (self.kc - 1) * self.a_cs;
+        let last_b = (self.segs - 1) * self.b_ss + (self.kc - 1) * self.b_rs + self.n - 1;
+        assert!(last_a < self.a.len(), "strided product reads past a");
+        assert!(last_b < self.b.len(), "strided product reads past b");
+    }
+}
+
+/// Whether [`strided`] runs for `n` columns on this CPU.
+pub(crate) fn strided_fits(n: usize) -> bool {
     #[cfg(target_arch = "x86_64")]
     {
         use std::arch::is_x86_feature_detected as has;
-        let avx512 = avx512::fits(n) && has!("avx512f");
-        if avx512 || (avx2::fits(n) && has!("avx2") && has!("fma")) {
-            // A transposed b (the weight in the input gradient) is small: lay it out.
-            let laid_out;
-            let b = if b.col_stride == 1 {
-                b
-            } else {
-                laid_out = (0..k * n).map(|x| b.at(x / n, x % n)).collect::<Vec<_>>();
-                Mat::new(&laid_out, k, n)
-            };
-            return if avx512 {
-                avx512::matmul(dst, accumulate, a, b)
-            } else {
-                avx2::matmul(dst, accumulate, a, b)
-            };
+        (avx512::fits(n) && has!("avx512f")) || (avx2::fits(n) && has!("avx2") && has!("fma"))
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = n;
+        false
+    }
+}
+
+/// Computes the product `p` on this thread; result row `i` goes to
+/// `dst[o..o + n]` where `out(i) = Some(o)` (added onto the values there if
+/// `load`), or nowhere if `None`. Panics unless [`strided_fits`]`(p.n)`.
+pub(crate) fn strided(
+    p: &Strided<'_>,
+    dst: &mut [f32],
+    load: bool,
+    out: &dyn Fn(usize) -> Option<usize>,
+) {
+    p.check();
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::is_x86_feature_detected as has;
+        if avx512::fits(p.n) && has!("avx512f") {
+            return avx512::strided(p, dst, load, out);
+        }
+        if avx2::fits(p.n) && has!("avx2") && has!("fma") {
+            return avx2::strided(p, dst, load, out);
         }
     }
-    by_gemm(dst, accumulate, a, b)
+    panic!("no SIMD kernel for {} columns on this CPU", p.n);
 }
 
 /// The `gemm` crate on rayon's pool, as dfdx's matmul calls it.
@@ -142,78 +230,59 @@ macro_rules! simd_kernel {
             use super::*;
             use std::arch::x86_64::*;
 
-            /// Terms per block of the inner sum: a `KC × n` block of `b` (at most
-            /// 64 KiB at 64 channels) stays in cache while a chunk of rows walks it.
-            const KC: usize = 256;
-            /// Output rows per parallel task.
-            const ROWS_PER_TASK: usize = 48;
-
             /// Whether some tile fits `n` columns.
             pub(super) fn fits(n: usize) -> bool {
                 false $(|| n % $multiple == 0)+
             }
 
-            pub(super) fn matmul(dst: &mut [f32], accumulate: bool, a: Mat<'_>, b: Mat<'_>) {
-                let (k, n) = (a.cols, b.cols);
-                debug_assert!(fits(n) && b.col_stride == 1);
-                dst.par_chunks_mut(ROWS_PER_TASK * n)
-                    .enumerate()
-                    .for_each(|(t, c)| {
-                        let row0 = t * ROWS_PER_TASK;
-                        let rows = c.len() / n;
-                        for kb in (0..k).step_by(KC) {
-                            let kc = KC.min(k - kb);
-                            let load = accumulate || kb > 0;
-                            // SAFETY: the caller detected the target features;
-                            // every pointer the tiles form stays inside a, b
-                            // and c (rows row0.., terms kb..kb + kc, all n columns).
-                            unsafe {
-                                $(if n % $multiple == 0 {
-                                    rows_of::<$mr, $nv>(c, rows, row0, kb, kc, load, &a, &b);
-                                    continue;
-                                })+
-                            }
-                        }
-                    });
+            /// [`super::strided`], once the CPU's features are known.
+            pub(super) fn strided(
+                p: &Strided<'_>,
+                dst: &mut [f32],
+                load: bool,
+                out: &dyn Fn(usize) -> Option<usize>,
+            ) {
+                // SAFETY: the caller detected the target features and
+                // checked that a and b hold every value the tiles read;
+                // `rows_of` checks every output row against dst.
+                unsafe {
+                    $(if p.n % $multiple == 0 {
+                        return rows_of::<$mr, $nv>(p, dst, load, out);
+                    })+
+                }
+                unreachable!("fits(n) was checked");
             }
 
-            /// Rows `row0..row0 + rows` of the output (`c`), terms `kb..kb + kc`, in
-            /// `MR × LANES·NV` register tiles; the last rows one at a time.
-            #[allow(clippy::too_many_arguments)]
+            /// Every result row of `p` in `MR × LANES·NV` register tiles, the
+            /// rows after the last full tile one at a time.
             #[target_feature(enable = $features)]
             unsafe fn rows_of<const MR: usize, const NV: usize>(
-                c: &mut [f32],
-                rows: usize,
-                row0: usize,
-                kb: usize,
-                kc: usize,
+                p: &Strided<'_>,
+                dst: &mut [f32],
                 load: bool,
-                a: &Mat<'_>,
-                b: &Mat<'_>,
+                out: &dyn Fn(usize) -> Option<usize>,
             ) {
-                let n = b.cols;
-                let a_at = |i: usize| {
-                    a.data
-                        .as_ptr()
-                        .add((row0 + i) * a.row_stride + kb * a.col_stride)
-                };
-                let b_at = |j: usize| b.data.as_ptr().add(kb * b.row_stride + j);
-                // Full MR-row tiles, then the remaining rows as 1-row tiles.
-                let full = rows - rows % MR;
-                let mut run = |i: usize, j: usize, one_row: bool| {
-                    let (ap, bp, out) = (a_at(i), b_at(j), c.as_mut_ptr().add(i * n + j));
-                    let (ars, acs, brs) = (a.row_stride, a.col_stride, b.row_stride);
-                    // The tile after this one (or this one again, at the end).
-                    let next = if i + 2 * MR <= full { a_at(i + MR) } else { ap };
-                    if one_row {
-                        tile::<1, NV>(kc, ap, ars, acs, next, bp, brs, out, n, load);
-                    } else {
-                        tile::<MR, NV>(kc, ap, ars, acs, next, bp, brs, out, n, load);
+                let full = p.rows - p.rows % MR;
+                for i in (0..full).step_by(MR).chain(full..p.rows) {
+                    let tile_rows = if i < full { MR } else { 1 };
+                    let mut c = [std::ptr::null_mut::<f32>(); MR];
+                    for (r, c) in c.iter_mut().enumerate().take(tile_rows) {
+                        if let Some(o) = out(i + r) {
+                            assert!(o + p.n <= dst.len(), "strided product writes past dst");
+                            *c = dst.as_mut_ptr().add(o);
+                        }
                     }
-                };
-                for i in (0..full).step_by(MR).chain(full..rows) {
-                    for j in (0..n).step_by($lanes * NV) {
-                        run(i, j, i >= full);
+                    let a = p.a.as_ptr().add(i * p.a_rs);
+                    // The tile after this one (or this one again, at the end).
+                    let next = if i + 2 * MR <= full { a.add(MR * p.a_rs) } else { a };
+                    for j in (0..p.n).step_by($lanes * NV) {
+                        let c = c.map(|c| if c.is_null() { c } else { c.add(j) });
+                        let b = p.b.as_ptr().add(j);
+                        if tile_rows == 1 {
+                            tile::<1, NV>(p, a, next, b, &c, load);
+                        } else {
+                            tile::<MR, NV>(p, a, next, b, &c, load);
+                        }
                     }
                 }
             }
@@ -245,49 +314,54 @@ macro_rules! simd_kernel {
                 }
             }
 
-            /// `c[i][0..LANES·NV] (+)= Σ_{p < kc} a[i][p] · b[p][0..LANES·NV]` for
-            /// `i < MR`, the `MR × NV` accumulators in registers.
-            #[allow(clippy::too_many_arguments)]
+            /// `c[i][0..LANES·NV] (+)= Σ_s Σ_p a[i][s][p] · b[s][p][0..LANES·NV]`
+            /// for `i < MR`, the `MR × NV` accumulators in registers; rows
+            /// whose `c` is null are computed and dropped.
             #[inline]
             #[target_feature(enable = $features)]
             unsafe fn tile<const MR: usize, const NV: usize>(
-                kc: usize,
+                p: &Strided<'_>,
                 a: *const f32,
-                a_rs: usize,
-                a_cs: usize,
                 next: *const f32,
                 b: *const f32,
-                b_rs: usize,
-                c: *mut f32,
-                c_rs: usize,
+                c: &[*mut f32],
                 load: bool,
             ) {
                 let mut acc: [[$v; NV]; MR] = [[$zero(); NV]; MR];
                 if load {
-                    for (i, row) in acc.iter_mut().enumerate() {
-                        for (v, x) in row.iter_mut().enumerate() {
-                            *x = $load(c.add(i * c_rs + $lanes * v));
+                    for (row, &c) in acc.iter_mut().zip(c) {
+                        if !c.is_null() {
+                            for (v, x) in row.iter_mut().enumerate() {
+                                *x = $load(c.add($lanes * v));
+                            }
                         }
                     }
                 }
-                for p in 0..kc {
-                    let bp = b.add(p * b_rs);
-                    let mut bv: [$v; NV] = [$zero(); NV];
-                    for (v, x) in bv.iter_mut().enumerate() {
-                        *x = $load(bp.add($lanes * v));
-                    }
-                    let ap = a.add(p * a_cs);
-                    prefetch::<MR>(p, ap, next, a_rs, a_cs);
-                    for (i, row) in acc.iter_mut().enumerate() {
-                        let av = $splat(*ap.add(i * a_rs));
-                        for (x, bv) in row.iter_mut().zip(&bv) {
-                            *x = $fma(av, *bv, *x);
+                let (a_rs, a_cs) = (p.a_rs, p.a_cs);
+                for s in 0..p.segs {
+                    let (a, b) = (a.add(s * p.a_ss), b.add(s * p.b_ss));
+                    let next = next.wrapping_add(s * p.a_ss);
+                    for t in 0..p.kc {
+                        let bp = b.add(t * p.b_rs);
+                        let mut bv: [$v; NV] = [$zero(); NV];
+                        for (v, x) in bv.iter_mut().enumerate() {
+                            *x = $load(bp.add($lanes * v));
+                        }
+                        let ap = a.add(t * a_cs);
+                        prefetch::<MR>(t, ap, next, a_rs, a_cs);
+                        for (i, row) in acc.iter_mut().enumerate() {
+                            let av = $splat(*ap.add(i * a_rs));
+                            for (x, bv) in row.iter_mut().zip(&bv) {
+                                *x = $fma(av, *bv, *x);
+                            }
                         }
                     }
                 }
-                for (i, row) in acc.iter().enumerate() {
-                    for (v, x) in row.iter().enumerate() {
-                        $store(c.add(i * c_rs + $lanes * v), *x);
+                for (row, &c) in acc.iter().zip(c) {
+                    if !c.is_null() {
+                        for (v, x) in row.iter().enumerate() {
+                            $store(c.add($lanes * v), *x);
+                        }
                     }
                 }
             }

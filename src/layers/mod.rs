@@ -12,6 +12,7 @@ mod cudnn;
 pub mod dense;
 pub mod device;
 pub mod im2col;
+mod implicit_conv;
 pub mod init;
 mod matmul;
 pub mod params;

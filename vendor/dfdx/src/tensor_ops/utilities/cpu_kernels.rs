@@ -119,6 +119,16 @@ impl<E: Dtype, Op: BinaryDerivative<E>> BinaryKernel<Op, E> for Cpu {
         match (lhs, rhs) {
             (Cow::Borrowed(lhs), Cow::Borrowed(rhs)) => {
                 let mut out = self.try_zeros_like(&lhs.shape)?;
+                // conflicting-bundles patch (see vendor/README.md): row-major
+                // operands zip their buffers instead of stepping an index per
+                // element (the same op on the same elements).
+                if lhs.strides == lhs.shape.strides() && rhs.strides == rhs.shape.strides() {
+                    let (l, r) = (lhs.data.iter(), rhs.data.iter());
+                    for (o, (l, r)) in out.buf_iter_mut().zip(l.zip(r)) {
+                        *o = op.f(l, r);
+                    }
+                    return Ok(out);
+                }
                 let mut lhs_iter = lhs.iter();
                 let mut rhs_iter = rhs.iter();
                 for o in out.buf_iter_mut() {
@@ -136,6 +146,13 @@ impl<E: Dtype, Op: BinaryDerivative<E>> BinaryKernel<Op, E> for Cpu {
                     let rhs_count = std::sync::Arc::strong_count(&rhs.data);
                     if rhs_valid && (rhs_count == 1 || !lhs_valid || lhs_count != 1) {
                         rhs.id = unique_id();
+                        // conflicting-bundles patch: as above.
+                        if lhs_valid {
+                            for (r, l) in rhs.buf_iter_mut().zip(lhs.data.iter()) {
+                                *r = op.f(l, r);
+                            }
+                            return Ok(rhs);
+                        }
                         let mut lhs_idx = NdIndex::new(lhs.shape, lhs.strides);
                         for r in rhs.buf_iter_mut() {
                             *r = op.f(&lhs.data[lhs_idx.next().unwrap()], r);
@@ -143,6 +160,13 @@ impl<E: Dtype, Op: BinaryDerivative<E>> BinaryKernel<Op, E> for Cpu {
                         Ok(rhs)
                     } else {
                         lhs.id = unique_id();
+                        // conflicting-bundles patch: as above.
+                        if rhs_valid {
+                            for (l, r) in lhs.buf_iter_mut().zip(rhs.data.iter()) {
+                                *l = op.f(l, r);
+                            }
+                            return Ok(lhs);
+                        }
                         let mut rhs_idx = NdIndex::new(rhs.shape, rhs.strides);
                         for l in lhs.buf_iter_mut() {
                             *l = op.f(l, &rhs.data[rhs_idx.next().unwrap()]);
@@ -172,6 +196,17 @@ impl<E: Dtype, Op: BinaryDerivative<E>> BinaryKernel<Op, E> for Cpu {
     ) -> Result<(), Self::Err> {
         match (lhs.data(), rhs.data()) {
             (Some(lhs_buf), Some(rhs_buf)) => {
+                // conflicting-bundles patch: as in the forward pass.
+                let row_major = |s: S, strides: S::Concrete| strides == s.strides();
+                if row_major(*lhs.shape(), lhs.strides()) && row_major(*rhs.shape(), rhs.strides()) {
+                    let grads = grad_lhs.iter_mut().zip(grad_rhs.iter_mut());
+                    let values = lhs_buf.iter().zip(rhs_buf.iter());
+                    for ((go, (gl, gr)), (l, r)) in grad_out.iter().zip(grads).zip(values) {
+                        *gl += op.dfdx(l, r) * *go;
+                        *gr += op.dfdy(l, r) * *go;
+                    }
+                    return Ok(());
+                }
                 let mut lhs_idx = NdIndex::new(*lhs.shape(), lhs.strides());
                 let mut rhs_idx = NdIndex::new(*rhs.shape(), rhs.strides());
                 // NOTE: we can use .buf_iter() here because we know the outcome of this op is
