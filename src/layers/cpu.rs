@@ -23,8 +23,9 @@
 //! (inference) both give the same bits. The batch statistics and the
 //! backward's per-channel sums differ: they are accumulated in f64 over fixed
 //! chunks of rows (`CHUNK_ROWS`, independent of the thread count, so results do
-//! not depend on it) and rounded to f32 once, where dfdx sums in f32 in row
-//! order. `tests/conv_layers.rs` compares the two within f32 rounding.
+//! not depend on it), each channel's sum split over the row positions of a
+//! block (`block_width`) and added up in position order, and rounded to f32
+//! once, where dfdx sums in f32 in row order. `tests/conv_layers.rs` compares the two within f32 rounding.
 
 use dfdx::prelude::*;
 use rayon::prelude::*;
@@ -151,22 +152,32 @@ impl ConvDevice for Cpu {
             Stats::Given { mean, var } => (owned(mean).clone(), owned(var).clone(), false),
         };
         let inv: Vec<f32> = var.iter().map(|v| (v + BN_EPS).sqrt().recip()).collect();
+        // The per-channel values repeated across one block of rows.
+        let w = block_width(c);
+        let (mean_t, inv_t) = (tiled(&mean, w), tiled(&inv, w));
 
         // x̂ = (x - mean) * inv_std is not stored: the backward pass computes
         // it again from x (kept alive by an Arc), in the same op order.
         let mut y = buffer(&dev, xs.len());
         let rows = CHUNK_ROWS * c;
+        let (s_t, b_t) = (tiled(s, w), tiled(b, w));
         y.par_chunks_mut(rows).enumerate().for_each(|(k, yk)| {
             vectorized(|| {
                 let at = k * rows;
-                for (r, o) in yk.chunks_exact_mut(c).enumerate() {
-                    let i = at + r * c;
-                    let xr = &xs[i..i + c];
-                    for j in 0..c {
-                        o[j] = normalized(xr[j], mean[j], inv[j]) * s[j] + b[j];
+                for span in spans(yk.len(), w, c) {
+                    let n = span.len();
+                    let o = &mut yk[span.clone()];
+                    let x = &xs[at + span.start..at + span.end];
+                    let stats = mean_t[..n].iter().zip(&inv_t[..n]);
+                    let affine = s_t[..n].iter().zip(&b_t[..n]);
+                    for ((o, &x), ((&m, &i), (&s, &b))) in
+                        o.iter_mut().zip(x).zip(stats.zip(affine))
+                    {
+                        *o = normalized(x, m, i) * s + b;
                     }
                     if let Some(sk) = skip_data {
-                        o.iter_mut().zip(&sk[i..i + c]).for_each(|(o, k)| *o += k);
+                        let sk = &sk[at + span.start..at + span.end];
+                        o.iter_mut().zip(sk).for_each(|(o, k)| *o += k);
                     }
                     if relu {
                         o.iter_mut().for_each(|o| *o = o.max(0.0));
@@ -211,7 +222,7 @@ impl ConvDevice for Cpu {
                     .zip(xs.par_chunks(rows))
                     .zip(skips)
                     .enumerate();
-                let sums = chunked_sums(items, 2 * c, |(k, ((g, x), skip)), acc| {
+                let sums = chunked_sums(items, 2 * w, |(k, ((g, x), skip)), acc| {
                     if let Some(y) = &mask {
                         let y = &y.storage()[k * rows..k * rows + g.len()];
                         for (g, &y) in g.iter_mut().zip(y) {
@@ -221,17 +232,28 @@ impl ConvDevice for Cpu {
                     if let Some(skip) = skip {
                         skip.iter_mut().zip(&*g).for_each(|(d, g)| *d += g);
                     }
-                    let (sb, ss) = acc.split_at_mut(c);
-                    for (g, x) in g.chunks_exact(c).zip(x.chunks_exact(c)) {
-                        for j in 0..c {
-                            sb[j] += g[j] as f64;
-                            ss[j] += (g[j] * normalized(x[j], mean[j], inv[j])) as f64;
+                    let (sb, ss) = acc.split_at_mut(w);
+                    for span in spans(g.len(), w, c) {
+                        let n = span.len();
+                        let (g, x) = (&g[span.clone()], &x[span]);
+                        let stats = mean_t[..n].iter().zip(&inv_t[..n]);
+                        let sums = sb[..n].iter_mut().zip(&mut ss[..n]);
+                        for (((&g, &x), (&m, &i)), (sb, ss)) in g.iter().zip(x).zip(stats).zip(sums)
+                        {
+                            *sb += g as f64;
+                            *ss += (g * normalized(x, m, i)) as f64;
                         }
                     }
                 });
                 let (sb, ss): (Vec<f32>, Vec<f32>) = (
-                    sums[..c].iter().map(|&v| v as f32).collect(),
-                    sums[c..].iter().map(|&v| v as f32).collect(),
+                    per_channel(&sums[..w], c)
+                        .iter()
+                        .map(|&v| v as f32)
+                        .collect(),
+                    per_channel(&sums[w..], c)
+                        .iter()
+                        .map(|&v| v as f32)
+                        .collect(),
                 );
                 add_into(grads.get_or_alloc_mut(&bias_ghost)?, &sb);
                 add_into(grads.get_or_alloc_mut(&scale_ghost)?, &ss);
@@ -249,16 +271,25 @@ impl ConvDevice for Cpu {
                 } else {
                     (vec![0.0; c], vec![0.0; c])
                 };
+                let (k1, k2, k3) = (tiled(&k1, w), tiled(&k2, w), tiled(&k3, w));
                 let gx = grads.get_or_alloc_mut(&x_ghost)?;
                 gx.par_chunks_mut(rows).enumerate().for_each(|(k, gx)| {
                     vectorized(|| {
                         let at = k * rows;
-                        for (r, d) in gx.chunks_exact_mut(c).enumerate() {
-                            let i = at + r * c;
-                            let (g, x) = (&g[i..i + c], &xs[i..i + c]);
-                            for j in 0..c {
-                                let h = normalized(x[j], mean[j], inv[j]);
-                                d[j] += k1[j] * g[j] - k2[j] - k3[j] * h;
+                        for span in spans(gx.len(), w, c) {
+                            let n = span.len();
+                            let d = &mut gx[span.clone()];
+                            let (g, x) = (
+                                &g[at + span.start..at + span.end],
+                                &xs[at + span.start..at + span.end],
+                            );
+                            let stats = mean_t[..n].iter().zip(&inv_t[..n]);
+                            let ks = k1[..n].iter().zip(&k2[..n]).zip(&k3[..n]);
+                            for (((d, (&g, &x)), (&m, &i)), ((&k1, &k2), &k3)) in
+                                d.iter_mut().zip(g.iter().zip(x)).zip(stats).zip(ks)
+                            {
+                                let h = normalized(x, m, i);
+                                *d += k1 * g - k2 - k3 * h;
                             }
                         }
                     })
@@ -303,24 +334,70 @@ fn owned<S: Shape>(t: &Tensor<S, f32, Cpu>) -> &Vec<f32> {
 /// over fixed row chunks, rounded to f32; the variance is taken around the
 /// f32 mean (as the reference does).
 fn mean_var(x: &[f32], c: usize) -> (Vec<f32>, Vec<f32>) {
-    let n = x.len() / c;
+    let (n, w) = (x.len() / c, block_width(c));
     let chunks = || x.par_chunks(CHUNK_ROWS * c);
-    let sums = chunked_sums(chunks(), c, |rows, acc| {
-        for row in rows.chunks_exact(c) {
-            acc.iter_mut().zip(row).for_each(|(a, &v)| *a += v as f64);
+    let sums = chunked_sums(chunks(), w, |rows, acc| {
+        for span in spans(rows.len(), w, c) {
+            let n = span.len();
+            acc[..n]
+                .iter_mut()
+                .zip(&rows[span])
+                .for_each(|(a, &v)| *a += v as f64);
         }
     });
-    let mean: Vec<f32> = sums.iter().map(|s| (s / n as f64) as f32).collect();
-    let squares = chunked_sums(chunks(), c, |rows, acc| {
-        for row in rows.chunks_exact(c) {
-            for ((a, &v), &m) in acc.iter_mut().zip(row).zip(&mean) {
+    let mean: Vec<f32> = per_channel(&sums, c)
+        .iter()
+        .map(|s| (s / n as f64) as f32)
+        .collect();
+    let mean_t = tiled(&mean, w);
+    let squares = chunked_sums(chunks(), w, |rows, acc| {
+        for span in spans(rows.len(), w, c) {
+            let n = span.len();
+            for ((a, &v), &m) in acc[..n].iter_mut().zip(&rows[span]).zip(&mean_t[..n]) {
                 let d = (v - m) as f64;
                 *a += d * d;
             }
         }
     });
-    let var = squares.iter().map(|s| (s / n as f64) as f32).collect();
+    let var = per_channel(&squares, c)
+        .iter()
+        .map(|s| (s / n as f64) as f32)
+        .collect();
     (mean, var)
+}
+
+/// Values per block of the per-channel loops: whole rows (so a block starts
+/// at channel 0), at least 64 values where rows are narrower, a power-of-two
+/// number of rows (so blocks tile a chunk of `CHUNK_ROWS` rows). At 8 to 32
+/// channels a row-by-row loop spends more on its own overhead than on the
+/// values; over a block the per-channel values are vectors (`tiled`).
+fn block_width(c: usize) -> usize {
+    let rows = (64 / c.max(1)).max(1);
+    c * (1 << rows.ilog2())
+}
+
+/// `v` repeated to `w` values (`w` a multiple of its length).
+fn tiled(v: &[f32], w: usize) -> Vec<f32> {
+    v.iter().copied().cycle().take(w).collect()
+}
+
+/// The spans of a chunk of `len` values (whole rows of `c`) the per-channel
+/// loops take: blocks of `w` values, then the leftover rows one at a time.
+/// Every span starts at channel 0.
+fn spans(len: usize, w: usize, c: usize) -> impl Iterator<Item = std::ops::Range<usize>> {
+    let full = len - len % w;
+    let blocks = (0..full).step_by(w).map(move |s| s..s + w);
+    blocks.chain((full..len).step_by(c).map(move |s| s..s + c))
+}
+
+/// Per-channel totals of block sums (`sums[t]` belongs to channel `t % c`),
+/// added in block position order.
+fn per_channel(sums: &[f64], c: usize) -> Vec<f64> {
+    let mut total = vec![0.0; c];
+    for block in sums.chunks_exact(c) {
+        total.iter_mut().zip(block).for_each(|(t, v)| *t += v);
+    }
+    total
 }
 
 /// `width` sums over chunks of `CHUNK_ROWS` rows: `add(chunk, acc)` adds the

@@ -46,7 +46,18 @@ const ROW_MULTIPLE: usize = 24;
 /// keep the tiles busy.
 pub(crate) fn fits(g: &Geometry, n: usize) -> bool {
     let w = g.window;
-    w.stride == 1 && g.channels >= 8 && strided_fits(n) && strided_fits(g.channels)
+    w.stride == 1
+        && g.channels >= 8
+        && strided_fits(n)
+        && strided_fits(g.channels)
+        && Padded::new(g).work() <= max_work()
+}
+
+fn max_work() -> f64 {
+    std::env::var("CB_MAX_WORK")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1.2)
 }
 
 /// One band of one image: output rows `oy0..oy0 + rows`.
@@ -78,6 +89,15 @@ impl<'a> Padded<'a> {
             wp,
             band_rows: band_rows.clamp(1, g.out_rows.max(1)),
         }
+    }
+
+    /// Rows computed per output pixel (at least 1: the dropped rows).
+    fn work(&self) -> f64 {
+        let per_image = self.bands_per_image();
+        let rows: usize = (0..per_image)
+            .map(|t| (self.band(t).rows * self.wp).next_multiple_of(ROW_MULTIPLE))
+            .sum();
+        rows as f64 / (self.g.out_rows * self.g.out_cols).max(1) as f64
     }
 
     fn bands_per_image(&self) -> usize {
