@@ -9,9 +9,12 @@
 //! contiguous, and the next `q` starts `C` further on. So the conv is a
 //! product whose `a` has row stride `C` and one segment of `k·C` terms per
 //! kernel row (`matmul::Strided`), read from the padded map in place of `k²`
-//! copies of every value. The `wp - out_cols` extra `q` per output row (they
-//! wrap into the next row) are computed and dropped: `2p/wp` of the work
-//! (11% at 16 pixels, 20% at 8).
+//! copies of every value. From 16 output columns on (`WRAP_COLS`) one product
+//! covers a whole band this way, in the tallest register tiles: the
+//! `wp - out_cols` extra `q` per output row (they wrap into the next row) are
+//! computed and dropped, `2p/wp` of the work (11% at 16 pixels). Narrower
+//! maps would drop 20% (8 pixels) to 33% (4): there each output row is its
+//! own product, in tiles as tall as divide its columns.
 //!
 //! Each task pads one band of output rows of one image (plus the `k - 1`
 //! rows of halo they read) into a buffer that stays in cache, then computes
@@ -35,10 +38,17 @@ use super::matmul::{strided, strided_fits, Strided};
 /// Padded values per band: 64 KiB of f32, so a band stays in the L2 cache
 /// next to the weight while its tiles read it `C_out / 16` times.
 const BAND_VALUES: usize = 1 << 14;
-/// Virtual rows are tiled in multiples of this (every kernel's `MR` divides it),
-/// so no tile falls back to one row at a time; the padded buffer has room for
-/// the extra rows' reads.
+/// The virtual rows of a band are tiled in multiples of this (every kernel's
+/// `MR` divides it), so no tile falls back to one row at a time; the padded
+/// buffer has room for the extra rows' reads.
 const ROW_MULTIPLE: usize = 24;
+/// Output columns from which the forward products run over virtual rows
+/// (`wp` per output row, `2p` of them dropped: 11% extra work at 16 columns)
+/// in tall register tiles, instead of one product per output row in tiles
+/// as tall as divide the columns: faster at 16 columns (9.2 against 9.4 ms
+/// for the bench's lone conv), slower at 8 and 4 (the depth-50 bench steps
+/// 52-53 against 49-51 ms).
+const WRAP_COLS: usize = 16;
 
 /// Whether the implicit products run for a conv of geometry `g` with `n`
 /// output columns: stride 1, a kernel with SIMD tiles for `n` and for the
@@ -50,15 +60,12 @@ pub(crate) fn fits(g: &Geometry, n: usize) -> bool {
         && g.channels >= 8
         && strided_fits(n)
         && strided_fits(g.channels)
-        && Padded::new(g).work() <= max_work()
+        && g.out_cols >= MIN_COLS
 }
 
-fn max_work() -> f64 {
-    std::env::var("CB_MAX_WORK")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1.2)
-}
+/// Fewest output columns for the implicit products: a product per output
+/// row tiles its pixels in register tiles of up to 4 rows at this width.
+const MIN_COLS: usize = 4;
 
 /// One band of one image: output rows `oy0..oy0 + rows`.
 #[derive(Clone, Copy)]
@@ -75,6 +82,8 @@ struct Padded<'a> {
     wp: usize,
     /// Output rows per band.
     band_rows: usize,
+    /// Whether forward products run over virtual rows (`WRAP_COLS`).
+    wrap: bool,
 }
 
 impl<'a> Padded<'a> {
@@ -88,16 +97,8 @@ impl<'a> Padded<'a> {
             g,
             wp,
             band_rows: band_rows.clamp(1, g.out_rows.max(1)),
+            wrap: g.out_cols >= WRAP_COLS,
         }
-    }
-
-    /// Rows computed per output pixel (at least 1: the dropped rows).
-    fn work(&self) -> f64 {
-        let per_image = self.bands_per_image();
-        let rows: usize = (0..per_image)
-            .map(|t| (self.band(t).rows * self.wp).next_multiple_of(ROW_MULTIPLE))
-            .sum();
-        rows as f64 / (self.g.out_rows * self.g.out_cols).max(1) as f64
     }
 
     fn bands_per_image(&self) -> usize {
@@ -117,7 +118,7 @@ impl<'a> Padded<'a> {
 
     /// Writes the padded rows `band` reads into `buf` (resized): `rows + k - 1`
     /// rows of `wp` pixels, zeros outside the image, then zeros for the reads
-    /// of the rows tiles round up to.
+    /// of the virtual rows tiles round up to.
     fn fill(&self, x: &[f32], band: Band, buf: &mut Vec<f32>) {
         let g = self.g;
         let (k, p, c) = (g.window.kernel, g.window.padding, g.channels);
@@ -161,24 +162,32 @@ pub(crate) fn conv(
             let band = pad.band(index);
             debug_assert_eq!(dst.len(), band.rows * oc * n);
             pad.fill(x, band, buf);
-            let rows = (band.rows * wp).next_multiple_of(ROW_MULTIPLE);
-            let p = Strided {
-                a: buf,
-                a_rs: c,
-                a_cs: 1,
-                a_ss: wp * c,
-                b: w,
-                b_rs: n,
-                b_ss: k * c * n,
-                rows,
-                n,
-                segs: k,
-                kc: k * c,
+            // Either one product over the band's virtual rows (`wp` per
+            // output row, the extra ones dropped), or one per output row.
+            let (products, rows) = if pad.wrap {
+                (1, (band.rows * wp).next_multiple_of(ROW_MULTIPLE))
+            } else {
+                (band.rows, oc)
             };
-            strided(&p, dst, accumulate, &|q| {
-                let (r, ox) = (q / wp, q % wp);
-                (r < band.rows && ox < oc).then(|| (r * oc + ox) * n)
-            });
+            for r in 0..products {
+                let p = Strided {
+                    a: &buf[r * wp * c..],
+                    a_rs: c,
+                    a_cs: 1,
+                    a_ss: wp * c,
+                    b: w,
+                    b_rs: n,
+                    b_ss: k * c * n,
+                    rows,
+                    n,
+                    segs: k,
+                    kc: k * c,
+                };
+                strided(&p, dst, accumulate, &|q| {
+                    let (y, ox) = if pad.wrap { (q / wp, q % wp) } else { (r, q) };
+                    (y < band.rows && ox < oc).then(|| (y * oc + ox) * n)
+                });
+            }
         });
 }
 

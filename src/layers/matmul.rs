@@ -246,6 +246,12 @@ macro_rules! simd_kernel {
                 // checked that a and b hold every value the tiles read;
                 // `rows_of` checks every output row against dst.
                 unsafe {
+                    // The first tile for n columns whose height divides the
+                    // rows (a product per output row of a conv has as few as
+                    // 4), else the first for n columns.
+                    $(if p.n % $multiple == 0 && p.rows % $mr == 0 {
+                        return rows_of::<$mr, $nv>(p, dst, load, out);
+                    })+
                     $(if p.n % $multiple == 0 {
                         return rows_of::<$mr, $nv>(p, dst, load, out);
                     })+
@@ -381,7 +387,17 @@ simd_kernel!(
     _mm512_storeu_ps,
     _mm512_set1_ps,
     _mm512_fmadd_ps,
-    [(64, 6, 4), (32, 12, 2), (16, 24, 1)]
+    [
+        (64, 6, 4),
+        (64, 4, 4),
+        (32, 12, 2),
+        (32, 8, 2),
+        (32, 4, 2),
+        (16, 24, 1),
+        (16, 16, 1),
+        (16, 8, 1),
+        (16, 4, 1)
+    ]
 );
 // AVX2: 12 of the 16.
 #[cfg(target_arch = "x86_64")]
@@ -395,5 +411,5 @@ simd_kernel!(
     _mm256_storeu_ps,
     _mm256_set1_ps,
     _mm256_fmadd_ps,
-    [(16, 6, 2), (8, 12, 1)]
+    [(16, 6, 2), (16, 4, 2), (8, 12, 1), (8, 8, 1), (8, 4, 1)]
 );
