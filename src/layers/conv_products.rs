@@ -7,6 +7,9 @@
 //! each task writes the patches of one chunk of output pixels (about
 //! `CHUNK_VALUES` values, so they stay in the core's L2 cache) and multiplies
 //! them at once; the backward pass writes them again instead of keeping them.
+//! Stride-1 convs with SIMD tiles for their channels skip the patches
+//! altogether (`implicit_conv`); the rest (the stem, strided convs, 1- to
+//! 7-channel inputs, maps under 4 columns) take the chunks here.
 //!
 //! # Precision and op order
 //!

