@@ -220,12 +220,13 @@ fn by_gemm(dst: &mut [f32], accumulate: bool, a: Mat<'_>, b: Mat<'_>) {
 
 /// One register-tiled kernel per instruction set, from one template: the
 /// module name, the target features, the vector type, its lanes, its five
-/// intrinsics, and the `(column multiple, MR, NV)` tiles to try in order.
+/// intrinsics, whether to prefetch `a` in software (see `prefetch`), and the
+/// `(column multiple, MR, NV)` tiles to try in order.
 #[cfg(target_arch = "x86_64")]
 macro_rules! simd_kernel {
     ($name:ident, $features:literal, $v:ty, $lanes:literal,
      $zero:ident, $load:ident, $store:ident, $splat:ident, $fma:ident,
-     [$(($multiple:literal, $mr:literal, $nv:literal)),+]) => {
+     $prefetch:literal, [$(($multiple:literal, $mr:literal, $nv:literal)),+]) => {
         mod $name {
             use super::*;
             use std::arch::x86_64::*;
@@ -298,7 +299,11 @@ macro_rules! simd_kernel {
             /// 16384 × 288 × 32 product in a C model of this kernel). A
             /// row-major `a` gets the next tile's MR rows a cache line at a
             /// time, every 16 terms; a transposed one (each term a new row of
-            /// the buffer) the line 8 terms ahead.
+            /// the buffer) the line 8 terms ahead. AVX-512 only: with AVX2's
+            /// 16 registers the prefetch addresses made LLVM spill one of the
+            /// 6×2 tile's accumulators to the stack in the inner loop (on a
+            /// Zen 3 core the bench's lone conv took 28 ms with the prefetch
+            /// and 14 ms without).
             #[inline(always)]
             unsafe fn prefetch<const MR: usize>(
                 p: usize,
@@ -354,7 +359,9 @@ macro_rules! simd_kernel {
                             *x = $load(bp.add($lanes * v));
                         }
                         let ap = a.add(t * a_cs);
-                        prefetch::<MR>(t, ap, next, a_rs, a_cs);
+                        if $prefetch {
+                            prefetch::<MR>(t, ap, next, a_rs, a_cs);
+                        }
                         for (i, row) in acc.iter_mut().enumerate() {
                             let av = $splat(*ap.add(i * a_rs));
                             for (x, bv) in row.iter_mut().zip(&bv) {
@@ -387,6 +394,7 @@ simd_kernel!(
     _mm512_storeu_ps,
     _mm512_set1_ps,
     _mm512_fmadd_ps,
+    true,
     [
         (64, 6, 4),
         (64, 4, 4),
@@ -411,5 +419,6 @@ simd_kernel!(
     _mm256_storeu_ps,
     _mm256_set1_ps,
     _mm256_fmadd_ps,
+    false,
     [(16, 6, 2), (16, 4, 2), (8, 12, 1), (8, 8, 1), (8, 4, 1)]
 );
