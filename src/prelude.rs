@@ -26,8 +26,9 @@ pub use crate::experiments::conv_sweep::{run_conv_sweep, ConvSweepConfig, ConvSw
 pub use crate::experiments::fc_sweep::{
     self, run_fc_sweep, train_net, FcSweepConfig, FcSweepReport,
 };
-pub use crate::experiments::quick_mode;
+pub use crate::experiments::recorded::{recorded, Recorded};
 pub use crate::experiments::toy::{run_toy, toy_data, ToyConfig, ToyReport};
+pub use crate::experiments::{quick_mode, Preset, Presets};
 pub use crate::models::convnet::{Arch, ConvNet, ConvSpec, Widths};
 pub use crate::models::toy::{toy_net, ToyInit};
 pub use crate::models::{Classifier, Fnn, MnistFnn};

@@ -4,6 +4,7 @@
 use std::path::Path;
 
 use conflicting_bundles::experiments::autotune::*;
+use conflicting_bundles::experiments::Presets;
 use conflicting_bundles::models::convnet::{Arch, ConvSpec, BLOCKS_120};
 use conflicting_bundles::train::ProgressMode;
 use dfdx::prelude::*;

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use conflicting_bundles::experiments::conv_sweep::*;
+use conflicting_bundles::experiments::Presets;
 use conflicting_bundles::models::convnet::{Arch, ConvSpec};
 use conflicting_bundles::train::ProgressMode;
 use dfdx::prelude::*;

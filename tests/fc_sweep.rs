@@ -3,6 +3,7 @@
 use std::path::Path;
 
 use conflicting_bundles::experiments::fc_sweep::*;
+use conflicting_bundles::experiments::Presets;
 use conflicting_bundles::train::ProgressMode;
 use dfdx::prelude::*;
 

@@ -23,7 +23,7 @@ use rand::{seq::SliceRandom, SeedableRng};
 use serde::{Deserialize, Serialize};
 
 use super::conv_nets::{conv_net, load_images};
-use super::{note, open_report, write_json};
+use super::{note, open_report, write_json, Presets};
 use crate::bundle::{measure_tensors, BundleConfig, Criterion};
 use crate::data::{Dataset, DatasetKind};
 use crate::device::upload;
@@ -59,9 +59,9 @@ pub struct AutotuneConfig {
     pub lesion_random_orders: usize,
 }
 
-impl AutotuneConfig {
+impl Presets for AutotuneConfig {
     /// The paper's scale on CIFAR-10 (GPU work: 120 epochs per net).
-    pub fn full() -> Self {
+    fn full() -> Self {
         Self {
             dataset: DatasetKind::Cifar10,
             width_divisor: 1,
@@ -81,7 +81,7 @@ impl AutotuneConfig {
 
     /// About ten minutes on 2 CPU cores: MNIST subset, widths ÷ 16, 100-step
     /// epochs, two runs.
-    pub fn quick() -> Self {
+    fn quick() -> Self {
         Self {
             dataset: DatasetKind::Mnist,
             width_divisor: 16,
@@ -91,6 +91,20 @@ impl AutotuneConfig {
             test_samples: Some(1_000),
             bundle_samples: 512,
             runs: 2,
+            ..Self::full()
+        }
+    }
+
+    /// MNIST at widths ÷ 8, the 120-layer VGG pruned after a one-epoch probe,
+    /// then two epochs per net, one run (first sizing, not yet measured
+    /// against the 20-minute budget).
+    fn lesson() -> Self {
+        Self {
+            dataset: DatasetKind::Mnist,
+            width_divisor: 8,
+            epochs: 2,
+            bundle_samples: 1024,
+            runs: 1,
             ..Self::full()
         }
     }

@@ -12,7 +12,7 @@ use anyhow::{bail, Result};
 use dfdx::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::{note, open_report, write_json};
+use super::{note, open_report, write_json, Presets};
 use crate::data::{train_test, Dataset, DatasetKind, Prepare};
 use crate::models::fnn::MnistFnn;
 use crate::table::{layer, percent, Table};
@@ -40,9 +40,9 @@ pub struct FcSweepConfig {
     pub boundary_steps: usize,
 }
 
-impl FcSweepConfig {
+impl Presets for FcSweepConfig {
     /// The paper's scale: 50 epochs on the full data (GPU-sized work).
-    pub fn full() -> Self {
+    fn full() -> Self {
         Self {
             dataset: DatasetKind::Mnist,
             widths: vec![5, 10, 25, 50, 100, 250, 500, 1000],
@@ -61,7 +61,7 @@ impl FcSweepConfig {
     }
 
     /// A few minutes on 2 CPU cores: fewer nets, a data subset, short epochs.
-    pub fn quick() -> Self {
+    fn quick() -> Self {
         Self {
             widths: vec![10, 25, 100],
             depths: vec![2, 10, 50],
@@ -73,6 +73,18 @@ impl FcSweepConfig {
             trace: vec![(10, 10), (25, 10), (10, 50), (25, 50)],
             trace_every_steps: 50,
             boundary_steps: 300,
+            ..Self::full()
+        }
+    }
+
+    /// All of MNIST, widths 10 to 100, depths up to 100, three epochs (first
+    /// sizing, not yet measured against the 20-minute budget).
+    fn lesson() -> Self {
+        Self {
+            widths: vec![10, 25, 50, 100],
+            depths: vec![1, 2, 5, 10, 25, 50, 100],
+            epochs: 3,
+            trace: vec![(10, 25), (25, 25), (10, 100), (25, 100)],
             ..Self::full()
         }
     }

@@ -10,11 +10,11 @@ use conflicting_bundles::plots;
 use conflicting_bundles::train::ProgressMode;
 use conflicting_bundles::with_device;
 
-use crate::experiments::{write_charts, DataAndDevice};
+use crate::experiments::{write_charts, DataAndDevice, PresetArgs};
 
 #[derive(clap::Args)]
 pub struct AutotuneArgs {
-    /// Default: cifar10 (mnist with --quick)
+    /// Default: cifar10 (mnist with --preset quick or lesson)
     #[arg(long)]
     dataset: Option<DatasetKind>,
     /// Seeds 0..R; Table 1 shows mean ± std over them
@@ -28,9 +28,8 @@ pub struct AutotuneArgs {
     /// Depth of the ResNet baseline
     #[arg(long)]
     baseline_depth: Option<usize>,
-    /// About ten minutes on 2 CPU cores: MNIST subset, widths / 16, short epochs
-    #[arg(long)]
-    quick: bool,
+    #[command(flatten)]
+    preset: PresetArgs,
     /// Output folder (autotune.json, run folders, charts; rerun to resume)
     #[arg(long)]
     out: PathBuf,
@@ -39,11 +38,8 @@ pub struct AutotuneArgs {
 }
 
 pub fn run(a: AutotuneArgs) -> Result<()> {
-    let mut cfg = if a.quick {
-        AutotuneConfig::quick()
-    } else {
-        AutotuneConfig::full()
-    };
+    let start = conflicting_bundles::experiments::recorded::RunStart::now();
+    let mut cfg: AutotuneConfig = a.preset.config();
     cfg.dataset = a.dataset.unwrap_or(cfg.dataset);
     cfg.runs = a.runs.unwrap_or(cfg.runs);
     cfg.epochs = a.epochs.unwrap_or(cfg.epochs);
@@ -52,6 +48,7 @@ pub fn run(a: AutotuneArgs) -> Result<()> {
     let dir = resolve_data_dir(a.env.data_dir.as_deref());
     let r = with_device!(a.env.device, dev => run_autotune(dev, &cfg, &dir, &a.out, ProgressMode::Auto))?;
     println!("{r}");
+    a.preset.record(&r, &start)?;
     let mut charts = vec![
         (
             "table1_accuracy".to_string(),

@@ -11,14 +11,14 @@ use conflicting_bundles::plots;
 use conflicting_bundles::train::ProgressMode;
 use conflicting_bundles::with_device;
 
-use crate::experiments::{write_charts, DataAndDevice, RunArgs};
+use crate::experiments::{write_charts, DataAndDevice, PresetArgs, RunArgs};
 
 #[derive(clap::Args)]
 pub struct ConvSweepArgs {
     /// Comma-separated architectures: vgg, resnet (default: both)
     #[arg(long, value_delimiter = ',')]
     arch: Vec<Arch>,
-    /// Default: cifar10 (mnist with --quick)
+    /// Default: cifar10 (mnist with --preset quick or lesson)
     #[arg(long)]
     dataset: Option<DatasetKind>,
     /// Comma-separated depths, each 2 + 2 x blocks (even, >= 10)
@@ -29,9 +29,8 @@ pub struct ConvSweepArgs {
     /// Divide the paper's 64/128/256/512 filters by this (1..=64, rounded down)
     #[arg(long)]
     width_divisor: Option<usize>,
-    /// A few minutes on 2 CPU cores: MNIST subset, widths / 16, 300 steps
-    #[arg(long)]
-    quick: bool,
+    #[command(flatten)]
+    preset: PresetArgs,
     #[arg(long)]
     seed: Option<u64>,
     /// Output folder (receives conv_sweep.json and charts; rerun to resume)
@@ -42,11 +41,8 @@ pub struct ConvSweepArgs {
 }
 
 pub fn conv_sweep(a: ConvSweepArgs) -> Result<()> {
-    let mut cfg = if a.quick {
-        ConvSweepConfig::quick()
-    } else {
-        ConvSweepConfig::full()
-    };
+    let start = conflicting_bundles::experiments::recorded::RunStart::now();
+    let mut cfg: ConvSweepConfig = a.preset.config();
     if !a.arch.is_empty() {
         cfg.archs = a.arch;
     }
@@ -60,6 +56,7 @@ pub fn conv_sweep(a: ConvSweepArgs) -> Result<()> {
     let dir = resolve_data_dir(a.env.data_dir.as_deref());
     let r = with_device!(a.env.device, dev => run_conv_sweep(dev, &cfg, &dir, Some(&a.out), ProgressMode::Auto))?;
     println!("{r}");
+    a.preset.record(&r, &start)?;
     let mut charts = vec![
         (
             "accuracy_vs_depth".to_string(),

@@ -6,8 +6,9 @@ use anyhow::{bail, Result};
 use conflicting_bundles::data::{resolve_data_dir, DatasetKind};
 use conflicting_bundles::device::DeviceChoice;
 use conflicting_bundles::experiments::fc_sweep::{load, run_fc_sweep, train_net, FcSweepConfig};
+use conflicting_bundles::experiments::recorded::{Recorded, RunStart};
 use conflicting_bundles::experiments::toy::{run_toy, ToyConfig};
-use conflicting_bundles::experiments::write_json;
+use conflicting_bundles::experiments::{write_json, Preset, Presets};
 use conflicting_bundles::plots::{self, save_html};
 use conflicting_bundles::train::{ProgressMode, TrainConfig, Trainer};
 use conflicting_bundles::with_device;
@@ -60,6 +61,43 @@ pub fn toy(args: ToyArgs) -> Result<()> {
     Ok(())
 }
 
+/// How large a sweep runs: `--preset`, or `--quick` for `--preset quick`.
+#[derive(clap::Args)]
+pub struct PresetArgs {
+    /// quick (minutes on 2 CPU cores, for CI: numbers that mean little),
+    /// lesson (at most 20 minutes on a 2-core CPU, MNIST, the notebooks'
+    /// default) or full (the paper's scale: GPU work)
+    #[arg(long, default_value = "full")]
+    preset: Preset,
+    /// Same as --preset quick
+    #[arg(long, conflicts_with = "preset")]
+    quick: bool,
+    /// Also write the report with the command, commit, machine and wall time
+    /// to this file (the recorded runs: results/<experiment>/<preset>.json)
+    #[arg(long)]
+    record: Option<PathBuf>,
+}
+
+impl PresetArgs {
+    /// The configuration `C` at the chosen preset.
+    pub fn config<C: Presets>(&self) -> C {
+        C::preset(if self.quick {
+            Preset::Quick
+        } else {
+            self.preset
+        })
+    }
+
+    /// Writes the recorded run if `--record` asked for it.
+    pub fn record<R: serde::Serialize>(&self, report: &R, start: &RunStart) -> Result<()> {
+        if let Some(path) = &self.record {
+            Recorded::new(report, start).write(path)?;
+            println!("recorded the run in {}", path.display());
+        }
+        Ok(())
+    }
+}
+
 /// Where data comes from and what computes.
 #[derive(clap::Args)]
 pub struct DataAndDevice {
@@ -83,9 +121,8 @@ pub struct SweepArgs {
     depths: Vec<usize>,
     #[arg(long)]
     epochs: Option<usize>,
-    /// A few minutes on 2 CPU cores: data subset, short epochs, fewer nets
-    #[arg(long)]
-    quick: bool,
+    #[command(flatten)]
+    preset: PresetArgs,
     #[arg(long)]
     seed: Option<u64>,
     /// Output folder (receives fc_sweep.json; rerun to resume)
@@ -96,11 +133,8 @@ pub struct SweepArgs {
 }
 
 pub fn fc_sweep(a: SweepArgs) -> Result<()> {
-    let mut cfg = if a.quick {
-        FcSweepConfig::quick()
-    } else {
-        FcSweepConfig::full()
-    };
+    let start = RunStart::now();
+    let mut cfg: FcSweepConfig = a.preset.config();
     cfg.dataset = a.dataset;
     if !a.widths.is_empty() {
         cfg.widths = a.widths;
@@ -113,6 +147,7 @@ pub fn fc_sweep(a: SweepArgs) -> Result<()> {
     let dir = resolve_data_dir(a.env.data_dir.as_deref());
     let r = with_device!(a.env.device, dev => run_fc_sweep(dev, &cfg, &dir, Some(&a.out), ProgressMode::Auto))?;
     println!("{r}");
+    a.preset.record(&r, &start)?;
     let mut charts = vec![
         ("accuracy_heatmap".to_string(), plots::accuracy_heatmap(&r)),
         ("entropy_vs_accuracy".into(), plots::entropy_vs_accuracy(&r)),
