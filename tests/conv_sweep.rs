@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use conflicting_bundles::experiments::conv_sweep::*;
+use conflicting_bundles::experiments::recorded::{read, Recorded};
 use conflicting_bundles::experiments::Presets;
 use conflicting_bundles::models::convnet::{Arch, ConvSpec};
 use conflicting_bundles::train::ProgressMode;
@@ -140,10 +141,12 @@ fn cb() -> Command {
 #[test]
 fn cli_runs_a_sweep_and_rejects_bad_depths_without_writing() {
     let out = tempfile::tempdir().unwrap();
+    let record = out.path().join("recorded/quick.json");
     let o = cb()
         .args([
             "conv-sweep",
-            "--quick",
+            "--preset",
+            "quick",
             "--arch",
             "vgg",
             "--depths",
@@ -153,6 +156,8 @@ fn cli_runs_a_sweep_and_rejects_bad_depths_without_writing() {
         .arg(data_dir())
         .arg("--out")
         .arg(out.path())
+        .arg("--record")
+        .arg(&record)
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&o.stdout);
@@ -168,6 +173,38 @@ fn cli_runs_a_sweep_and_rejects_bad_depths_without_writing() {
         "entropy_over_time.html",
     ] {
         assert!(out.path().join(f).exists(), "{f}");
+    }
+    // The recorded run: the report as written, with its command and wall time.
+    let run: Recorded<ConvSweepReport> = read(&record).unwrap();
+    let report: ConvSweepReport =
+        serde_json::from_slice(&std::fs::read(out.path().join(REPORT)).unwrap()).unwrap();
+    assert_eq!(run.report, report);
+    assert_eq!(
+        run.report.config,
+        ConvSweepConfig {
+            archs: vec![Arch::Vgg],
+            depths: vec![10],
+            ..ConvSweepConfig::quick()
+        }
+    );
+    assert!(
+        run.command.starts_with("cb conv-sweep --preset quick") && run.wall_seconds > 0.0,
+        "{run:?}"
+    );
+
+    // `--quick` is `--preset quick`; the two together, or an unknown preset,
+    // are one-line errors.
+    for args in [&["--quick", "--preset", "lesson"][..], &["--preset", "paper"]] {
+        let o = cb()
+            .arg("conv-sweep")
+            .args(args)
+            .arg("--out")
+            .arg(out.path().join("unused"))
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success() && stderr.lines().count() == 1, "{stderr}");
+        assert!(stderr.contains("--preset"), "{stderr}");
     }
 
     let bad = tempfile::tempdir().unwrap();
