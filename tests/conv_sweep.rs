@@ -194,7 +194,10 @@ fn cli_runs_a_sweep_and_rejects_bad_depths_without_writing() {
 
     // `--quick` is `--preset quick`; the two together, or an unknown preset,
     // are one-line errors.
-    for args in [&["--quick", "--preset", "lesson"][..], &["--preset", "paper"]] {
+    for args in [
+        &["--quick", "--preset", "lesson"][..],
+        &["--preset", "paper"],
+    ] {
         let o = cb()
             .arg("conv-sweep")
             .args(args)
@@ -203,7 +206,10 @@ fn cli_runs_a_sweep_and_rejects_bad_depths_without_writing() {
             .output()
             .unwrap();
         let stderr = String::from_utf8_lossy(&o.stderr);
-        assert!(!o.status.success() && stderr.lines().count() == 1, "{stderr}");
+        assert!(
+            !o.status.success() && stderr.lines().count() == 1,
+            "{stderr}"
+        );
         assert!(stderr.contains("--preset"), "{stderr}");
     }
 
