@@ -48,19 +48,31 @@ pub fn toy_softmax(report: &ToyReport, run: &str) -> Plot {
         ));
     }
     plot.add_trace(hline(1.0, last, 0.5, "1/N_c = 0.5"));
+    // With imbalanced classes, Hypothesis 1 says a fully conflicting net
+    // outputs each class's share: draw both.
     if (r.class_shares[0] - 0.5).abs() > 1e-9 {
-        plot.add_trace(hline(
-            1.0,
-            last,
-            r.class_shares[0],
-            &format!("class share {:.2}", r.class_shares[0]),
-        ));
+        for (c, share) in r.class_shares.iter().enumerate() {
+            plot.add_trace(hline(
+                1.0,
+                last,
+                *share,
+                &format!("class {c} share {share:.2}"),
+            ));
+        }
     }
-    plot.set_layout(layout(
+    // Softmax outputs lie in [0, 1]: a fixed axis keeps a converged flat
+    // line flat instead of magnifying rounding noise.
+    let mut l = layout(
         &format!("Toy net, {run}: mean softmax output per epoch"),
         "epoch",
         "mean softmax output",
-    ));
+    );
+    l = l.y_axis(
+        Axis::new()
+            .title(Title::with_text("mean softmax output"))
+            .range(vec![0.0, 1.0]),
+    );
+    plot.set_layout(l);
     plot
 }
 
@@ -170,9 +182,13 @@ pub fn accuracy_heatmap(report: &FcSweepReport) -> Plot {
                 .map(|l| (b.width as f64, l as f64))
         })
         .unzip();
+    // The boundary's depths are written at its points rather than added to
+    // the depth axis, whose ticks stay the grid's (mixed, they crowd).
     plot.add_trace(
         Scatter::new(bx, by.clone())
-            .mode(Mode::LinesMarkers)
+            .mode(Mode::LinesMarkersText)
+            .text_array(by.iter().map(|l| format!("{l}")).collect())
+            .text_position(plotly::common::Position::MiddleRight)
             .name("conflict boundary: first conflicting layer"),
     );
     // Ticks only at the values that occur, so the log axes stay readable.
@@ -186,8 +202,7 @@ pub fn accuracy_heatmap(report: &FcSweepReport) -> Plot {
             .tick_text(ticks.iter().map(|v| v.to_string()).collect())
             .tick_values(ticks)
     };
-    let mut depth_ticks: Vec<f64> = report.config.depths.iter().map(|&d| d as f64).collect();
-    depth_ticks.extend(&by);
+    let depth_ticks: Vec<f64> = report.config.depths.iter().map(|&d| d as f64).collect();
     plot.set_layout(
         Layout::new()
             .title(Title::with_text(
@@ -198,10 +213,13 @@ pub fn accuracy_heatmap(report: &FcSweepReport) -> Plot {
                 report.config.widths.iter().map(|&w| w as f64).collect(),
             ))
             .y_axis(log_axis("depth (hidden layers, log scale)", depth_ticks))
+            // Above the plot: below it, the legend covered the x-axis title.
             .legend(
                 plotly::layout::Legend::new()
                     .orientation(plotly::common::Orientation::Horizontal)
-                    .y(-0.25),
+                    .x(0.0)
+                    .y(1.02)
+                    .y_anchor(plotly::common::Anchor::Bottom),
             ),
     );
     plot
@@ -214,8 +232,21 @@ pub fn layer_entropy_over_time(trace: &TrainReport) -> Plot {
     let z: Vec<Vec<f64>> = (0..trace.num_hidden)
         .map(|l| trace.bundles.iter().map(|b| b.entropy[l]).collect())
         .collect();
+    // One colour scale for every panel, 0 to ln C (a fully conflicting
+    // bundle), so a net without conflicts reads as 0, not as a grey block
+    // on an auto-scaled -0.5..0.5 bar. C from the softmax means per epoch.
+    let classes = trace
+        .epochs
+        .first()
+        .map_or(10, |e| e.mean_softmax.len().max(2));
     let mut plot = Plot::new();
-    plot.add_trace(HeatMap::new(steps, layers, z).name("H^l(t)"));
+    plot.add_trace(
+        HeatMap::new(steps, layers, z)
+            .name("H^l(t)")
+            .zauto(false)
+            .zmin(0.0)
+            .zmax((classes as f64).ln()),
+    );
     plot.set_layout(layout(
         &format!("{}: bundle entropy per layer during training", trace.label),
         "training step",

@@ -77,6 +77,32 @@ fn quick_sweep_produces_grid_traces_and_boundary() {
         heat["data"][0]["marker"]["color"].as_array().unwrap().len(),
         r.cells.len()
     );
+    // Figure 1's depth ticks are the grid's depths only (boundary depths are
+    // written at the boundary's points), and the legend sits above the plot.
+    let ticks: Vec<f64> = heat["layout"]["yaxis"]["tickvals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect();
+    let depths: Vec<f64> = cfg.depths.iter().map(|&d| d as f64).collect();
+    assert_eq!(ticks, depths);
+    assert!(heat["layout"]["legend"]["y"].as_f64().unwrap() > 1.0);
+    // Figure 4: every panel on one colour scale, 0 to ln 10.
+    for t in &r.traces {
+        let v: serde_json::Value =
+            serde_json::from_str(&conflicting_bundles::plots::layer_entropy_over_time(t).to_json())
+                .unwrap();
+        let d = &v["data"][0];
+        assert_eq!(
+            (d["zmin"].as_f64(), d["zauto"].as_bool()),
+            (Some(0.0), Some(false))
+        );
+        assert!(
+            (d["zmax"].as_f64().unwrap() - 10f64.ln()).abs() < 1e-12,
+            "{d}"
+        );
+    }
     std::fs::write(
         Path::new(env!("CARGO_TARGET_TMPDIR")).join("fc_sweep.json"),
         serde_json::to_string(&r).unwrap(),

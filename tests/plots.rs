@@ -39,11 +39,21 @@ fn toy_charts() {
         ..Default::default()
     };
     let r = run_toy(&Cpu::default(), &cfg, ProgressMode::Off).unwrap();
-    // two output neurons + 1/N_c line (+ class share line when imbalanced)
+    // two output neurons + 1/N_c line (+ both class shares when imbalanced)
     assert_labelled(&json(&toy_softmax(&r, "conflicting_balanced")), 3);
-    assert_labelled(&json(&toy_softmax(&r, "conflicting_imbalanced")), 4);
+    let v = json(&toy_softmax(&r, "conflicting_imbalanced"));
+    assert_labelled(&v, 5);
+    let shares: Vec<f64> = (3..5)
+        .map(|i| v["data"][i]["y"][0].as_f64().unwrap())
+        .collect();
+    assert!(
+        (shares[0] + shares[1] - 1.0).abs() < 1e-9 && shares[0] != 0.5,
+        "{shares:?}"
+    );
     let v = json(&toy_softmax(&r, "normal"));
     assert_eq!(v["data"][0]["y"].as_array().unwrap().len(), 20);
+    // A fixed [0, 1] axis, so a converged flat line does not look noisy.
+    assert_eq!(v["layout"]["yaxis"]["range"], serde_json::json!([0.0, 1.0]));
     assert_labelled(&json(&toy_grad_norm(&r)), 3);
     assert_labelled(&json(&toy_bundle_entropy(&r)), 3);
     assert_labelled(&json(&toy_gradient_correlation(&r)), 4);
