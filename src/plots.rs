@@ -173,23 +173,41 @@ pub fn accuracy_heatmap(report: &FcSweepReport) -> Plot {
                 .color_bar(ColorBar::new().title("test acc. [%]")),
         ),
     );
-    // Widths without any conflicting layer up to the measured depth are left out.
-    let (bx, by): (Vec<f64>, Vec<f64>) = report
-        .boundary
-        .iter()
-        .filter_map(|b| {
-            b.first_conflicting_layer
-                .map(|l| (b.width as f64, l as f64))
-        })
-        .unzip();
+    // The median first conflicting layer per width, bars from the lowest to
+    // the highest over its seeds; widths where no seed's net conflicts up to
+    // the measured depth are left out.
+    let b: Vec<_> = report
+        .boundary_by_width()
+        .into_iter()
+        .filter_map(|b| Some((b.median_layer()?, b)))
+        .collect();
+    let by: Vec<f64> = b.iter().map(|(m, _)| *m).collect();
+    let spread = |end: fn(&[usize]) -> Option<&usize>| -> Vec<f64> {
+        b.iter()
+            .map(|(m, b)| (*end(&b.layers).unwrap() as f64 - m).abs())
+            .collect()
+    };
     // The boundary's depths are written at its points rather than added to
     // the depth axis, whose ticks stay the grid's (mixed, they crowd).
     plot.add_trace(
-        Scatter::new(bx, by.clone())
+        Scatter::new(b.iter().map(|(_, b)| b.width as f64).collect(), by.clone())
             .mode(Mode::LinesMarkersText)
-            .text_array(by.iter().map(|l| format!("{l}")).collect())
+            .text_array(
+                b.iter()
+                    .map(|(m, b)| match (b.layers.first(), b.layers.last()) {
+                        (Some(lo), Some(hi)) if lo != hi => format!("{m} ({lo}-{hi})"),
+                        _ => format!("{m}"),
+                    })
+                    .collect(),
+            )
             .text_position(plotly::common::Position::MiddleRight)
-            .name("conflict boundary: first conflicting layer"),
+            .error_y(
+                plotly::common::ErrorData::new(plotly::common::ErrorType::Data)
+                    .symmetric(false)
+                    .array(spread(|l| l.last()))
+                    .array_minus(spread(|l| l.first())),
+            )
+            .name("conflict boundary: first conflicting layer (median, range over seeds)"),
     );
     // Ticks only at the values that occur, so the log axes stay readable.
     let log_axis = |t: &str, mut ticks: Vec<f64>| {

@@ -21,27 +21,43 @@ fn quick_sweep_produces_grid_traces_and_boundary() {
     }
     for b in &r.boundary {
         eprintln!(
-            "boundary w{} d{}: first {:?} H^L {:.3}",
-            b.width, b.depth, b.first_conflicting_layer, b.last_entropy
+            "boundary w{} d{} seed {}: first {:?} H^L {:.3}",
+            b.width, b.depth, b.seed, b.first_conflicting_layer, b.last_entropy
         );
     }
     assert_eq!(r.cells.len(), cfg.widths.len() * cfg.depths.len());
-    assert_eq!(r.boundary.len(), cfg.widths.len());
+    // One boundary net per width and seed, each seed once.
+    assert_eq!(r.boundary.len(), cfg.widths.len() * cfg.boundary_seeds);
+    let mut seeds: Vec<(usize, u64)> = r.boundary.iter().map(|b| (b.width, b.seed)).collect();
+    seeds.sort_unstable();
+    seeds.dedup();
+    assert_eq!(seeds.len(), r.boundary.len());
     assert_eq!(r.traces.len(), cfg.trace.len());
-    // The narrowest width conflicts early in its deepest net; the widest
-    // conflicts later or not at all (the boundary rises with width).
-    let first = |w: usize| {
-        r.boundary
+    // The narrowest width conflicts early in its deepest nets; the widest
+    // conflicts later or not at all (the boundary's median rises with width).
+    let by_width = r.boundary_by_width();
+    assert_eq!(
+        by_width
+            .iter()
+            .map(|b| (b.width, b.seeds))
+            .collect::<Vec<_>>(),
+        cfg.widths
+            .iter()
+            .map(|&w| (w, cfg.boundary_seeds))
+            .collect::<Vec<_>>()
+    );
+    let median = |w: usize| {
+        by_width
             .iter()
             .find(|b| b.width == w)
             .unwrap()
-            .first_conflicting_layer
+            .median_layer()
     };
-    let narrow = first(10).expect("width 10 has a conflicting layer within depth 150");
+    let narrow = median(10).expect("width 10 has a conflicting layer within its depth");
     assert!(
-        first(100).is_none_or(|l| l > narrow),
+        median(100).is_none_or(|l| l > narrow),
         "{:?} vs {narrow}",
-        first(100)
+        median(100)
     );
     // Shallow, wide-enough nets learn; narrow deep ones conflict and do worse.
     let cell = |w: usize, d: usize| {

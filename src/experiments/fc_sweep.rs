@@ -38,6 +38,15 @@ pub struct FcSweepConfig {
     pub boundary_depth: usize,
     /// Training steps before the boundary measurement.
     pub boundary_steps: usize,
+    /// Boundary nets per width, seeds `seed, seed + 1, ...`: one net's first
+    /// conflicting layer hangs on a pair or two of samples, so the boundary
+    /// is their median and range. (Reports written before this field: 1.)
+    #[serde(default = "one")]
+    pub boundary_seeds: usize,
+}
+
+fn one() -> usize {
+    1
 }
 
 impl Presets for FcSweepConfig {
@@ -57,6 +66,7 @@ impl Presets for FcSweepConfig {
             trace_every_steps: 100,
             boundary_depth: 150,
             boundary_steps: 938,
+            boundary_seeds: 5,
         }
     }
 
@@ -73,6 +83,7 @@ impl Presets for FcSweepConfig {
             trace: vec![(10, 10), (25, 10), (10, 50), (25, 50)],
             trace_every_steps: 50,
             boundary_steps: 300,
+            boundary_seeds: 2,
             ..Self::full()
         }
     }
@@ -105,10 +116,14 @@ pub struct SweepCell {
     pub first_conflicting_layer: Option<usize>,
 }
 
-/// The boundary of Figure 1 for one width.
+/// One boundary net of Figure 1: the deepest net of one width and seed.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct BoundaryPoint {
     pub width: usize,
+    /// Its initialisation and data-order seed. (Reports written before this
+    /// field read as 0, the default sweep seed.)
+    #[serde(default)]
+    pub seed: u64,
     pub depth: usize,
     pub step: usize,
     /// First layer with `H^l > 0` (1-based); `None` = no conflicts up to `depth`.
@@ -116,6 +131,36 @@ pub struct BoundaryPoint {
     pub last_entropy: f64,
     /// `H^l` of every layer at the measurement.
     pub entropy: Vec<f64>,
+}
+
+/// The boundary of Figure 1 at one width, over its seeds.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BoundarySummary {
+    pub width: usize,
+    pub depth: usize,
+    pub step: usize,
+    /// Boundary nets measured at this width.
+    pub seeds: usize,
+    /// First conflicting layers of the nets that have one, ascending.
+    pub layers: Vec<usize>,
+    /// Median `H^L` over all the width's nets.
+    pub median_entropy: f64,
+}
+
+impl BoundarySummary {
+    /// Median first conflicting layer (the mean of the middle two for an
+    /// even count) over the nets that have one.
+    pub fn median_layer(&self) -> Option<f64> {
+        median(&self.layers.iter().map(|&l| l as f64).collect::<Vec<_>>())
+    }
+}
+
+/// Median of `v` (the mean of the middle two for an even count).
+fn median(v: &[f64]) -> Option<f64> {
+    let mut v = v.to_vec();
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    (n > 0).then(|| (v[(n - 1) / 2] + v[n / 2]) / 2.0)
 }
 
 /// `fc_sweep.json`.
@@ -165,6 +210,34 @@ impl FcSweepReport {
         }
     }
 
+    /// The boundary per width (in the order of the config's widths), over
+    /// its seeds.
+    pub fn boundary_by_width(&self) -> Vec<BoundarySummary> {
+        let mut widths: Vec<usize> = self.boundary.iter().map(|b| b.width).collect();
+        widths.sort_by_key(|w| self.config.widths.iter().position(|c| c == w));
+        widths.dedup();
+        widths
+            .into_iter()
+            .map(|width| {
+                let nets: Vec<_> = self.boundary.iter().filter(|b| b.width == width).collect();
+                let mut layers: Vec<usize> = nets
+                    .iter()
+                    .filter_map(|b| b.first_conflicting_layer)
+                    .collect();
+                layers.sort_unstable();
+                let entropies: Vec<f64> = nets.iter().map(|b| b.last_entropy).collect();
+                BoundarySummary {
+                    width,
+                    depth: nets[0].depth,
+                    step: nets[0].step,
+                    seeds: nets.len(),
+                    layers,
+                    median_entropy: median(&entropies).unwrap_or(0.0),
+                }
+            })
+            .collect()
+    }
+
     /// The grid, the boundary, and the summary.
     pub fn tables(&self) -> Vec<Table> {
         let mut grid = Table::new(
@@ -208,15 +281,28 @@ impl FcSweepReport {
         ));
         let mut boundary = Table::new(
             "Conflict boundary: the deepest net per width, early in training",
-            &["width", "depth", "step", "first conflicting layer", "H^L"],
+            &[
+                "width",
+                "depth",
+                "step",
+                "seeds",
+                "first conflicting layer: median",
+                "range",
+                "H^L: median",
+            ],
         );
-        for b in &self.boundary {
+        for b in self.boundary_by_width() {
             boundary.row(vec![
                 b.width.to_string(),
                 b.depth.to_string(),
                 b.step.to_string(),
-                layer(b.first_conflicting_layer),
-                format!("{:.3}", b.last_entropy),
+                format!("{} ({} conflicting)", b.seeds, b.layers.len()),
+                b.median_layer().map_or("-".into(), |m| format!("{m}")),
+                match (b.layers.first(), b.layers.last()) {
+                    (Some(lo), Some(hi)) => format!("{lo}-{hi}"),
+                    _ => "-".into(),
+                },
+                format!("{:.3}", b.median_entropy),
             ]);
         }
         vec![grid, boundary]
@@ -256,6 +342,9 @@ pub fn run_fc_sweep<D: Device<f32>>(
     if cfg.widths.contains(&0) || cfg.depths.contains(&0) || cfg.boundary_depth == 0 {
         bail!("widths and depths must be at least 1");
     }
+    if cfg.boundary_seeds == 0 {
+        bail!("boundary_seeds must be at least 1");
+    }
     let (train_set, test_set) = load(cfg, data_dir)?;
     let mut report = open_report(out_dir, REPORT, |r: &FcSweepReport| r.config == *cfg)?
         .unwrap_or_else(|| FcSweepReport {
@@ -265,16 +354,23 @@ pub fn run_fc_sweep<D: Device<f32>>(
             traces: vec![],
         });
     let save = |r: &FcSweepReport| out_dir.map_or(Ok(()), |d| write_json(d, REPORT, r));
-    let total = cfg.widths.len() * (cfg.depths.len() + 1);
+    let total = cfg.widths.len() * (cfg.depths.len() + cfg.boundary_seeds);
     let mut done = report.cells.len() + report.boundary.len();
 
     for &width in &cfg.widths {
-        if report.boundary.iter().all(|b| b.width != width) {
+        for seed in (0..cfg.boundary_seeds as u64).map(|s| cfg.seed + s) {
+            if report
+                .boundary
+                .iter()
+                .any(|b| (b.width, b.seed) == (width, seed))
+            {
+                continue;
+            }
             done += 1;
             note(
                 progress,
                 &format!(
-                    "[{done}/{total}] boundary: width {width}, depth {}",
+                    "[{done}/{total}] boundary: width {width}, depth {}, seed {seed}",
                     cfg.boundary_depth
                 ),
             );
@@ -282,6 +378,7 @@ pub fn run_fc_sweep<D: Device<f32>>(
                 epochs: 1,
                 max_steps_per_epoch: Some(cfg.boundary_steps),
                 measure_at_start: false,
+                seed,
                 ..train_config(cfg)
             };
             let r = train_net(
@@ -295,6 +392,7 @@ pub fn run_fc_sweep<D: Device<f32>>(
             let p = r.bundles.last().expect("measured at the end of the epoch");
             report.boundary.push(BoundaryPoint {
                 width,
+                seed,
                 depth: cfg.boundary_depth,
                 step: p.step,
                 first_conflicting_layer: p.first_conflicting_layer(),
@@ -390,4 +488,51 @@ pub fn train_net<D: Device<f32>>(
 ) -> Result<TrainReport> {
     let mut model = MnistFnn::new(dev, width, depth, trainer.config.seed)?;
     trainer.fit(dev, &mut model, train_set, test_set)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn point(width: usize, seed: u64, first: Option<usize>, h: f64) -> BoundaryPoint {
+        BoundaryPoint {
+            width,
+            seed,
+            depth: 150,
+            step: 938,
+            first_conflicting_layer: first,
+            last_entropy: h,
+            entropy: vec![],
+        }
+    }
+
+    #[test]
+    fn boundary_per_width_is_median_and_range_over_seeds() {
+        let r = FcSweepReport {
+            config: FcSweepConfig {
+                widths: vec![25, 10],
+                ..FcSweepConfig::quick()
+            },
+            cells: vec![],
+            boundary: vec![
+                point(10, 0, Some(12), 2.0),
+                point(25, 0, None, 0.0),
+                point(10, 1, Some(1), 1.0),
+                point(10, 2, Some(5), 0.5),
+                point(25, 1, Some(30), 0.1),
+                point(10, 3, Some(7), 0.25),
+            ],
+            traces: vec![],
+        };
+        let b = r.boundary_by_width();
+        // In the config's order; the median of 1, 5, 7, 12 is 6, of H^L 0.75.
+        assert_eq!((b[0].width, b[1].width), (25, 10));
+        assert_eq!((b[1].seeds, b[1].layers.clone()), (4, vec![1, 5, 7, 12]));
+        assert_eq!(b[1].median_layer(), Some(6.0));
+        assert_eq!(b[1].median_entropy, 0.75);
+        // A seed without conflicts counts as a net, not as a layer.
+        assert_eq!((b[0].seeds, b[0].median_layer()), (2, Some(30.0)));
+        assert_eq!(median(&[]), None);
+        assert_eq!(median(&[3.0, 1.0, 2.0]), Some(2.0));
+    }
 }
