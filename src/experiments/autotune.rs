@@ -96,8 +96,9 @@ impl Presets for AutotuneConfig {
     }
 
     /// MNIST at widths ÷ 8, the 120-layer VGG pruned after a one-epoch probe,
-    /// then two epochs per net, one run (first sizing, not yet measured
-    /// against the 20-minute budget).
+    /// then two epochs per net, one run: 5 minutes on 2 cores, a first
+    /// sizing too short for the pruned net to approach the baseline
+    /// (`docs/results.md`).
     fn lesson() -> Self {
         Self {
             dataset: DatasetKind::Mnist,
