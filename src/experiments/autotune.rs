@@ -103,7 +103,7 @@ impl Presets for AutotuneConfig {
         Self {
             dataset: DatasetKind::Mnist,
             width_divisor: 8,
-            epochs: 2,
+            epochs: 6,
             bundle_samples: 1024,
             runs: 1,
             ..Self::full()
