@@ -179,24 +179,19 @@ pub fn accuracy_heatmap(report: &FcSweepReport) -> Plot {
     let b: Vec<_> = report
         .boundary_by_width()
         .into_iter()
-        .filter_map(|b| Some((b.median_layer()?, b)))
+        .filter_map(|b| Some((b.median_layer()?, b.range()?, b.width)))
         .collect();
-    let by: Vec<f64> = b.iter().map(|(m, _)| *m).collect();
-    let spread = |end: fn(&[usize]) -> Option<&usize>| -> Vec<f64> {
-        b.iter()
-            .map(|(m, b)| (*end(&b.layers).unwrap() as f64 - m).abs())
-            .collect()
-    };
+    let by: Vec<f64> = b.iter().map(|(m, _, _)| *m).collect();
     // The boundary's depths are written at its points rather than added to
     // the depth axis, whose ticks stay the grid's (mixed, they crowd).
     plot.add_trace(
-        Scatter::new(b.iter().map(|(_, b)| b.width as f64).collect(), by.clone())
+        Scatter::new(b.iter().map(|(_, _, w)| *w as f64).collect(), by.clone())
             .mode(Mode::LinesMarkersText)
             .text_array(
                 b.iter()
-                    .map(|(m, b)| match (b.layers.first(), b.layers.last()) {
-                        (Some(lo), Some(hi)) if lo != hi => format!("{m} ({lo}-{hi})"),
-                        _ => format!("{m}"),
+                    .map(|(m, (lo, hi), _)| match lo == hi {
+                        true => format!("{m}"),
+                        false => format!("{m} ({lo}-{hi})"),
                     })
                     .collect(),
             )
@@ -204,8 +199,8 @@ pub fn accuracy_heatmap(report: &FcSweepReport) -> Plot {
             .error_y(
                 plotly::common::ErrorData::new(plotly::common::ErrorType::Data)
                     .symmetric(false)
-                    .array(spread(|l| l.last()))
-                    .array_minus(spread(|l| l.first())),
+                    .array(b.iter().map(|(m, (_, hi), _)| *hi as f64 - m).collect())
+                    .array_minus(b.iter().map(|(m, (lo, _), _)| m - *lo as f64).collect()),
             )
             .name("conflict boundary: first conflicting layer (median, range over seeds)"),
     );

@@ -154,6 +154,11 @@ impl BoundarySummary {
     pub fn median_layer(&self) -> Option<f64> {
         median(&self.layers.iter().map(|&l| l as f64).collect::<Vec<_>>())
     }
+
+    /// Lowest and highest first conflicting layer over the seeds.
+    pub fn range(&self) -> Option<(usize, usize)> {
+        Some((*self.layers.first()?, *self.layers.last()?))
+    }
 }
 
 /// Median of `v` (the mean of the middle two for an even count).
@@ -299,10 +304,8 @@ impl FcSweepReport {
                 b.step.to_string(),
                 format!("{} ({} conflicting)", b.seeds, b.layers.len()),
                 b.median_layer().map_or("-".into(), |m| format!("{m}")),
-                match (b.layers.first(), b.layers.last()) {
-                    (Some(lo), Some(hi)) => format!("{lo}-{hi}"),
-                    _ => "-".into(),
-                },
+                b.range()
+                    .map_or("-".into(), |(lo, hi)| format!("{lo}-{hi}")),
                 format!("{:.3}", b.median_entropy),
             ]);
         }

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 use conflicting_bundles::data::{resolve_data_dir, DatasetKind};
 use conflicting_bundles::experiments::autotune::{run_autotune, AutotuneConfig, REPORT};
+use conflicting_bundles::experiments::recorded::RunStart;
 use conflicting_bundles::plots;
 use conflicting_bundles::train::ProgressMode;
 use conflicting_bundles::with_device;
@@ -38,7 +39,7 @@ pub struct AutotuneArgs {
 }
 
 pub fn run(a: AutotuneArgs) -> Result<()> {
-    let start = conflicting_bundles::experiments::recorded::RunStart::now();
+    let start = RunStart::now();
     let mut cfg: AutotuneConfig = a.preset.config();
     cfg.dataset = a.dataset.unwrap_or(cfg.dataset);
     cfg.runs = a.runs.unwrap_or(cfg.runs);

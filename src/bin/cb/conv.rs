@@ -6,6 +6,7 @@ use anyhow::Result;
 use conflicting_bundles::data::{resolve_data_dir, DatasetKind};
 use conflicting_bundles::experiments::conv_nets::{load_images, train_conv};
 use conflicting_bundles::experiments::conv_sweep::{run_conv_sweep, ConvSweepConfig, REPORT};
+use conflicting_bundles::experiments::recorded::RunStart;
 use conflicting_bundles::models::convnet::{Arch, ConvSpec, Widths};
 use conflicting_bundles::plots;
 use conflicting_bundles::train::ProgressMode;
@@ -41,7 +42,7 @@ pub struct ConvSweepArgs {
 }
 
 pub fn conv_sweep(a: ConvSweepArgs) -> Result<()> {
-    let start = conflicting_bundles::experiments::recorded::RunStart::now();
+    let start = RunStart::now();
     let mut cfg: ConvSweepConfig = a.preset.config();
     if !a.arch.is_empty() {
         cfg.archs = a.arch;
