@@ -128,3 +128,44 @@ fn quick_sweep_produces_grid_traces_and_boundary() {
     let again = run_fc_sweep(&dev, &cfg, &data, Some(out.path()), ProgressMode::Off).unwrap();
     assert_eq!(again, r);
 }
+
+/// The grid's net at the boundary depth gives the first seed's boundary
+/// point, equal to a boundary net trained on its own.
+#[test]
+fn grid_net_at_boundary_depth_is_the_first_boundary_net() {
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/mnist");
+    let dev: Cpu = Default::default();
+    let shared = FcSweepConfig {
+        widths: vec![10],
+        depths: vec![30],
+        epochs: 2,
+        train_samples: Some(640),
+        test_samples: Some(200),
+        max_steps_per_epoch: Some(10),
+        bundle_samples: 256,
+        trace: vec![(10, 30)],
+        trace_every_steps: 4,
+        boundary_depth: 30,
+        boundary_steps: 10,
+        boundary_seeds: 2,
+        ..FcSweepConfig::quick()
+    };
+    assert_eq!(nets(&shared, 640).len(), 2, "one grid net and seed 1");
+    let r = run_fc_sweep(&dev, &shared, &data, None, ProgressMode::Off).unwrap();
+    // The same boundary nets with the grid elsewhere: both trained alone.
+    let alone = FcSweepConfig {
+        depths: vec![3],
+        trace: vec![],
+        ..shared.clone()
+    };
+    assert_eq!(nets(&alone, 640).len(), 3);
+    let a = run_fc_sweep(&dev, &alone, &data, None, ProgressMode::Off).unwrap();
+    let by_seed = |r: &FcSweepReport| {
+        let mut b = r.boundary.clone();
+        b.sort_by_key(|p| p.seed);
+        b
+    };
+    assert_eq!(by_seed(&r), by_seed(&a));
+    assert_eq!(r.boundary.len(), 2);
+    assert!(r.boundary.iter().all(|b| b.step == 10 && b.depth == 30));
+}

@@ -16,7 +16,7 @@ use super::{note, open_report, write_json, Presets};
 use crate::data::{train_test, Dataset, DatasetKind, Prepare};
 use crate::models::fnn::MnistFnn;
 use crate::table::{layer, percent, Table};
-use crate::train::{ProgressMode, TrainConfig, TrainReport, Trainer};
+use crate::train::{BundlePoint, ProgressMode, TrainConfig, TrainReport, Trainer};
 
 /// What to sweep and how long to train.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -132,6 +132,21 @@ pub struct BoundaryPoint {
     pub last_entropy: f64,
     /// `H^l` of every layer at the measurement.
     pub entropy: Vec<f64>,
+}
+
+impl BoundaryPoint {
+    /// The point of the net of `width`, `seed` and `depth` measured at `p`.
+    fn new(width: usize, seed: u64, depth: usize, p: &BundlePoint) -> Self {
+        Self {
+            width,
+            seed,
+            depth,
+            step: p.step,
+            first_conflicting_layer: p.first_conflicting_layer(),
+            last_entropy: p.last_entropy(),
+            entropy: p.entropy.clone(),
+        }
+    }
 }
 
 /// The boundary of Figure 1 at one width, over its seeds.
@@ -349,6 +364,9 @@ pub fn run_fc_sweep<D: Device<f32>>(
     if cfg.boundary_seeds == 0 {
         bail!("boundary_seeds must be at least 1");
     }
+    if cfg.epochs == 0 || cfg.boundary_steps == 0 {
+        bail!("epochs and boundary steps must be at least 1");
+    }
     let (train_set, test_set) = load(cfg, data_dir)?;
     let mut report = open_report(out_dir, REPORT, |r: &FcSweepReport| r.config == *cfg)?
         .unwrap_or_else(|| FcSweepReport {
@@ -358,95 +376,151 @@ pub fn run_fc_sweep<D: Device<f32>>(
             traces: vec![],
         });
     let save = |r: &FcSweepReport| out_dir.map_or(Ok(()), |d| write_json(d, REPORT, r));
-    let total = cfg.widths.len() * (cfg.depths.len() + cfg.boundary_seeds);
-    let mut done = report.cells.len() + report.boundary.len();
+    let plan = nets(cfg, train_set.len());
+    let total = plan.len();
+    let mut done = plan.iter().filter(|n| n.done(&report)).count();
 
-    for &width in &cfg.widths {
-        for seed in (0..cfg.boundary_seeds as u64).map(|s| cfg.seed + s) {
-            if report
-                .boundary
-                .iter()
-                .any(|b| (b.width, b.seed) == (width, seed))
-            {
-                continue;
-            }
-            done += 1;
-            note(
-                progress,
-                &format!(
-                    "[{done}/{total}] boundary: width {width}, depth {}, seed {seed}",
-                    cfg.boundary_depth
-                ),
-            );
-            let tc = TrainConfig {
-                epochs: 1,
-                max_steps_per_epoch: Some(cfg.boundary_steps),
-                measure_at_start: false,
-                seed,
-                ..train_config(cfg)
-            };
-            let r = train_net(
-                dev,
-                width,
-                cfg.boundary_depth,
-                &train_set,
-                None,
-                &trainer(tc, width, cfg.boundary_depth, progress),
-            )?;
-            let p = r.bundles.last().expect("measured at the end of the epoch");
-            report.boundary.push(BoundaryPoint {
-                width,
-                seed,
-                depth: cfg.boundary_depth,
-                step: p.step,
-                first_conflicting_layer: p.first_conflicting_layer(),
-                last_entropy: p.last_entropy(),
-                entropy: p.entropy.clone(),
-            });
-            save(&report)?;
+    for net in plan {
+        if net.done(&report) {
+            continue;
         }
-        for &depth in &cfg.depths {
-            if report
-                .cells
-                .iter()
-                .any(|c| (c.width, c.depth) == (width, depth))
-            {
-                continue;
+        done += 1;
+        match net {
+            Net::Boundary { width, seed } => {
+                note(
+                    progress,
+                    &format!(
+                        "[{done}/{total}] boundary: width {width}, depth {}, seed {seed}",
+                        cfg.boundary_depth
+                    ),
+                );
+                let tc = TrainConfig {
+                    epochs: 1,
+                    max_steps_per_epoch: Some(cfg.boundary_steps),
+                    measure_at_start: false,
+                    seed,
+                    ..train_config(cfg)
+                };
+                let r = train_net(
+                    dev,
+                    width,
+                    cfg.boundary_depth,
+                    &train_set,
+                    None,
+                    &trainer(tc, width, cfg.boundary_depth, progress),
+                )?;
+                let p = r.bundles.last().expect("measured at the end of the epoch");
+                report
+                    .boundary
+                    .push(BoundaryPoint::new(width, seed, cfg.boundary_depth, p));
             }
-            done += 1;
-            note(
-                progress,
-                &format!("[{done}/{total}] width {width}, depth {depth}"),
-            );
-            let traced = cfg.trace.contains(&(width, depth));
-            let tc = TrainConfig {
-                bundle_every_steps: traced.then_some(cfg.trace_every_steps),
-                ..train_config(cfg)
-            };
-            let r = train_net(
-                dev,
-                width,
-                depth,
-                &train_set,
-                Some(&test_set),
-                &trainer(tc, width, depth, progress),
-            )?;
-            report.cells.push(SweepCell {
-                width,
-                depth,
-                test_accuracy: r.test_accuracy().unwrap_or(0.0),
-                train_accuracy: r.train_accuracy().unwrap_or(0.0),
-                final_entropy: r.final_entropy().unwrap_or(0.0),
-                mean_entropy: r.mean_entropy().unwrap_or(0.0),
-                first_conflicting_layer: r.bundles.last().and_then(|b| b.first_conflicting_layer()),
-            });
-            if traced {
-                report.traces.push(r);
+            Net::Cell { width, depth } => {
+                note(
+                    progress,
+                    &format!("[{done}/{total}] width {width}, depth {depth}"),
+                );
+                let traced = cfg.trace.contains(&(width, depth));
+                let tc = TrainConfig {
+                    bundle_every_steps: traced.then_some(cfg.trace_every_steps),
+                    ..train_config(cfg)
+                };
+                let r = train_net(
+                    dev,
+                    width,
+                    depth,
+                    &train_set,
+                    Some(&test_set),
+                    &trainer(tc, width, depth, progress),
+                )?;
+                report.cells.push(SweepCell {
+                    width,
+                    depth,
+                    test_accuracy: r.test_accuracy().unwrap_or(0.0),
+                    train_accuracy: r.train_accuracy().unwrap_or(0.0),
+                    final_entropy: r.final_entropy().unwrap_or(0.0),
+                    mean_entropy: r.mean_entropy().unwrap_or(0.0),
+                    first_conflicting_layer: r
+                        .bundles
+                        .last()
+                        .and_then(|b| b.first_conflicting_layer()),
+                });
+                // This net's first epoch was the first seed's boundary net.
+                if depth == cfg.boundary_depth && grid_gives_boundary(cfg, train_set.len()) {
+                    let p = r
+                        .bundles
+                        .iter()
+                        .find(|p| p.step == cfg.boundary_steps)
+                        .expect("measured at the end of the first epoch");
+                    report
+                        .boundary
+                        .push(BoundaryPoint::new(width, cfg.seed, depth, p));
+                }
+                if traced {
+                    report.traces.push(r);
+                }
             }
-            save(&report)?;
         }
+        save(&report)?;
     }
     Ok(report)
+}
+
+/// One net the sweep trains.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Net {
+    /// The grid's net of this width and depth, `epochs` long.
+    Cell { width: usize, depth: usize },
+    /// A boundary net: `boundary_depth` deep, `boundary_steps` long.
+    Boundary { width: usize, seed: u64 },
+}
+
+impl Net {
+    /// Whether `report` already holds this net's result.
+    fn done(&self, report: &FcSweepReport) -> bool {
+        match *self {
+            Net::Cell { width, depth } => report
+                .cells
+                .iter()
+                .any(|c| (c.width, c.depth) == (width, depth)),
+            Net::Boundary { width, seed } => report
+                .boundary
+                .iter()
+                .any(|b| (b.width, b.seed) == (width, seed)),
+        }
+    }
+}
+
+/// Whether the grid's net at the boundary depth also gives the first seed's
+/// boundary point: it has the same seed, so when its first epoch is as long
+/// as a boundary net's training, that epoch *is* the boundary net's
+/// training (same initialisation, same batches), and its end-of-epoch
+/// measurement is the boundary point.
+fn grid_gives_boundary(cfg: &FcSweepConfig, train_len: usize) -> bool {
+    let tc = train_config(cfg);
+    let steps = train_len.div_ceil(tc.batch_size);
+    let first_epoch = cfg
+        .max_steps_per_epoch
+        .map_or(steps, |m| steps.min(m.max(1)));
+    cfg.epochs >= 1 && cfg.depths.contains(&cfg.boundary_depth) && first_epoch == cfg.boundary_steps
+}
+
+/// The nets a sweep trains on `train_len` samples, in order: per width, the
+/// grid's depths, then the boundary seeds the grid does not already give.
+/// Each net is trained once: the grid's net at the boundary depth gives the
+/// first seed's boundary point where it can ([`grid_gives_boundary`]).
+pub fn nets(cfg: &FcSweepConfig, train_len: usize) -> Vec<Net> {
+    let shared = grid_gives_boundary(cfg, train_len);
+    let mut nets = vec![];
+    for &width in &cfg.widths {
+        nets.extend(cfg.depths.iter().map(|&depth| Net::Cell { width, depth }));
+        let seeds = (0..cfg.boundary_seeds as u64).map(|s| cfg.seed + s);
+        nets.extend(
+            seeds
+                .filter(|&seed| !(shared && seed == cfg.seed))
+                .map(|seed| Net::Boundary { width, seed }),
+        );
+    }
+    nets
 }
 
 fn trainer(config: TrainConfig, width: usize, depth: usize, progress: ProgressMode) -> Trainer {
@@ -497,6 +571,29 @@ pub fn train_net<D: Device<f32>>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_net_is_trained_once() {
+        // Full MNIST: 938 steps per epoch, the boundary nets' length, and
+        // depth 150 is in the grid, so seed 0's boundary net is the grid's.
+        let full = FcSweepConfig::full();
+        let plan = nets(&full, 60_000);
+        assert_eq!(plan.len(), 8 * (9 + 5 - 1));
+        assert!(!plan.contains(&Net::Boundary { width: 5, seed: 0 }));
+        assert!(plan.contains(&Net::Boundary { width: 5, seed: 1 }));
+        assert!(plan.contains(&Net::Cell {
+            width: 5,
+            depth: 150
+        }));
+        // A shorter first epoch is not the boundary net's training.
+        assert_eq!(nets(&full, 50_000).len(), 8 * (9 + 5));
+        // Without depth 150 in the grid, every boundary net is trained.
+        let lesson = FcSweepConfig::lesson();
+        assert_eq!(nets(&lesson, 60_000).len(), 4 * (7 + 5));
+        let mut unique = plan.clone();
+        unique.dedup();
+        assert_eq!(unique.len(), plan.len());
+    }
 
     fn point(width: usize, seed: u64, first: Option<usize>, h: f64) -> BoundaryPoint {
         BoundaryPoint {
