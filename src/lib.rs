@@ -14,6 +14,7 @@
 //! | [`train`] | `models`, `layers`, `bundle`, `data`, `device`, `table` |
 //! | [`experiments`] | `train` and everything below it |
 //! | [`plots`] | the result types of `train` and `experiments` |
+//! | [`figures`] (each report's named charts) | `plots`, the result types |
 //!
 //! [`prelude`] (one `use` for notebooks) and the `cb` binary sit on top of all of them; `tests/layering.rs` checks
 //! the table against the `use crate::` lines of every module.
@@ -21,6 +22,7 @@ pub mod bundle;
 pub mod data;
 pub mod device;
 pub mod experiments;
+pub mod figures;
 pub mod layers;
 pub mod models;
 pub mod npy;

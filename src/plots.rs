@@ -195,7 +195,7 @@ pub fn accuracy_heatmap(report: &FcSweepReport) -> Plot {
                     })
                     .collect(),
             )
-            .text_position(plotly::common::Position::MiddleRight)
+            .text_position(plotly::common::Position::TopLeft)
             .error_y(
                 plotly::common::ErrorData::new(plotly::common::ErrorType::Data)
                     .symmetric(false)
@@ -442,6 +442,26 @@ pub fn autotune_changes(report: &AutotuneReport, seed: u64) -> Plot {
         &format!("Auto-tune run {seed}: H^l that triggered each pruning"),
         &profiles,
     )
+}
+
+/// Test accuracy after each epoch of auto-tune's final net and of the
+/// baseline, per run (Table 1 averages the last five of these).
+pub fn autotune_accuracy(report: &AutotuneReport) -> Plot {
+    let mut plot = Plot::new();
+    for run in &report.runs {
+        for (name, net) in [("auto-tune", &run.autotuned), ("baseline", &run.baseline)] {
+            let x = (1..=net.epoch_accuracy.len()).map(|e| e as f64).collect();
+            let y = net.epoch_accuracy.iter().map(|a| a * 100.0).collect();
+            let label = format!("{name} {} (run {})", net.spec, run.seed);
+            plot.add_trace(line(x, y, &label).mode(Mode::LinesMarkers));
+        }
+    }
+    plot.set_layout(layout(
+        "Test accuracy per epoch: the pruned net and the baseline",
+        "epoch (auto-tune: the final net's epochs, its probe included)",
+        "test accuracy [%]",
+    ));
+    plot
 }
 
 /// Table 1 as bars with ± std error bars: `column` of each method.

@@ -9,6 +9,7 @@ use conflicting_bundles::experiments::autotune::{AutotuneConfig, AutotuneReport}
 use conflicting_bundles::experiments::conv_sweep::{ConvSweepConfig, ConvSweepReport};
 use conflicting_bundles::experiments::fc_sweep::{FcSweepConfig, FcSweepReport};
 use conflicting_bundles::experiments::recorded::{read, results_dir, Recorded};
+use conflicting_bundles::experiments::toy::{ToyConfig, ToyReport};
 use conflicting_bundles::experiments::{Preset, Presets};
 use serde::de::DeserializeOwned;
 
@@ -57,6 +58,11 @@ fn every_recorded_run_loads_and_matches_its_preset() {
                 "autotune" => check(&path, |r: &AutotuneReport| {
                     r.config == AutotuneConfig::preset(preset)
                 }),
+                // The toy net is small enough to run at the paper's scale
+                // anywhere: its one recorded run is `full`.
+                "toy" => check(&path, |r: &ToyReport| {
+                    preset == Preset::Full && r.config == ToyConfig::default()
+                }),
                 _ => panic!("{}: no experiment named {name}", dir.display()),
             }
             runs += 1;
@@ -67,4 +73,47 @@ fn every_recorded_run_loads_and_matches_its_preset() {
         "no recorded runs under {}",
         results_dir().display()
     );
+}
+
+/// `cb charts` draws a recorded run's charts without training (the
+/// gallery's first step), and says in one line when it cannot tell the
+/// experiment.
+#[test]
+fn cb_charts_draws_a_recorded_run() {
+    let cb = env!("CARGO_BIN_EXE_cb");
+    let out = tempfile::tempdir().unwrap();
+    let fc = results_dir().join("fc_sweep/lesson.json");
+    let o = std::process::Command::new(cb)
+        .arg("charts")
+        .arg(&fc)
+        .arg("--out")
+        .arg(out.path())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let listed: Vec<String> = String::from_utf8(o.stdout)
+        .unwrap()
+        .lines()
+        .map(String::from)
+        .collect();
+    let run: Recorded<FcSweepReport> = read(&fc).unwrap();
+    use conflicting_bundles::figures::Figures;
+    assert_eq!(listed.len(), run.report.figures().len());
+    for page in &listed {
+        let html = std::fs::read_to_string(page).unwrap();
+        assert!(html.contains("Plotly.newPlot"), "{page}");
+    }
+    // A report of unknown kind: one line, non-zero exit, nothing written.
+    let odd = out.path().join("other.json");
+    std::fs::copy(&fc, &odd).unwrap();
+    let o = std::process::Command::new(cb)
+        .args(["charts", odd.to_str().unwrap(), "--out"])
+        .arg(out.path().join("odd"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success());
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(err.contains("cannot tell the experiment"), "{err}");
+    assert!(!out.path().join("odd").exists());
 }

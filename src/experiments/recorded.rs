@@ -44,6 +44,21 @@ impl RunStart {
     }
 }
 
+impl<R> Recorded<R> {
+    /// Where the report came from, in two lines: the command, then the
+    /// commit, machine, wall time and end.
+    pub fn provenance(&self) -> String {
+        format!(
+            "recorded run: `{}`\n  commit {}, {}, {:.1} min, finished {}",
+            self.command,
+            self.commit,
+            self.machine,
+            self.wall_seconds / 60.0,
+            self.finished
+        )
+    }
+}
+
 impl<R: Serialize> Recorded<R> {
     /// The report of the run of this process that began at `start`.
     pub fn new(report: R, start: &RunStart) -> Self {

@@ -7,11 +7,11 @@ use anyhow::Result;
 use conflicting_bundles::data::{resolve_data_dir, DatasetKind};
 use conflicting_bundles::experiments::autotune::{run_autotune, AutotuneConfig, REPORT};
 use conflicting_bundles::experiments::recorded::RunStart;
-use conflicting_bundles::plots;
+use conflicting_bundles::figures::{write_figures, Figures};
 use conflicting_bundles::train::ProgressMode;
 use conflicting_bundles::with_device;
 
-use crate::experiments::{write_charts, DataAndDevice, PresetArgs};
+use crate::experiments::{DataAndDevice, PresetArgs};
 
 #[derive(clap::Args)]
 pub struct AutotuneArgs {
@@ -50,34 +50,7 @@ pub fn run(a: AutotuneArgs) -> Result<()> {
     let r = with_device!(a.env.device, dev => run_autotune(dev, &cfg, &dir, &a.out, ProgressMode::Auto))?;
     println!("{r}");
     a.preset.record(&r, &start)?;
-    let mut charts = vec![
-        (
-            "table1_accuracy".to_string(),
-            plots::table1_bars(&r, "test accuracy", "test accuracy [%]", |t| {
-                t.test_accuracy.scaled(100.0)
-            }),
-        ),
-        (
-            "table1_checkpoint".into(),
-            plots::table1_bars(&r, "checkpoint size", "MB", |t| t.checkpoint_mb),
-        ),
-        (
-            "table1_inference".into(),
-            plots::table1_bars(&r, "inference time", "ms per batch of 64", |t| {
-                t.inference_ms
-            }),
-        ),
-    ];
-    for run in &r.runs {
-        charts.push((
-            format!("changes_run{}", run.seed),
-            plots::autotune_changes(&r, run.seed),
-        ));
-    }
-    if let Some(l) = &r.lesion {
-        charts.push(("lesion".into(), plots::lesion_chart(l)));
-    }
-    write_charts(&a.out, &charts)?;
+    write_figures(&a.out, &r.figures())?;
     println!("wrote {} and charts (*.html)", a.out.join(REPORT).display());
     Ok(())
 }

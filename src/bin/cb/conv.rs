@@ -7,12 +7,12 @@ use conflicting_bundles::data::{resolve_data_dir, DatasetKind};
 use conflicting_bundles::experiments::conv_nets::{load_images, train_conv};
 use conflicting_bundles::experiments::conv_sweep::{run_conv_sweep, ConvSweepConfig, REPORT};
 use conflicting_bundles::experiments::recorded::RunStart;
+use conflicting_bundles::figures::{write_figures, Figures};
 use conflicting_bundles::models::convnet::{Arch, ConvSpec, Widths};
-use conflicting_bundles::plots;
 use conflicting_bundles::train::ProgressMode;
 use conflicting_bundles::with_device;
 
-use crate::experiments::{write_charts, DataAndDevice, PresetArgs, RunArgs};
+use crate::experiments::{DataAndDevice, PresetArgs, RunArgs};
 
 #[derive(clap::Args)]
 pub struct ConvSweepArgs {
@@ -58,24 +58,7 @@ pub fn conv_sweep(a: ConvSweepArgs) -> Result<()> {
     let r = with_device!(a.env.device, dev => run_conv_sweep(dev, &cfg, &dir, Some(&a.out), ProgressMode::Auto))?;
     println!("{r}");
     a.preset.record(&r, &start)?;
-    let mut charts = vec![
-        (
-            "accuracy_vs_depth".to_string(),
-            plots::conv_accuracy_vs_depth(&r),
-        ),
-        ("entropy_vs_depth".into(), plots::conv_entropy_vs_depth(&r)),
-        (
-            "entropy_over_time".into(),
-            plots::bundles_over_time(&r.traces),
-        ),
-    ];
-    for t in &r.traces {
-        charts.push((
-            format!("layers_{}", t.label),
-            plots::layer_entropy_over_time(t),
-        ));
-    }
-    write_charts(&a.out, &charts)?;
+    write_figures(&a.out, &r.figures())?;
     println!("wrote {} and charts (*.html)", a.out.join(REPORT).display());
     Ok(())
 }

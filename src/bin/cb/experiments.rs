@@ -9,7 +9,7 @@ use conflicting_bundles::experiments::fc_sweep::{load, run_fc_sweep, train_net, 
 use conflicting_bundles::experiments::recorded::{Recorded, RunStart};
 use conflicting_bundles::experiments::toy::{run_toy, ToyConfig};
 use conflicting_bundles::experiments::{write_json, Preset, Presets};
-use conflicting_bundles::plots::{self, save_html};
+use conflicting_bundles::figures::{write_figures, Figures};
 use conflicting_bundles::train::{ProgressMode, TrainConfig, Trainer};
 use conflicting_bundles::with_device;
 
@@ -26,9 +26,12 @@ pub struct ToyArgs {
     /// Compute device: cpu, cuda or cuda:N (CUDA needs a `--features cuda` build)
     #[arg(long, default_value = "cpu")]
     device: DeviceChoice,
+    #[command(flatten)]
+    record: RecordArgs,
 }
 
 pub fn toy(args: ToyArgs) -> Result<()> {
+    let start = RunStart::now();
     let cfg = ToyConfig {
         epochs: args.epochs,
         seed: args.seed,
@@ -36,23 +39,8 @@ pub fn toy(args: ToyArgs) -> Result<()> {
     };
     let report = with_device!(args.device, dev => run_toy(dev, &cfg, ProgressMode::Auto))?;
     write_json(&args.out, "toy.json", &report)?;
-    let mut charts: Vec<(String, plotly::Plot)> = report
-        .runs
-        .iter()
-        .map(|r| {
-            (
-                format!("softmax_{}", r.name),
-                plots::toy_softmax(&report, &r.name),
-            )
-        })
-        .collect();
-    charts.push(("grad_norm".into(), plots::toy_grad_norm(&report)));
-    charts.push(("bundle_entropy".into(), plots::toy_bundle_entropy(&report)));
-    charts.push((
-        "gradient_correlation".into(),
-        plots::toy_gradient_correlation(&report),
-    ));
-    write_charts(&args.out, &charts)?;
+    args.record.write(&report, &start)?;
+    write_figures(&args.out, &report.figures())?;
     println!("{report}");
     println!(
         "wrote {} and charts (*.html)",
@@ -72,10 +60,28 @@ pub struct PresetArgs {
     /// Same as --preset quick
     #[arg(long, conflicts_with = "preset")]
     quick: bool,
+    #[command(flatten)]
+    record: RecordArgs,
+}
+
+/// `--record FILE`.
+#[derive(clap::Args)]
+pub struct RecordArgs {
     /// Also write the report with the command, commit, machine and wall time
     /// to this file (the recorded runs: results/<experiment>/<preset>.json)
     #[arg(long)]
     record: Option<PathBuf>,
+}
+
+impl RecordArgs {
+    /// Writes the recorded run if `--record` asked for it.
+    pub fn write<R: serde::Serialize>(&self, report: &R, start: &RunStart) -> Result<()> {
+        if let Some(path) = &self.record {
+            Recorded::new(report, start).write(path)?;
+            println!("recorded the run in {}", path.display());
+        }
+        Ok(())
+    }
 }
 
 impl PresetArgs {
@@ -90,11 +96,7 @@ impl PresetArgs {
 
     /// Writes the recorded run if `--record` asked for it.
     pub fn record<R: serde::Serialize>(&self, report: &R, start: &RunStart) -> Result<()> {
-        if let Some(path) = &self.record {
-            Recorded::new(report, start).write(path)?;
-            println!("recorded the run in {}", path.display());
-        }
-        Ok(())
+        self.record.write(report, start)
     }
 }
 
@@ -148,21 +150,7 @@ pub fn fc_sweep(a: SweepArgs) -> Result<()> {
     let r = with_device!(a.env.device, dev => run_fc_sweep(dev, &cfg, &dir, Some(&a.out), ProgressMode::Auto))?;
     println!("{r}");
     a.preset.record(&r, &start)?;
-    let mut charts = vec![
-        ("accuracy_heatmap".to_string(), plots::accuracy_heatmap(&r)),
-        ("entropy_vs_accuracy".into(), plots::entropy_vs_accuracy(&r)),
-        (
-            "entropy_over_time".into(),
-            plots::bundles_over_time(&r.traces),
-        ),
-    ];
-    for t in &r.traces {
-        charts.push((
-            format!("layers_{}", t.label.replace(' ', "_")),
-            plots::layer_entropy_over_time(t),
-        ));
-    }
-    write_charts(&a.out, &charts)?;
+    write_figures(&a.out, &r.figures())?;
     println!(
         "wrote {} and charts (*.html)",
         a.out.join("fc_sweep.json").display()
@@ -244,11 +232,4 @@ pub fn train(cmd: TrainCommand) -> Result<()> {
     println!("{r}");
     println!("wrote {}", a.run.out.join("results.json").display());
     Ok(())
-}
-
-/// Writes each chart as `DIR/<name>.html`.
-pub fn write_charts(dir: &std::path::Path, charts: &[(String, plotly::Plot)]) -> Result<()> {
-    charts
-        .iter()
-        .try_for_each(|(name, plot)| save_html(plot, &dir.join(format!("{name}.html"))))
 }

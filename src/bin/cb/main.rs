@@ -3,6 +3,7 @@
 
 mod autotune;
 mod bundles;
+mod charts;
 mod conv;
 mod data;
 mod experiments;
@@ -40,6 +41,8 @@ enum Command {
     /// Train one network (results, checkpoints, resumable)
     #[command(subcommand)]
     Train(experiments::TrainCommand),
+    /// Charts (HTML) of a report or recorded run, without training
+    Charts(charts::Args),
 }
 
 fn main() -> ExitCode {
@@ -55,6 +58,7 @@ fn main() -> ExitCode {
         Command::ConvSweep(args) => conv::conv_sweep(args),
         Command::Autotune(args) => autotune::run(args),
         Command::Train(cmd) => experiments::train(cmd),
+        Command::Charts(args) => charts::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
