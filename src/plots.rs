@@ -508,7 +508,9 @@ pub fn lesion_chart(lesion: &LesionReport) -> Plot {
         line(
             share.clone(),
             pct(&lesion.accuracy),
-            "conflicting branches first",
+            // With no conflicting branch and equal bundle counts the order
+            // is the blocks' own: the legend says so rather than promise.
+            "by branch H, then fewest bundles (ties: block order)",
         )
         .mode(Mode::LinesMarkers),
     );

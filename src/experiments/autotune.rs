@@ -206,7 +206,8 @@ pub struct LesionReport {
     pub branch_entropy: Vec<f64>,
     /// Bundles of each removable block's residual branch.
     pub branch_bundles: Vec<usize>,
-    /// Removal order: conflicting branches first.
+    /// Removal order: highest branch `H` first, then fewest bundles; ties
+    /// keep the blocks' order (a stable sort).
     pub order: Vec<usize>,
     /// Test accuracy after removing the first k blocks of `order`, k = 0..=n.
     pub accuracy: Vec<f64>,
