@@ -11,7 +11,7 @@ use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
 
 use super::conv_nets::{load_images, train_conv};
-use super::{note, open_report, write_json, Presets};
+use super::{lock_out, note, open_report, write_json, Presets};
 use crate::data::DatasetKind;
 use crate::layers::ConvDevice;
 use crate::models::convnet::{Arch, ConvSpec, Widths};
@@ -210,6 +210,7 @@ pub fn run_conv_sweep<D: ConvDevice>(
 ) -> Result<ConvSweepReport> {
     let specs = cfg.validate()?;
     let widths = cfg.widths()?;
+    let _lock = lock_out(out_dir)?;
     let mut report = open_report(out_dir, REPORT, |r: &ConvSweepReport| r.config == *cfg)?
         .unwrap_or_else(|| ConvSweepReport {
             config: cfg.clone(),

@@ -4,6 +4,7 @@
 
 use dfdx::prelude::*;
 
+use super::size::{check_trainable, dense_params};
 use super::{max_abs, Batch, Classifier, HiddenOutputs, Logits};
 use crate::layers::init::model_rng;
 use crate::layers::params::{ParamVisitor, Params};
@@ -30,6 +31,16 @@ impl<const IN: usize, const C: usize, D: Device<f32>> Fnn<IN, C, D> {
                 "an Fnn needs width >= 1 and depth >= 1 (got width {width}, depth {depth})"
             );
         }
+        let params = (|| {
+            let hidden = dense_params(width, width)?.checked_mul(depth - 1)?;
+            dense_params(IN, width)?
+                .checked_add(hidden)?
+                .checked_add(dense_params(width, C)?)
+        })();
+        check_trainable(
+            params,
+            &format!("an Fnn of width {width} and depth {depth}"),
+        )?;
         let mut rng = model_rng(seed);
         Ok(Self {
             input: Dense::new(dev, Const, width, &mut rng),
