@@ -382,10 +382,7 @@ impl<const C: usize, D: ConvDevice> ConvNet<C, D> {
             image.channels >= 1 && image.rows >= 1 && image.cols >= 1,
             "images of shape {image} have no pixels"
         );
-        check_trainable(
-            conv_params(spec, channels, image.channels, C),
-            &format!("a {spec} with channels {widths}"),
-        )?;
+        Self::check_size(spec, widths, image.channels)?;
         let mut rng = model_rng(seed);
         let stem = ConvBn::new(
             dev,
@@ -421,6 +418,16 @@ impl<const C: usize, D: ConvDevice> ConvNet<C, D> {
             head_weight: he_uniform(dev, (inputs, Const), inputs, &mut rng),
             head_bias: dev.zeros(),
         })
+    }
+
+    /// Refuses a net whose training would not fit in memory, before
+    /// anything is allocated (what [`ConvNet::new`] checks, for a sweep to
+    /// check all its nets up front).
+    pub fn check_size(spec: ConvSpec, widths: Widths, image_channels: usize) -> Result<()> {
+        check_trainable(
+            conv_params(spec, widths.0, image_channels, C),
+            &format!("a {spec} with channels {widths}"),
+        )
     }
 
     pub fn spec(&self) -> ConvSpec {
