@@ -87,12 +87,12 @@ pub fn decode_jpeg(path: &Path, bytes: &[u8]) -> Result<RgbImage, DataError> {
     })
 }
 
-/// The reason for a decoding failure; the end of the file inside the image
-/// data is said to be a truncation.
+/// The reason for a decoding failure; an end of file before the end-of-image
+/// marker is said to be a truncation.
 fn decode_failure(e: jpeg_decoder::Error) -> String {
     match e {
         jpeg_decoder::Error::Io(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
-            "truncated: the file ends inside the image data".to_string()
+            "truncated: the file ends before the image does".to_string()
         }
         e => format!("cannot decode: {}", one_line(e)),
     }
