@@ -117,16 +117,19 @@ fn a_second_run_on_the_same_folder_is_refused_with_the_holders_pid() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    let lock = dir.path().join(".cb.lock");
+    // Once its first epoch is written it is training, inside its lock (its
+    // early check of the folder only takes the lock for a moment).
     let pid = first.id().to_string();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while std::fs::read_to_string(&lock).map_or(true, |s| s.trim() != pid) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while !dir.path().join("results.json").exists() {
         assert!(
             std::time::Instant::now() < deadline,
-            "the first run never took the lock"
+            "the first run never finished an epoch"
         );
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
+    let held = std::fs::read_to_string(dir.path().join(".cb.lock")).unwrap();
+    assert_eq!(held.trim(), pid);
     let second = train(dir.path(), None);
     first.kill().unwrap();
     first.wait().unwrap();
