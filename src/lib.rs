@@ -6,7 +6,7 @@
 //!
 //! | module | uses |
 //! |---|---|
-//! | [`util`], [`table`], [`npy`], [`device`] | nothing of the crate |
+//! | [`util`], [`table`], [`npy`], [`device`], [`lock`] | nothing of the crate |
 //! | [`bundle`] (the metric) | nothing of the crate |
 //! | [`data`] | `util` |
 //! | [`layers`] (parameter walk, init, dense/conv/pool/norm) | `util` |
@@ -24,6 +24,7 @@ pub mod device;
 pub mod experiments;
 pub mod figures;
 pub mod layers;
+pub mod lock;
 pub mod models;
 pub mod npy;
 pub mod plots;

@@ -88,6 +88,7 @@ impl AtomicFile {
     /// Syncs the content to disk and renames it over the path.
     pub fn commit(self) -> io::Result<()> {
         self.tmp.as_file().sync_all()?;
+        crash_point(&format!("before-rename:{}", file_name(&self.path)));
         self.tmp.persist(&self.path).map_err(|e| e.error)?;
         sync_dir(parent_dir(&self.path));
         Ok(())
@@ -229,6 +230,31 @@ pub(crate) fn owned_to_vec<S: dfdx::shapes::Shape, D: dfdx::tensor::CopySlice<f3
     let mut data = vec![0.0; t.shape().num_elements()];
     t.copy_into(&mut data);
     data
+}
+
+/// Fault injection for the crash tests (`tests/crash_resume.rs`): with
+/// `CB_CRASH_AT=NAME:N` in the environment, the N-th time this process
+/// passes the point `NAME` it aborts on the spot, like `kill -9` (no
+/// destructors, no flushing, temporary files left behind). Points:
+/// `step` (after each training step), `before-rename:FILE` (an atomic write
+/// of FILE is on disk under its temporary name), `after-checkpoint` (the
+/// checkpoint is in place, the results not yet). Without the variable, a
+/// point costs one atomic load.
+pub fn crash_point(name: &str) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::OnceLock;
+    static TARGET: OnceLock<Option<(String, usize)>> = OnceLock::new();
+    static HITS: AtomicUsize = AtomicUsize::new(0);
+    let target = TARGET.get_or_init(|| {
+        let spec = std::env::var("CB_CRASH_AT").ok()?;
+        let (point, n) = spec.rsplit_once(':')?;
+        Some((point.to_string(), n.parse().ok()?))
+    });
+    if let Some((point, n)) = target {
+        if point == name && HITS.fetch_add(1, Ordering::SeqCst) + 1 == *n {
+            std::process::abort();
+        }
+    }
 }
 
 #[cfg(test)]

@@ -115,4 +115,24 @@ fn autotune_prunes_the_120_layer_vgg_until_no_layer_conflicts() {
     // A rerun finds the run done and trains nothing.
     let again = run_autotune(&dev, &cfg, &data, out.path(), ProgressMode::Off).unwrap();
     assert_eq!(again, r);
+    // Killed before the report was written, a rerun replays the search from
+    // the probes' checkpoints (not rewritten: nothing retrains) to the same
+    // result; only the measured times may differ.
+    let probe = out.path().join("run0/probe0/checkpoint.safetensors");
+    let written = std::fs::metadata(&probe).unwrap().modified().unwrap();
+    std::fs::remove_file(out.path().join(REPORT)).unwrap();
+    let resumed = run_autotune(&dev, &cfg, &data, out.path(), ProgressMode::Off).unwrap();
+    assert_eq!(
+        std::fs::metadata(&probe).unwrap().modified().unwrap(),
+        written
+    );
+    let (a, b) = (&resumed.runs[0], &r.runs[0]);
+    assert_eq!((&a.changes, &a.stopped), (&b.changes, &b.stopped));
+    for (x, y) in [(&a.autotuned, &b.autotuned), (&a.baseline, &b.baseline)] {
+        assert_eq!(
+            (x.spec, x.test_accuracy, &x.epoch_accuracy),
+            (y.spec, y.test_accuracy, &y.epoch_accuracy)
+        );
+    }
+    assert_eq!(resumed.lesion, r.lesion);
 }

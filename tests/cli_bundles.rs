@@ -8,14 +8,32 @@ use std::process::Command;
 use common::*;
 
 fn cb(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_cb"))
-        .args(args)
-        .output()
-        .unwrap();
+    output(Command::new(env!("CARGO_BIN_EXE_cb")).args(args))
+}
+
+/// `cb` with its address space limited to 2 GiB on Linux, so that a huge
+/// allocation fails the test at once instead of swapping the machine. Two
+/// threads and malloc arenas keep the usual reservations well under it.
+fn cb_limited(args: &[&str]) -> (i32, String, String) {
+    if !cfg!(target_os = "linux") {
+        return cb(args);
+    }
+    output(
+        Command::new("sh")
+            .args(["-c", "ulimit -v 2097152 && exec \"$0\" \"$@\""])
+            .arg(env!("CARGO_BIN_EXE_cb"))
+            .args(args)
+            .env("RAYON_NUM_THREADS", "2")
+            .env("MALLOC_ARENA_MAX", "2"),
+    )
+}
+
+fn output(cmd: &mut Command) -> (i32, String, String) {
+    let out = cmd.output().unwrap();
     (
         out.status.code().unwrap_or(-1),
-        String::from_utf8(out.stdout).unwrap(),
-        String::from_utf8(out.stderr).unwrap(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
     )
 }
 
@@ -88,7 +106,7 @@ fn threshold_mode_and_f64_and_wide_int_labels() {
 }
 
 fn assert_one_line_error(args: &[&str], needle: &str) {
-    let (code, out, err) = cb(args);
+    let (code, out, err) = cb_limited(args);
     assert_ne!(code, 0, "expected failure for {args:?}");
     assert!(out.is_empty(), "stdout must stay empty: {out}");
     assert_eq!(err.trim().lines().count(), 1, "not one line: {err}");
@@ -168,6 +186,97 @@ fn bad_input_gives_one_line_errors() {
     let mut args = base(&a, &y);
     args.extend(["--max-weight", "1", "--gamma", "1e-8"]);
     assert_one_line_error(&args, "cannot be used with");
+}
+
+#[test]
+fn huge_class_counts_give_the_same_result_without_huge_memory() {
+    // Issue 14: these panicked ("capacity overflow"), aborted, or allocated
+    // 8 bytes per class. Classes without samples add nothing to H.
+    let dir = tempfile::tempdir().unwrap();
+    let (a, y) = files(dir.path());
+    let mut args = base(&a, &y);
+    args.extend(["--max-weight", "0.5"]);
+    let (code, want, err) = cb(&args);
+    assert_eq!(code, 0, "{err}");
+    for classes in [
+        "18446744073709551615",
+        "2305843009213693952",
+        "4294967296",
+        "1000000000",
+    ] {
+        args[6] = classes;
+        let start = std::time::Instant::now();
+        let (code, out, err) = cb_limited(&args);
+        assert_eq!((code, out.as_str(), err.as_str()), (0, want.as_str(), ""));
+        assert!(start.elapsed().as_secs() < 20, "--classes {classes}");
+    }
+    args[6] = "2";
+    assert_one_line_error(&args, "label 2 of sample 3 is outside 0..2");
+}
+
+#[test]
+fn hostile_npy_files_give_one_line_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, y) = files(dir.path());
+    let d = dir.path();
+    let bad = |name: &str, bytes: Vec<u8>| {
+        let p = d.join(name);
+        std::fs::write(&p, bytes).unwrap();
+        p.to_str().unwrap().to_string()
+    };
+    let dict = |descr: &str, shape: &str| {
+        format!("{{'descr': {descr}, 'fortran_order': False, 'shape': {shape}, }}\n")
+    };
+    let nested = format!("{}'<f4'{}", "[".repeat(100), "]".repeat(100));
+    let mut huge_header = b"\x93NUMPY\x02\x00".to_vec();
+    huge_header.extend(u32::MAX.to_le_bytes());
+    let long = dict("'<f4'", &format!("(4, {})", "1".repeat(2_000_000)));
+    let cases = [
+        (
+            bad(
+                "nested.npy",
+                npy_raw(dict(&nested, "(4, 1)").as_bytes(), &[0; 16]),
+            ),
+            "nested more than 32 deep",
+        ),
+        (
+            bad("huge_header.npy", huge_header),
+            "header of 4294967295 bytes is over the 10000-byte limit",
+        ),
+        (
+            bad("long.npy", npy_raw(long.as_bytes(), &[])),
+            "bytes is over the 10000-byte limit",
+        ),
+        (
+            bad(
+                "wrap.npy",
+                npy_raw(dict("'<f4'", "(2, 9223372036854775808)").as_bytes(), &[]),
+            ),
+            "needs 2^64 bytes or more",
+        ),
+        (
+            bad(
+                "wrap4.npy",
+                npy_raw(
+                    dict("'<f4'", "(4, 4611686018427387905)").as_bytes(),
+                    &[0; 16],
+                ),
+            ),
+            "needs 2^64 bytes or more",
+        ),
+        (
+            d.to_str().unwrap().to_string(),
+            "is a directory, not a .npy file",
+        ),
+    ];
+    for (acts, needle) in &cases {
+        let mut args = base(acts, &y);
+        args.extend(["--max-weight", "1"]);
+        assert_one_line_error(&args, needle);
+        let mut args = base(&a, acts);
+        args.extend(["--max-weight", "1"]);
+        assert_one_line_error(&args, needle);
+    }
 }
 
 #[test]

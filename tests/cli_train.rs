@@ -74,3 +74,99 @@ fn train_fnn_takes_any_width() {
     );
     assert_eq!(std::fs::read_dir(bad.path()).unwrap().count(), 0);
 }
+
+/// Sizes from flags and unusable output folders are refused in one line,
+/// before any data is loaded or anything is written.
+#[test]
+fn oversized_nets_and_bad_out_folders_are_refused_up_front() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let file = tmp.path().join("a-file");
+    std::fs::write(&file, b"x").unwrap();
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (
+            vec![
+                "train",
+                "fnn",
+                "--width",
+                "100",
+                "--depth",
+                "18446744073709551615",
+            ],
+            "too many parameters",
+        ),
+        (
+            vec!["train", "fnn", "--width", "100", "--depth", "100000000"],
+            "memory available",
+        ),
+        (
+            vec![
+                "train",
+                "conv",
+                "--arch",
+                "vgg",
+                "--depth",
+                "100000000",
+                "--dataset",
+                "mnist",
+            ],
+            "more than 1000000 layers",
+        ),
+        (
+            vec![
+                "train",
+                "conv",
+                "--arch",
+                "resnet",
+                "--depth",
+                "999998",
+                "--dataset",
+                "mnist",
+            ],
+            "memory available",
+        ),
+        (
+            vec!["fc-sweep", "--widths", "100", "--depths", "2,100000000"],
+            "memory available",
+        ),
+    ]
+    .into_iter()
+    .map(|(a, e)| (a.into_iter().map(String::from).collect(), e))
+    .collect();
+    for (args, expected) in cases {
+        let o = cb()
+            .args(&args)
+            .arg("--data-dir")
+            .arg(data_dir())
+            .arg("--out")
+            .arg(&out)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success(), "{args:?}");
+        assert_eq!(err.trim().lines().count(), 1, "{args:?}: {err}");
+        assert!(err.contains(expected), "{args:?}: {err}");
+        assert!(!out.exists(), "{args:?} left {}", out.display());
+    }
+    for bad in [file.clone(), file.join("under")] {
+        let o = cb()
+            .args([
+                "train",
+                "fnn",
+                "--width",
+                "10",
+                "--depth",
+                "2",
+                "--data-dir",
+            ])
+            .arg(data_dir())
+            .arg("--out")
+            .arg(&bad)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success());
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
+        assert!(err.contains(bad.to_str().unwrap()), "{err}");
+    }
+}

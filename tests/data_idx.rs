@@ -1,15 +1,16 @@
 //! IDX loading: the real MNIST in ../shared/data/mnist, and generated small
 //! files for every way a file can be missing or damaged.
 
-use std::io::Write;
+#[path = "support/formats.rs"]
+mod formats;
+
 use std::path::{Path, PathBuf};
 
 use conflicting_bundles::data::idx::{parse_images, parse_labels};
 use conflicting_bundles::data::{
     load_mnist, resolve_data_dir, DataError, Dataset, DatasetKind, Split, DATA_DIR_ENV,
 };
-use flate2::write::GzEncoder;
-use flate2::Compression;
+use formats::{gz, idx_images, idx_labels};
 use proptest::prelude::*;
 
 fn mnist_dir() -> PathBuf {
@@ -65,38 +66,15 @@ fn real_mnist_test_and_subset() {
 const IMAGES: &str = "t10k-images-idx3-ubyte";
 const LABELS: &str = "t10k-labels-idx1-ubyte";
 
-fn images_bytes(n: u32, rows: u32, cols: u32) -> Vec<u8> {
-    let mut b = Vec::new();
-    for w in [0x0803, n, rows, cols] {
-        b.extend_from_slice(&u32::to_be_bytes(w));
-    }
-    b.extend((0..n * rows * cols).map(|i| (i * 37 % 256) as u8));
-    b
-}
-
-fn labels_bytes(labels: &[u8]) -> Vec<u8> {
-    let mut b = Vec::new();
-    b.extend_from_slice(&0x0801u32.to_be_bytes());
-    b.extend_from_slice(&(labels.len() as u32).to_be_bytes());
-    b.extend_from_slice(labels);
-    b
-}
-
-fn gz(bytes: &[u8]) -> Vec<u8> {
-    let mut e = GzEncoder::new(Vec::new(), Compression::default());
-    e.write_all(bytes).unwrap();
-    e.finish().unwrap()
-}
-
 /// A temp dir with a valid small test split: 3 images of 4×5, labels 1, 2, 3.
 fn small_dir() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
         dir.path().join(format!("{IMAGES}.gz")),
-        gz(&images_bytes(3, 4, 5)),
+        gz(&idx_images(3, 4, 5)),
     )
     .unwrap();
-    std::fs::write(dir.path().join(LABELS), labels_bytes(&[1, 2, 3])).unwrap();
+    std::fs::write(dir.path().join(LABELS), idx_labels(&[1, 2, 3])).unwrap();
     dir
 }
 
@@ -124,7 +102,7 @@ fn small_files_load_without_checksum() {
     assert_eq!(ds.images[1], 37.0 / 255.0);
     // Raw and gzip give the same data; gzip is found by magic bytes, whatever the name.
     std::fs::remove_file(dir.path().join(format!("{IMAGES}.gz"))).unwrap();
-    std::fs::write(dir.path().join(IMAGES), gz(&images_bytes(3, 4, 5))).unwrap();
+    std::fs::write(dir.path().join(IMAGES), gz(&idx_images(3, 4, 5))).unwrap();
     let again =
         Dataset::from_idx_files(&dir.path().join(IMAGES), &dir.path().join(LABELS), 10).unwrap();
     assert_eq!(again, ds);
@@ -158,7 +136,7 @@ fn missing_labels_only() {
 #[test]
 fn bad_magic() {
     let dir = small_dir();
-    let mut b = images_bytes(3, 4, 5);
+    let mut b = idx_images(3, 4, 5);
     b[3] = 0x01; // labels magic in an images file
     std::fs::write(dir.path().join(format!("{IMAGES}.gz")), gz(&b)).unwrap();
     let (err, msg) = load_err(dir.path(), DatasetKind::Mnist);
@@ -173,7 +151,7 @@ fn bad_magic() {
 #[test]
 fn truncated_raw_file() {
     let dir = small_dir();
-    let b = labels_bytes(&[1, 2, 3]);
+    let b = idx_labels(&[1, 2, 3]);
     std::fs::write(dir.path().join(LABELS), &b[..b.len() - 1]).unwrap();
     let (err, msg) = load_err(dir.path(), DatasetKind::Mnist);
     assert!(
@@ -194,11 +172,15 @@ fn truncated_raw_file() {
 #[test]
 fn too_long_and_header_only_files() {
     let dir = small_dir();
-    let mut b = images_bytes(3, 4, 5);
+    let mut b = idx_images(3, 4, 5);
     b.push(0);
     std::fs::write(dir.path().join(format!("{IMAGES}.gz")), gz(&b)).unwrap();
-    let (err, _) = load_err(dir.path(), DatasetKind::Mnist);
-    assert!(matches!(err, DataError::Length { .. }), "{err:?}");
+    let (err, msg) = load_err(dir.path(), DatasetKind::Mnist);
+    assert!(
+        matches!(err, DataError::TooLong { expected: 76, .. }),
+        "{err:?}"
+    );
+    assert!(msg.contains("longer than the 76 bytes"), "{msg}");
     std::fs::write(dir.path().join(format!("{IMAGES}.gz")), gz(&b[..6])).unwrap();
     let (err, msg) = load_err(dir.path(), DatasetKind::Mnist);
     assert!(matches!(err, DataError::Length { .. }), "{err:?}");
@@ -208,7 +190,7 @@ fn too_long_and_header_only_files() {
 #[test]
 fn truncated_gzip() {
     let dir = small_dir();
-    let z = gz(&images_bytes(3, 4, 5));
+    let z = gz(&idx_images(3, 4, 5));
     std::fs::write(dir.path().join(format!("{IMAGES}.gz")), &z[..z.len() / 2]).unwrap();
     let (err, msg) = load_err(dir.path(), DatasetKind::Mnist);
     assert!(matches!(err, DataError::Gzip { .. }), "{err:?}");
@@ -219,7 +201,7 @@ fn truncated_gzip() {
 #[test]
 fn gzip_without_trailer() {
     let dir = small_dir();
-    let z = gz(&images_bytes(3, 4, 5));
+    let z = gz(&idx_images(3, 4, 5));
     std::fs::write(dir.path().join(format!("{IMAGES}.gz")), &z[..z.len() - 8]).unwrap();
     let (err, _) = load_err(dir.path(), DatasetKind::Mnist);
     assert!(matches!(err, DataError::Gzip { .. }), "{err:?}");
@@ -243,7 +225,7 @@ fn checksum_mismatch() {
 #[test]
 fn count_mismatch() {
     let dir = small_dir();
-    std::fs::write(dir.path().join(LABELS), labels_bytes(&[1, 2])).unwrap();
+    std::fs::write(dir.path().join(LABELS), idx_labels(&[1, 2])).unwrap();
     let (err, msg) = load_err(dir.path(), DatasetKind::Mnist);
     assert!(
         matches!(
@@ -263,7 +245,7 @@ fn count_mismatch() {
 #[test]
 fn label_out_of_range() {
     let dir = small_dir();
-    std::fs::write(dir.path().join(LABELS), labels_bytes(&[1, 10, 3])).unwrap();
+    std::fs::write(dir.path().join(LABELS), idx_labels(&[1, 10, 3])).unwrap();
     let err = Dataset::from_idx_files(&dir.path().join(IMAGES), &dir.path().join(LABELS), 10)
         .unwrap_err();
     assert!(matches!(err, DataError::Corrupt { .. }), "{err:?}");
@@ -309,7 +291,7 @@ proptest! {
     fn parsing_damaged_headers_never_panics(
         n in 0u32..5, rows in 0u32..5, cols in 0u32..5, cut in 0usize..200, flip in 0usize..16,
     ) {
-        let mut b = images_bytes(n, rows, cols);
+        let mut b = idx_images(n, rows, cols);
         if flip < b.len() { b[flip] ^= 0xff; }
         b.truncate(cut);
         let _ = parse_images(Path::new("x"), &b);

@@ -11,6 +11,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("table", &[]),
     ("npy", &[]),
     ("device", &[]),
+    ("lock", &[]),
     ("bundle", &[]),
     ("data", &["util"]),
     ("layers", &["util"]),
@@ -18,13 +19,13 @@ const ALLOWED: &[(&str, &[&str])] = &[
     (
         "train",
         &[
-            "models", "layers", "bundle", "data", "device", "util", "table",
+            "models", "layers", "bundle", "data", "device", "util", "table", "lock",
         ],
     ),
     (
         "experiments",
         &[
-            "train", "models", "layers", "bundle", "data", "device", "util", "table",
+            "train", "models", "layers", "bundle", "data", "device", "util", "table", "lock",
         ],
     ),
     ("plots", &["train", "experiments", "util"]),

@@ -151,11 +151,7 @@ pub fn measure_layer(
 ) -> Result<LayerReport, BundleError> {
     cfg.validate(labels)?;
     row_len(acts.len(), labels.len())?;
-    Ok(report(
-        assign(acts, labels.len(), cfg),
-        labels,
-        cfg.num_classes,
-    ))
+    Ok(report(assign(acts, labels.len(), cfg), labels))
 }
 
 /// Measures every hidden layer in one pass (layers run in parallel). Each
@@ -171,7 +167,7 @@ pub fn measure_layers(
     }
     Ok(layers
         .par_iter()
-        .map(|acts| report(assign(acts, labels.len(), cfg), labels, cfg.num_classes))
+        .map(|acts| report(assign(acts, labels.len(), cfg), labels))
         .collect())
 }
 
@@ -194,9 +190,9 @@ fn assign(acts: &[f32], n: usize, cfg: &BundleConfig) -> Assignment {
     }
 }
 
-fn report(a: Assignment, labels: &[usize], num_classes: usize) -> LayerReport {
+fn report(a: Assignment, labels: &[usize]) -> LayerReport {
     let mut sizes = a.sizes();
-    let bundle_entropy = bundle_entropy(&a, labels, num_classes);
+    let bundle_entropy = bundle_entropy(&a, labels);
     sizes.sort_unstable_by(|x, y| y.cmp(x));
     LayerReport {
         num_samples: labels.len(),

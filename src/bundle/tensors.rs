@@ -55,6 +55,6 @@ pub fn measure_tensors_on_device<D: Device<f32>>(
         .map(|t| resolution_bundles_on_device(t, w_max, cfg.lr, cfg.batch_size))
         .collect::<Vec<_>>()
         .into_par_iter()
-        .map(|a| report(a, labels, cfg.num_classes))
+        .map(|a| report(a, labels))
         .collect())
 }

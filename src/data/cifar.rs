@@ -21,6 +21,9 @@ pub const CIFAR_IMAGE_LEN: usize = 3 * CIFAR_SIDE * CIFAR_SIDE;
 pub const CIFAR_RECORD_LEN: usize = 1 + CIFAR_IMAGE_LEN;
 
 const WHAT: &str = "CIFAR-10 binary file";
+/// Largest file read: the real ones are 29.3 MiB (10 000 records); anything
+/// far bigger is the wrong file, and would take four times its size as f32.
+pub const MAX_CIFAR_FILE: u64 = 256 << 20;
 
 /// File names of `split`, in load order.
 pub fn cifar10_files(split: Split) -> Vec<String> {
@@ -50,7 +53,7 @@ impl Dataset {
         let mut images = Vec::new();
         let mut labels = Vec::new();
         for path in paths {
-            let bytes = read_file(path)?;
+            let bytes = read_file(path, MAX_CIFAR_FILE, WHAT)?;
             let n = parse_records(path, &bytes, num_classes)?;
             let start = images.len();
             images.resize(start + n * CIFAR_IMAGE_LEN, 0.0);

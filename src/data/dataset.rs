@@ -5,7 +5,7 @@ use std::path::Path;
 
 use super::checksum::verify_sha256;
 use super::error::{DataError, Hint};
-use super::idx::{parse_images, parse_labels, read_idx};
+use super::idx::{parse_images, parse_labels, read_idx, IMAGES_MAGIC, LABELS_MAGIC};
 use super::kind::{DatasetKind, Split};
 
 pub use crate::util::ImageShape;
@@ -295,9 +295,9 @@ fn load_pair(
     num_classes: usize,
     checksums: PairChecksums<'_>,
 ) -> Result<Dataset, DataError> {
-    let (img_path, img_bytes) = read_idx(images)?;
+    let (img_path, img_bytes) = read_idx(images, IMAGES_MAGIC)?;
     let idx = parse_images(&img_path, &img_bytes)?;
-    let (lbl_path, lbl_bytes) = read_idx(labels)?;
+    let (lbl_path, lbl_bytes) = read_idx(labels, LABELS_MAGIC)?;
     let lbl = parse_labels(&lbl_path, &lbl_bytes)?;
     if idx.count != lbl.len() {
         return Err(DataError::CountMismatch {

@@ -2,6 +2,7 @@
 //! names the file involved and, where a re-download would fix it, the command.
 
 use std::fmt;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 /// How to repair a missing or damaged dataset file: the `cb data fetch …`
@@ -50,6 +51,18 @@ pub enum DataError {
         hint: Hint,
     },
 
+    /// Something is at the path but not what should be there (a folder where a
+    /// file should be, a broken symbolic link, a named pipe, ...).
+    #[error("{}: is {found}, not a {expected}{hint}", .path.display())]
+    WrongType {
+        path: PathBuf,
+        /// What is there, e.g. `a directory`, `a broken symbolic link (to x)`.
+        found: String,
+        /// `file` or `folder`.
+        expected: &'static str,
+        hint: Hint,
+    },
+
     #[error("{}: cannot read: {source}{hint}", .path.display())]
     Read {
         path: PathBuf,
@@ -84,6 +97,19 @@ pub enum DataError {
         path: PathBuf,
         expected: u64,
         actual: u64,
+        hint: Hint,
+    },
+
+    /// The content goes on past the length its header implies. Reading stops
+    /// there, so how much longer it is stays unknown (it may be a
+    /// decompression bomb).
+    #[error(
+        "{}: wrong length: the content is longer than the {expected} bytes the IDX header implies (trailing data or damaged){hint}",
+        .path.display()
+    )]
+    TooLong {
+        path: PathBuf,
+        expected: u64,
         hint: Hint,
     },
 
@@ -162,10 +188,12 @@ impl DataError {
             DataError::Missing { hint, .. }
             | DataError::NotFound { hint, .. }
             | DataError::Invalid { hint, .. }
+            | DataError::WrongType { hint, .. }
             | DataError::Read { hint, .. }
             | DataError::Gzip { hint, .. }
             | DataError::BadMagic { hint, .. }
             | DataError::Length { hint, .. }
+            | DataError::TooLong { hint, .. }
             | DataError::Corrupt { hint, .. }
             | DataError::Checksum { hint, .. }
             | DataError::CountMismatch { hint, .. } => *hint = new,
@@ -180,10 +208,12 @@ impl DataError {
             DataError::Missing { path, .. }
             | DataError::NotFound { path, .. }
             | DataError::Invalid { path, .. }
+            | DataError::WrongType { path, .. }
             | DataError::Read { path, .. }
             | DataError::Gzip { path, .. }
             | DataError::BadMagic { path, .. }
             | DataError::Length { path, .. }
+            | DataError::TooLong { path, .. }
             | DataError::Corrupt { path, .. }
             | DataError::Checksum { path, .. }
             | DataError::Write { path, .. } => Some(path),
@@ -220,14 +250,105 @@ pub(crate) fn not_found(path: &Path, what: &'static str) -> DataError {
     }
 }
 
-/// Read a whole file; a missing file is [`DataError::NotFound`].
-pub(crate) fn read_file(path: &Path) -> Result<Vec<u8>, DataError> {
-    std::fs::read(path).map_err(|source| match source.kind() {
-        std::io::ErrorKind::NotFound => not_found(path, "file"),
-        _ => DataError::Read {
+/// Check that `path` is a regular file (following symbolic links) before it
+/// is opened, and return its length. Reading a folder, a device or a named
+/// pipe as a file fails oddly, never ends or blocks forever, and "not found"
+/// would hide what is really there: the error says what it is instead. A
+/// symbolic-link loop is a [`DataError::Read`] ("too many levels of symbolic
+/// links").
+pub(crate) fn check_file(path: &Path) -> Result<u64, DataError> {
+    check_kind(path, "file").map(|meta| meta.len())
+}
+
+/// Check that `path` is a folder (following symbolic links); errors as
+/// [`check_file`]'s.
+pub(crate) fn check_folder(path: &Path) -> Result<(), DataError> {
+    check_kind(path, "folder").map(|_| ())
+}
+
+/// The metadata of `path` if it is a `file` or a `folder` (`expected`).
+fn check_kind(path: &Path, expected: &'static str) -> Result<std::fs::Metadata, DataError> {
+    let wrong = |found: String| DataError::WrongType {
+        path: path.to_path_buf(),
+        found,
+        expected,
+        hint: Hint::none(),
+    };
+    match std::fs::metadata(path) {
+        Ok(meta) if expected == "file" && meta.is_file() => Ok(meta),
+        Ok(meta) if expected == "folder" && meta.is_dir() => Ok(meta),
+        Ok(meta) => Err(wrong(describe(&meta.file_type()).to_string())),
+        // The path itself may be there: a symbolic link to nothing.
+        Err(source) if source.kind() == std::io::ErrorKind::NotFound => {
+            match std::fs::read_link(path) {
+                Ok(target) => Err(wrong(format!(
+                    "a broken symbolic link (to {}, which does not exist)",
+                    target.display()
+                ))),
+                Err(_) => Err(not_found(path, expected)),
+            }
+        }
+        Err(source) => Err(DataError::Read {
             path: path.to_path_buf(),
             source,
             hint: Hint::none(),
-        },
-    })
+        }),
+    }
+}
+
+/// What a file type is, for messages (symbolic links are already followed).
+fn describe(ty: &std::fs::FileType) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if ty.is_fifo() {
+            return "a named pipe";
+        }
+        if ty.is_socket() {
+            return "a socket";
+        }
+        if ty.is_block_device() || ty.is_char_device() {
+            return "a device";
+        }
+    }
+    if ty.is_dir() {
+        "a directory"
+    } else if ty.is_file() {
+        "a regular file"
+    } else {
+        "a special file"
+    }
+}
+
+/// Read a whole regular file of at most `limit` bytes (see [`check_file`]);
+/// `what` names the format in the error for a longer one. The limit is checked
+/// before anything is allocated, and reading stops past it should the file
+/// grow meanwhile.
+pub(crate) fn read_file(path: &Path, limit: u64, what: &'static str) -> Result<Vec<u8>, DataError> {
+    let len = check_file(path)?;
+    let too_long = |len: u64| {
+        invalid(
+            path,
+            what,
+            format!("{len} bytes, more than the {limit} such a file may have (wrong file?)"),
+        )
+    };
+    if len > limit {
+        return Err(too_long(len));
+    }
+    let read = |source| DataError::Read {
+        path: path.to_path_buf(),
+        source,
+        hint: Hint::none(),
+    };
+    let mut bytes = Vec::with_capacity(len as usize);
+    std::fs::File::open(path)
+        .map_err(read)?
+        .take(limit + 1)
+        .read_to_end(&mut bytes)
+        .map_err(read)?;
+    match bytes.len() as u64 {
+        n if n > limit => Err(too_long(n)),
+        _ => Ok(bytes),
+    }
 }

@@ -5,9 +5,19 @@ use std::path::Path;
 
 use jpeg_decoder::PixelFormat;
 
-use super::error::{invalid, one_line, DataError};
+use super::error::{invalid, one_line, read_file, DataError};
 
 const WHAT: &str = "JPEG image";
+
+/// Most pixels an image may have: 16.8 M (4096 × 4096). Imagenette's images
+/// are 160 px on the short side and ImageNet's photos a few megapixels; the
+/// bound keeps a damaged or hostile header (65 500 × 65 500 is 12.9 GB as RGB)
+/// from making the decoder allocate gigabytes before it finds the data missing.
+pub const MAX_JPEG_PIXELS: u64 = 1 << 24;
+
+/// Largest JPEG file read: a photo of [`MAX_JPEG_PIXELS`] at the highest
+/// quality is well under this.
+pub const MAX_JPEG_FILE: u64 = 64 << 20;
 
 /// An 8-bit RGB image, rows top to bottom, pixels interleaved (`r, g, b`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,24 +28,34 @@ pub struct RgbImage {
     pub pixels: Vec<u8>,
 }
 
+/// Read and decode the JPEG file at `path` (see [`decode_jpeg`]); a file
+/// over [`MAX_JPEG_FILE`] bytes is refused unread.
+pub fn read_jpeg(path: &Path) -> Result<RgbImage, DataError> {
+    let bytes = read_file(path, MAX_JPEG_FILE, WHAT)?;
+    decode_jpeg(path, &bytes)
+}
+
 /// Decode a baseline or progressive JPEG; grayscale is repeated into three
-/// channels and CMYK converted to RGB. `path` names the file in errors.
+/// channels and CMYK converted to RGB. `path` names the file in errors. The
+/// frame header is read first: an image of more than [`MAX_JPEG_PIXELS`], or
+/// with too few bytes after the header for its size (truncated), is refused
+/// before anything its size is allocated, and one that ends early is an error,
+/// as is a decoder output of the wrong length.
 pub fn decode_jpeg(path: &Path, bytes: &[u8]) -> Result<RgbImage, DataError> {
     let err = |reason: String| invalid(path, WHAT, reason);
+    frame_header(bytes)
+        .and_then(|frame| frame.check(bytes.len()))
+        .map_err(err)?;
     let mut decoder = jpeg_decoder::Decoder::new(bytes);
-    let data = decoder
-        .decode()
-        .map_err(|e| err(format!("cannot decode: {}", one_line(e))))?;
+    // A second guard on the output (components × pixels), in the decoder itself.
+    decoder.set_max_decoding_buffer_size(4 * MAX_JPEG_PIXELS as usize);
+    let data = decoder.decode().map_err(|e| err(decode_failure(e)))?;
     let info = decoder
         .info()
         .ok_or_else(|| err("cannot decode: no frame header".to_string()))?;
     let (width, height) = (usize::from(info.width), usize::from(info.height));
-    let n = width * height;
-    if n == 0 {
-        return Err(err(format!("empty image ({width}×{height})")));
-    }
-    let want = n * info.pixel_format.pixel_bytes();
-    if data.len() != want {
+    let want = width * height * info.pixel_format.pixel_bytes();
+    if data.len() != want || want == 0 {
         return Err(err(format!(
             "decoder returned {} bytes for a {width}×{height} {:?} image, expected {want}",
             data.len(),
@@ -64,6 +84,154 @@ pub fn decode_jpeg(path: &Path, bytes: &[u8]) -> Result<RgbImage, DataError> {
         width,
         height,
         pixels,
+    })
+}
+
+/// The reason for a decoding failure; an end of file before the end-of-image
+/// marker is said to be a truncation.
+fn decode_failure(e: jpeg_decoder::Error) -> String {
+    match e {
+        jpeg_decoder::Error::Io(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+            "truncated: the file ends before the image does".to_string()
+        }
+        e => format!("cannot decode: {}", one_line(e)),
+    }
+}
+
+/// What a JPEG's frame header (SOFn marker segment) says.
+#[derive(Debug)]
+struct FrameHeader {
+    width: u64,
+    height: u64,
+    /// Huffman-coded (not arithmetic), so every 8 × 8 block of every component
+    /// takes at least one bit (the code of its DC difference).
+    huffman: bool,
+    /// Horizontal and vertical sampling factors (1..=4) of each component.
+    sampling: Vec<(u64, u64)>,
+    /// Offset of the first byte after the frame header.
+    end: usize,
+}
+
+impl FrameHeader {
+    /// Refuse an empty image, one over [`MAX_JPEG_PIXELS`], and one whose
+    /// `file_len`-byte file cannot hold its coded data.
+    fn check(&self, file_len: usize) -> Result<(), String> {
+        let (w, h) = (self.width, self.height);
+        if w == 0 || h == 0 {
+            return Err(format!("empty image ({w}×{h})"));
+        }
+        if w * h > MAX_JPEG_PIXELS {
+            return Err(format!(
+                "{w}×{h} pixels, more than the {MAX_JPEG_PIXELS} an image may have (damaged header?)"
+            ));
+        }
+        let after = file_len.saturating_sub(self.end) as u64;
+        let need = self.min_coded_bits().div_ceil(8);
+        if self.huffman && after < need {
+            return Err(format!(
+                "truncated: a {w}×{h} image needs at least {need} bytes of coded data \
+                 but {after} follow its frame header"
+            ));
+        }
+        Ok(())
+    }
+
+    /// One bit per 8 × 8 block of each component, whose size follows from its
+    /// sampling factors relative to the largest (ITU T.81, A.1.1).
+    fn min_coded_bits(&self) -> u64 {
+        let hmax = self.sampling.iter().map(|s| s.0).max().unwrap_or(1);
+        let vmax = self.sampling.iter().map(|s| s.1).max().unwrap_or(1);
+        self.sampling
+            .iter()
+            .map(|&(sh, sv)| {
+                let cols = (self.width * sh).div_ceil(hmax).div_ceil(8);
+                let rows = (self.height * sv).div_ceil(vmax).div_ceil(8);
+                cols * rows
+            })
+            .sum()
+    }
+}
+
+/// Find and read the frame header, walking the marker segments from the start
+/// of the image as the decoder does (bytes between segments are skipped up to
+/// the next 0xFF; 0xFF fill bytes and stuffed 0xFF00 are not markers).
+fn frame_header(bytes: &[u8]) -> Result<FrameHeader, String> {
+    let truncated =
+        || "cannot decode: the file ends before the frame header (truncated?)".to_string();
+    if !bytes.starts_with(&[0xFF, 0xD8]) {
+        return Err("cannot decode: not a JPEG (no start-of-image marker)".into());
+    }
+    let mut pos = 2;
+    loop {
+        let marker = loop {
+            pos += bytes
+                .get(pos..)
+                .ok_or_else(truncated)?
+                .iter()
+                .position(|&b| b == 0xFF)
+                .ok_or_else(truncated)?;
+            pos += bytes[pos..]
+                .iter()
+                .position(|&b| b != 0xFF)
+                .ok_or_else(truncated)?;
+            pos += 1;
+            match bytes[pos - 1] {
+                0x00 => continue,
+                m => break m,
+            }
+        };
+        match marker {
+            // Standalone markers (TEM, RSTn): no segment follows.
+            0x01 | 0xD0..=0xD7 => continue,
+            0xD9 | 0xDA => {
+                return Err("cannot decode: no frame header before the image data".into())
+            }
+            _ => {}
+        }
+        // The segment's length counts its two bytes.
+        let len = match bytes.get(pos..pos + 2) {
+            Some(&[a, b]) => usize::from(u16::from_be_bytes([a, b])),
+            _ => return Err(truncated()),
+        };
+        if len < 2 {
+            return Err(format!("cannot decode: segment length {len} at byte {pos}"));
+        }
+        let body = bytes.get(pos + 2..pos + len).ok_or_else(truncated)?;
+        pos += len;
+        // SOF0..SOF15 but DHT (C4), JPG (C8) and DAC (CC).
+        if (0xC0..=0xCF).contains(&marker) && ![0xC4, 0xC8, 0xCC].contains(&marker) {
+            return parse_sof(body, marker < 0xC8, pos);
+        }
+    }
+}
+
+/// The body of a frame header: precision, height, width, then three bytes per
+/// component (id, sampling factors, quantisation table).
+fn parse_sof(body: &[u8], huffman: bool, end: usize) -> Result<FrameHeader, String> {
+    let bad = |what: &str| format!("cannot decode: frame header {what}");
+    let [_precision, h0, h1, w0, w1, n, ref components @ ..] = *body else {
+        return Err(bad("too short"));
+    };
+    let components = components
+        .get(..3 * usize::from(n))
+        .ok_or_else(|| bad("too short for its components"))?;
+    let sampling = components
+        .chunks_exact(3)
+        .map(|c| (u64::from(c[1] >> 4), u64::from(c[1] & 0x0f)))
+        .collect::<Vec<_>>();
+    if sampling.is_empty()
+        || sampling
+            .iter()
+            .any(|&(h, v)| !(1..=4).contains(&h) || !(1..=4).contains(&v))
+    {
+        return Err(bad("has no components or sampling factors outside 1..=4"));
+    }
+    Ok(FrameHeader {
+        width: u64::from(u16::from_be_bytes([w0, w1])),
+        height: u64::from(u16::from_be_bytes([h0, h1])),
+        huffman,
+        sampling,
+        end,
     })
 }
 

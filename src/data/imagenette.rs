@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use rayon::prelude::*;
 
 use super::dataset::Dataset;
-use super::error::{invalid, not_found, read_file, DataError, Hint};
-use super::image::{decode_jpeg, square_resize};
+use super::error::{check_folder, invalid, DataError, Hint};
+use super::image::{read_jpeg, square_resize};
 use super::kind::{DatasetKind, Split};
 
 /// The folder the archive extracts to, inside the data directory.
@@ -60,9 +60,7 @@ impl Dataset {
         if size == 0 {
             return Err(invalid(root, "image folder", "image size 0 requested"));
         }
-        if !root.is_dir() {
-            return Err(not_found(root, "folder"));
-        }
+        check_folder(root)?;
         let names: Vec<String> = match classes {
             Some(c) => c.iter().map(|s| s.to_string()).collect(),
             None => {
@@ -85,12 +83,12 @@ impl Dataset {
         let mut files: Vec<(PathBuf, u8)> = Vec::new();
         for (label, name) in names.iter().enumerate() {
             let folder = root.join(name);
-            if !folder.is_dir() {
-                return Err(not_found(&folder, "folder"));
-            }
+            check_folder(&folder)?;
+            // Whatever is named like an image must be one: reading it says
+            // what else it is (a folder, a broken link) rather than skip it.
             let mut images: Vec<PathBuf> = list(&folder)?
                 .into_iter()
-                .filter(|p| p.is_file() && is_jpeg_name(p))
+                .filter(|p| is_jpeg_name(p))
                 .collect();
             if images.is_empty() {
                 return Err(invalid(&folder, "image folder", "no .JPEG files"));
@@ -104,8 +102,7 @@ impl Dataset {
             .par_chunks_mut(image_len)
             .zip(files.par_iter())
             .try_for_each(|(out, (path, _))| {
-                let bytes = read_file(path)?;
-                let image = decode_jpeg(path, &bytes)?;
+                let image = read_jpeg(path)?;
                 out.copy_from_slice(&square_resize(&image, size));
                 Ok::<(), DataError>(())
             })?;

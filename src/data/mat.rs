@@ -19,6 +19,9 @@ use super::error::{invalid, DataError};
 
 const WHAT: &str = "MATLAB v5 file";
 const HEADER_LEN: usize = 128;
+/// Largest decompressed element: SVHN's biggest, the training set's `X`, is
+/// 225 MB; the bound keeps a zlib bomb from filling memory.
+pub const MAX_ELEMENT_BYTES: usize = 1 << 30;
 
 // Data types of data elements.
 const MI_INT8: u32 = 1;
@@ -160,7 +163,14 @@ impl MatFile {
                     if self.names.is_empty() {
                         "none".to_string()
                     } else {
-                        self.names.join(", ")
+                        // Names come from the file: escaped, so that the
+                        // message stays one line whatever they hold.
+                        let names: Vec<String> = self
+                            .names
+                            .iter()
+                            .map(|n| n.escape_debug().to_string())
+                            .collect();
+                        names.join(", ")
                     }
                 ),
             )),
@@ -212,31 +222,9 @@ pub fn read_mat(path: &Path, bytes: Vec<u8>, wanted: &[&str]) -> Result<MatFile,
                 }
             }
             MI_COMPRESSED => {
-                let inner = inflate(body)
+                let inner = inflate_element(body, endian, MAX_ELEMENT_BYTES)
                     .map_err(|why| err(format!("compressed element at byte {pos}: {why}")))?;
-                let (ity, inn) = match inner.get(..8) {
-                    Some(t) => (endian.u32(&t[0..4]), endian.u32(&t[4..8]) as usize),
-                    None => {
-                        return Err(err(format!(
-                            "compressed element at byte {pos} holds {} bytes, less than a tag",
-                            inner.len()
-                        )))
-                    }
-                };
-                if ity != MI_MATRIX {
-                    return Err(err(format!(
-                        "compressed element at byte {pos} holds data type {ity}, expected miMATRIX (14)"
-                    )));
-                }
-                if inner.len() - 8 < inn {
-                    return Err(err(format!(
-                        "compressed element at byte {pos} is truncated: its matrix claims {inn} bytes \
-                         but {} were decompressed",
-                        inner.len() - 8
-                    )));
-                }
-                let m = matrix(endian, &inner[8..8 + inn], pos).map_err(err)?;
-                if let Some(m) = m {
+                if let Some(m) = matrix(endian, &inner[8..], pos).map_err(err)? {
                     file.names.push(m.name.clone());
                     if wanted.contains(&m.name.as_str()) {
                         let values = m.owned_data_from(endian, inner, 8).map_err(err)?;
@@ -524,31 +512,85 @@ fn matrix(endian: Endian, body: &[u8], at: usize) -> Result<Option<Matrix>, Stri
     }))
 }
 
-/// Inflate a whole zlib stream; an error if it is corrupt or ends early.
-fn inflate(src: &[u8]) -> Result<Vec<u8>, String> {
-    let mut d = Decompress::new(true);
-    let mut out: Vec<u8> = Vec::with_capacity(src.len().saturating_mul(2).min(256 << 20));
-    loop {
-        if out.len() == out.capacity() {
-            out.reserve(out.capacity().max(1 << 16));
+/// Inflate `src`, the zlib stream of a compressed element, which holds one
+/// miMATRIX element: first its tag, then only as many bytes as the tag says (at
+/// most `limit`), so a stream that inflates to far more (a zlib bomb) is refused
+/// once that much is out, and nothing is reserved that the stream has not
+/// produced. Returns the element, tag included; an error if the stream is
+/// corrupt, ends early or holds more than a little beyond the element.
+fn inflate_element(src: &[u8], endian: Endian, limit: usize) -> Result<Vec<u8>, String> {
+    // Decoded bytes past the element that are tolerated (and dropped), as a
+    // reader that inflates the whole stream first (scipy's) would ignore them.
+    const SLACK: usize = 1 << 20;
+    let mut z = Inflater {
+        d: Decompress::new(true),
+        src,
+    };
+    let mut out = Vec::new();
+    z.fill(&mut out, 8)?;
+    if out.len() < 8 {
+        return Err(format!("holds {} bytes, less than a tag", out.len()));
+    }
+    let (ty, n) = (endian.u32(&out[0..4]), endian.u32(&out[4..8]) as usize);
+    if ty != MI_MATRIX {
+        return Err(format!("holds data type {ty}, expected miMATRIX (14)"));
+    }
+    if n > limit {
+        return Err(format!(
+            "its matrix claims {n} bytes, more than the {limit} an element may have"
+        ));
+    }
+    let ended = z.fill(&mut out, 8 + n + SLACK)?;
+    if out.len() < 8 + n {
+        return Err(format!(
+            "is truncated: its matrix claims {n} bytes but {} were decompressed",
+            out.len() - 8
+        ));
+    }
+    if !ended {
+        return Err(format!(
+            "inflates to more than the {n} bytes its matrix claims (damaged?)"
+        ));
+    }
+    out.truncate(8 + n);
+    Ok(out)
+}
+
+/// A zlib stream being inflated from a slice.
+struct Inflater<'a> {
+    d: Decompress,
+    src: &'a [u8],
+}
+
+impl Inflater<'_> {
+    /// Inflate onto `out` until it holds `upto` bytes or the stream ends;
+    /// whether it ended. `out` grows geometrically as the stream fills it, never
+    /// past `upto`.
+    fn fill(&mut self, out: &mut Vec<u8>, upto: usize) -> Result<bool, String> {
+        while out.len() < upto {
+            let start = out.len();
+            out.resize(upto.min(start + start.max(1 << 16)), 0);
+            let (i0, o0) = (self.d.total_in(), self.d.total_out());
+            let rest = &self.src[(i0 as usize).min(self.src.len())..];
+            let status = self
+                .d
+                .decompress(rest, &mut out[start..], FlushDecompress::None);
+            let written = (self.d.total_out() - o0) as usize;
+            out.truncate(start + written);
+            if status.map_err(|e| format!("corrupt zlib data ({e})"))? == Status::StreamEnd {
+                return Ok(true);
+            }
+            if written == 0 && self.d.total_in() == i0 {
+                return Err(if rest.is_empty() {
+                    format!(
+                        "truncated zlib stream (ended after {} compressed bytes)",
+                        self.src.len()
+                    )
+                } else {
+                    "corrupt zlib data (no progress)".to_string()
+                });
+            }
         }
-        let (i0, o0) = (d.total_in(), d.total_out());
-        let rest = &src[(i0 as usize).min(src.len())..];
-        let status = d
-            .decompress_vec(rest, &mut out, FlushDecompress::None)
-            .map_err(|e| format!("corrupt zlib data ({e})"))?;
-        if status == Status::StreamEnd {
-            return Ok(out);
-        }
-        if d.total_in() == i0 && d.total_out() == o0 {
-            return Err(if i0 as usize >= src.len() {
-                format!(
-                    "truncated zlib stream (ended after {} compressed bytes)",
-                    src.len()
-                )
-            } else {
-                "corrupt zlib data (no progress)".to_string()
-            });
-        }
+        Ok(false)
     }
 }

@@ -18,6 +18,9 @@ pub const SVHN_TRAIN: &str = "train_32x32.mat";
 pub const SVHN_TEST: &str = "test_32x32.mat";
 
 const WHAT: &str = "SVHN MAT-file";
+/// Largest file read: `train_32x32.mat` is 182 MiB (73 257 images); the extra
+/// set (1.3 GiB) is not one of the splits.
+pub const MAX_SVHN_FILE: u64 = 1 << 30;
 
 /// File name of `split`.
 pub fn svhn_file(split: Split) -> &'static str {
@@ -40,7 +43,7 @@ impl Dataset {
     /// 1 or 3; uint8, or any numeric type with values in 0..=255) and `y` holds N
     /// labels in 0..=10, 10 meaning 0. Images become channels-first, row-major.
     pub fn from_svhn_mat(path: &Path) -> Result<Dataset, DataError> {
-        let bytes = read_file(path)?;
+        let bytes = read_file(path, MAX_SVHN_FILE, WHAT)?;
         let mut mat = read_mat(path, bytes, &["X", "y"])?;
         let x = mat.take("X")?;
         let y = mat.take("y")?;
@@ -56,6 +59,12 @@ impl Dataset {
                 )))
             }
         };
+        if n == 0 {
+            return Err(err(format!(
+                "`X` holds no images (dimensions {:?})",
+                x.dims
+            )));
+        }
         if channels != 1 && channels != 3 {
             return Err(err(format!(
                 "`X` has {channels} channels (dimensions {:?}), expected 1 or 3",

@@ -23,7 +23,7 @@ use rand::{seq::SliceRandom, SeedableRng};
 use serde::{Deserialize, Serialize};
 
 use super::conv_nets::{conv_net, load_images};
-use super::{note, open_report, write_json, Presets};
+use super::{lock_out, note, open_report, write_json, Presets};
 use crate::bundle::{measure_tensors, BundleConfig, Criterion};
 use crate::data::{Dataset, DatasetKind};
 use crate::device::upload;
@@ -410,6 +410,7 @@ pub fn run_autotune<D: ConvDevice>(
         "every stage needs a block"
     );
     let baseline_spec = ConvSpec::for_depth(Arch::Resnet, cfg.baseline_depth)?;
+    let _lock = lock_out(Some(out_dir))?;
     let mut report = open_report(Some(out_dir), REPORT, |r: &AutotuneReport| r.config == *cfg)?
         .unwrap_or_else(|| AutotuneReport {
             config: cfg.clone(),
@@ -470,14 +471,19 @@ pub fn run_autotune<D: ConvDevice>(
                     cfg.probe_epochs
                 ),
             );
-            let dir = run_dir.join("autotune");
-            let _ = std::fs::remove_dir_all(&dir); // a restart is from scratch
+            // Each architecture trains from scratch in its own folder, so a
+            // killed search resumes: the probes already done load their
+            // checkpoints and give the same measurements again.
+            let dir = run_dir.join(format!("probe{}", changes.len()));
             let (r, _, _) = train_in(&dir, spec, seed, cfg.probe_epochs, None)?;
             trained_epochs += cfg.probe_epochs;
+            // The probe's measurement, also when its folder went on to the
+            // final training before a restart.
             let point = r
                 .bundles
-                .last()
-                .context("measured at the end of the epoch")?;
+                .iter()
+                .find(|p| p.epoch == cfg.probe_epochs)
+                .context("measured at the end of the probe")?;
             if point.last_entropy() == 0.0 {
                 break "no conflicting layer".to_string();
             }
@@ -514,7 +520,8 @@ pub fn run_autotune<D: ConvDevice>(
             ),
         );
         // Continue the last probe's training to the end (its checkpoint resumes).
-        let (r, stats, _) = train_in(&run_dir.join("autotune"), spec, seed, cfg.epochs, None)?;
+        let last_probe = run_dir.join(format!("probe{}", changes.len()));
+        let (r, stats, _) = train_in(&last_probe, spec, seed, cfg.epochs, None)?;
         let autotuned = net_result(spec, &r, stats);
         let seconds = started.elapsed().as_secs_f64();
 

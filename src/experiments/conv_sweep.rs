@@ -11,10 +11,10 @@ use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
 
 use super::conv_nets::{load_images, train_conv};
-use super::{note, open_report, write_json, Presets};
+use super::{lock_out, note, open_report, write_json, Presets};
 use crate::data::DatasetKind;
 use crate::layers::ConvDevice;
-use crate::models::convnet::{Arch, ConvSpec, Widths};
+use crate::models::convnet::{Arch, ConvNet, ConvSpec, Widths};
 use crate::table::{layer, percent, Table};
 use crate::train::{ProgressMode, TrainConfig, TrainReport, Trainer};
 
@@ -210,6 +210,12 @@ pub fn run_conv_sweep<D: ConvDevice>(
 ) -> Result<ConvSweepReport> {
     let specs = cfg.validate()?;
     let widths = cfg.widths()?;
+    // Every net's size before any trains (3 image channels: the most any
+    // dataset here has).
+    for &spec in &specs {
+        ConvNet::<10, D>::check_size(spec, widths, 3)?;
+    }
+    let _lock = lock_out(out_dir)?;
     let mut report = open_report(out_dir, REPORT, |r: &ConvSweepReport| r.config == *cfg)?
         .unwrap_or_else(|| ConvSweepReport {
             config: cfg.clone(),

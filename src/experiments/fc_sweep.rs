@@ -12,7 +12,7 @@ use anyhow::{bail, Result};
 use dfdx::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::{note, open_report, write_json, Presets};
+use super::{lock_out, note, open_report, write_json, Presets};
 use crate::data::{train_test, Dataset, DatasetKind, Prepare};
 use crate::models::fnn::MnistFnn;
 use crate::table::{layer, percent, Table};
@@ -367,6 +367,12 @@ pub fn run_fc_sweep<D: Device<f32>>(
     if cfg.epochs == 0 || cfg.boundary_steps == 0 {
         bail!("epochs and boundary steps must be at least 1");
     }
+    for &depth in cfg.depths.iter().chain([&cfg.boundary_depth]) {
+        for &width in &cfg.widths {
+            MnistFnn::<D>::check_size(width, depth)?;
+        }
+    }
+    let _lock = lock_out(out_dir)?;
     let (train_set, test_set) = load(cfg, data_dir)?;
     let mut report = open_report(out_dir, REPORT, |r: &FcSweepReport| r.config == *cfg)?
         .unwrap_or_else(|| FcSweepReport {

@@ -15,6 +15,7 @@ use std::str::FromStr;
 use anyhow::{bail, Result};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 
+use crate::lock::OutLock;
 use crate::train::ProgressMode;
 use crate::util::write_atomic;
 
@@ -94,6 +95,18 @@ pub trait Presets: Sized {
             Preset::Full => Self::full(),
         }
     }
+}
+
+/// Locks a sweep's output folder for this run (one run per folder, see
+/// [`OutLock`]) and removes what a killed run left half-written; `None`
+/// without a folder.
+pub fn lock_out(dir: Option<&Path>) -> Result<Option<OutLock>> {
+    dir.map(|d| {
+        let lock = OutLock::acquire(d)?;
+        lock.remove_stale_temp_files()?;
+        Ok(lock)
+    })
+    .transpose()
 }
 
 /// The report `dir/name` left by an earlier run, if there is one; it must

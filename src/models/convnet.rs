@@ -19,6 +19,7 @@ use dfdx::prelude::*;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
+use super::size::{check_trainable, dense_params};
 use super::{max_abs, Batch, Classifier, Flat, HiddenOutputs, Logits};
 use crate::layers::init::{he_uniform, model_rng};
 use crate::layers::params::{ParamVisitor, Params};
@@ -121,6 +122,12 @@ impl ConvSpec {
             anyhow::bail!(
                 "depth {depth} is not 2 + 2 × blocks with at least one block per stage (an even number >= 10)"
             );
+        }
+        // Far beyond any net that fits in memory, and small enough that the
+        // shares below are exact in f64.
+        const MAX_DEPTH: usize = 1_000_000;
+        if depth > MAX_DEPTH {
+            anyhow::bail!("depth {depth} is more than {MAX_DEPTH} layers");
         }
         let n = (depth - 2) / 2;
         let total: usize = BLOCKS_120.iter().sum();
@@ -375,6 +382,7 @@ impl<const C: usize, D: ConvDevice> ConvNet<C, D> {
             image.channels >= 1 && image.rows >= 1 && image.cols >= 1,
             "images of shape {image} have no pixels"
         );
+        Self::check_size(spec, widths, image.channels)?;
         let mut rng = model_rng(seed);
         let stem = ConvBn::new(
             dev,
@@ -410,6 +418,16 @@ impl<const C: usize, D: ConvDevice> ConvNet<C, D> {
             head_weight: he_uniform(dev, (inputs, Const), inputs, &mut rng),
             head_bias: dev.zeros(),
         })
+    }
+
+    /// Refuses a net whose training would not fit in memory, before
+    /// anything is allocated (what [`ConvNet::new`] checks, for a sweep to
+    /// check all its nets up front).
+    pub fn check_size(spec: ConvSpec, widths: Widths, image_channels: usize) -> Result<()> {
+        check_trainable(
+            conv_params(spec, widths.0, image_channels, C),
+            &format!("a {spec} with channels {widths}"),
+        )
     }
 
     pub fn spec(&self) -> ConvSpec {
@@ -571,4 +589,29 @@ impl<const C: usize, D: ConvDevice> Params<f32, D> for ConvNet<C, D> {
         v.visit(&format!("{prefix}head.weight"), &mut self.head_weight);
         v.visit(&format!("{prefix}head.bias"), &mut self.head_bias);
     }
+}
+/// An upper bound on the trained parameters of a net of `spec` (every block
+/// counted with a 3×3 pair, batch norms and a 1×1 projection), from `inputs`
+/// image channels to `classes`; `None` when the count overflows.
+fn conv_params(
+    spec: ConvSpec,
+    channels: [usize; 4],
+    inputs: usize,
+    classes: usize,
+) -> Option<usize> {
+    let conv =
+        |i: usize, o: usize, k: usize| i.checked_mul(o)?.checked_mul(k * k)?.checked_add(2 * o);
+    let block = |i: usize, o: usize| {
+        conv(i, o, 3)?
+            .checked_add(conv(o, o, 3)?)?
+            .checked_add(conv(i, o, 1)?)
+    };
+    let mut total = conv(inputs, channels[0], 7)?;
+    let mut from = channels[0];
+    for (&n, &to) in spec.blocks.iter().zip(&channels) {
+        let rest = block(to, to)?.checked_mul(n.checked_sub(1)?)?;
+        total = total.checked_add(block(from, to)?)?.checked_add(rest)?;
+        from = to;
+    }
+    total.checked_add(dense_params(from, classes)?)
 }

@@ -4,6 +4,7 @@
 
 use dfdx::prelude::*;
 
+use super::size::{check_trainable, dense_params};
 use super::{max_abs, Batch, Classifier, HiddenOutputs, Logits};
 use crate::layers::init::model_rng;
 use crate::layers::params::{ParamVisitor, Params};
@@ -30,6 +31,7 @@ impl<const IN: usize, const C: usize, D: Device<f32>> Fnn<IN, C, D> {
                 "an Fnn needs width >= 1 and depth >= 1 (got width {width}, depth {depth})"
             );
         }
+        Self::check_size(width, depth)?;
         let mut rng = model_rng(seed);
         Ok(Self {
             input: Dense::new(dev, Const, width, &mut rng),
@@ -38,6 +40,22 @@ impl<const IN: usize, const C: usize, D: Device<f32>> Fnn<IN, C, D> {
                 .collect(),
             output: Dense::new(dev, width, Const, &mut rng),
         })
+    }
+
+    /// Refuses a net whose training would not fit in memory (or whose size
+    /// overflows), before anything is allocated: what [`Fnn::new`] checks,
+    /// for a sweep to check all its nets up front.
+    pub fn check_size(width: usize, depth: usize) -> anyhow::Result<()> {
+        let params = (|| {
+            let hidden = dense_params(width, width)?.checked_mul(depth.checked_sub(1)?)?;
+            dense_params(IN, width)?
+                .checked_add(hidden)?
+                .checked_add(dense_params(width, C)?)
+        })();
+        check_trainable(
+            params,
+            &format!("an Fnn of width {width} and depth {depth}"),
+        )
     }
 
     /// Neurons per hidden layer.

@@ -8,6 +8,7 @@
 
 pub mod convnet;
 pub mod fnn;
+pub mod size;
 pub mod toy;
 
 use dfdx::prelude::*;

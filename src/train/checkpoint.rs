@@ -99,7 +99,7 @@ pub fn load(path: &Path) -> Result<Contents> {
     let mut tensors = HashMap::new();
     for (name, view) in st.tensors() {
         if view.dtype() != StDtype::F32 {
-            bail!("{}: tensor {name} is not f32", path.display());
+            bail!("{}: tensor {name:?} is not f32", path.display());
         }
         let v = view
             .data()

@@ -25,9 +25,10 @@ use crate::data::{
 };
 use crate::device::upload;
 use crate::layers::params::{alloc_grads, ParamVisitor, Params};
+use crate::lock::OutLock;
 use crate::models::Classifier;
 use crate::table::{percent, Table};
-use crate::util::on_pool_if_cpu;
+use crate::util::{crash_point, on_pool_if_cpu};
 
 /// Everything that determines a training run's numbers (stored with results
 /// and checkpoints; a checkpoint only resumes a run with the same config).
@@ -327,11 +328,22 @@ fn fit<I: Dim, const C: usize, D: Device<f32>, M: Classifier<I, C, D>>(
         epochs: Vec::new(),
         bundles: Vec::new(),
     };
-    if let Some(dir) = &run.out_dir {
-        if dir.join(CHECKPOINT).exists() {
-            report = resume(dir, model, &mut opt, cfg)?;
+    // One run per folder; a killed run's temporary files go, and the
+    // results are rewritten from the checkpoint, which is written first and
+    // so is never older than them (a kill between the two writes left
+    // the previous epoch's results).
+    let _lock = match &run.out_dir {
+        Some(dir) => {
+            let lock = OutLock::acquire(dir)?;
+            lock.remove_stale_temp_files()?;
+            if dir.join(CHECKPOINT).exists() {
+                report = resume(dir, model, &mut opt, cfg)?;
+                write_results(dir, &report)?;
+            }
+            Some(lock)
         }
-    }
+        None => None,
+    };
     let subset = bundle_subset(train, cfg);
     let lr = cfg.optimizer.lr as f32;
     let measure = |model: &M| measure_hidden(dev, model, &subset, lr, cfg.batch_size);
@@ -381,6 +393,7 @@ fn fit<I: Dim, const C: usize, D: Device<f32>, M: Classifier<I, C, D>>(
             opt.update(model, &grads)
                 .map_err(|e| anyhow::anyhow!("optimizer step failed: {e:?}"))?;
             step += 1;
+            crash_point("step");
             progress.step(loss_value);
             if cfg
                 .bundle_every_steps
@@ -626,6 +639,11 @@ fn save<M: Params<f32, D>, D: Device<f32>>(
     meta.insert("report".to_string(), serde_json::to_string(report)?);
     meta.insert("optimizer_step".to_string(), opt.step_count().to_string());
     checkpoint::save(&dir.join(CHECKPOINT), &tensors, meta)?;
+    crash_point("after-checkpoint");
+    write_results(dir, report)
+}
+
+fn write_results(dir: &std::path::Path, report: &TrainReport) -> Result<()> {
     checkpoint::write_atomic(
         &dir.join(RESULTS),
         serde_json::to_string_pretty(report)?.as_bytes(),

@@ -5,6 +5,11 @@ use std::path::Path;
 
 /// Writes a C-order .npy (format 1.0) by hand, independent of the reader.
 pub fn write_npy(path: &Path, descr: &str, shape: &[usize], data: &[u8]) {
+    std::fs::write(path, npy_bytes(descr, shape, data)).unwrap();
+}
+
+/// The bytes of a C-order .npy (format 1.0), made by hand.
+pub fn npy_bytes(descr: &str, shape: &[usize], data: &[u8]) -> Vec<u8> {
     let shape_s = match shape.len() {
         1 => format!("({},)", shape[0]),
         _ => format!(
@@ -22,11 +27,26 @@ pub fn write_npy(path: &Path, descr: &str, shape: &[usize], data: &[u8]) {
         header.push(' ');
     }
     header.push('\n');
-    let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
-    bytes.extend((header.len() as u16).to_le_bytes());
-    bytes.extend(header.as_bytes());
+    npy_raw(header.as_bytes(), data)
+}
+
+/// A .npy with any header text: format 1.0 where its length fits 16 bits,
+/// else 2.0 (a length over 32 bits is cut; write such a file by hand).
+pub fn npy_raw(header: &[u8], data: &[u8]) -> Vec<u8> {
+    let mut bytes = b"\x93NUMPY".to_vec();
+    match u16::try_from(header.len()) {
+        Ok(len) => {
+            bytes.extend([1, 0]);
+            bytes.extend(len.to_le_bytes());
+        }
+        Err(_) => {
+            bytes.extend([2, 0]);
+            bytes.extend((header.len() as u32).to_le_bytes());
+        }
+    }
+    bytes.extend(header);
     bytes.extend(data);
-    std::fs::write(path, bytes).unwrap();
+    bytes
 }
 
 pub fn f32_bytes(v: &[f32]) -> Vec<u8> {

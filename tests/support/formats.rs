@@ -1,6 +1,6 @@
 //! Writers for small files in the real dataset formats, independent of the
-//! readers: CIFAR binary records, tar.gz archives, MATLAB level-5 MAT-files
-//! and JPEGs. Included by the data tests with `#[path]`.
+//! readers: IDX files, CIFAR binary records, tar.gz archives, MATLAB level-5
+//! MAT-files and JPEGs. Included by the data tests with `#[path]`.
 #![allow(dead_code)]
 
 use std::io::Write;
@@ -8,6 +8,28 @@ use std::path::Path;
 
 use flate2::write::{GzEncoder, ZlibEncoder};
 use flate2::Compression;
+
+// ------------------------------------------------------------------ IDX
+
+/// An IDX images file: `n` images of `rows × cols`, byte `i` of the pixels
+/// `i * 37 % 256`.
+pub fn idx_images(n: u32, rows: u32, cols: u32) -> Vec<u8> {
+    let mut b = Vec::new();
+    for w in [0x0803, n, rows, cols] {
+        b.extend_from_slice(&u32::to_be_bytes(w));
+    }
+    b.extend((0..n * rows * cols).map(|i| (i * 37 % 256) as u8));
+    b
+}
+
+/// An IDX labels file.
+pub fn idx_labels(labels: &[u8]) -> Vec<u8> {
+    let mut b = Vec::new();
+    b.extend_from_slice(&0x0801u32.to_be_bytes());
+    b.extend_from_slice(&(labels.len() as u32).to_be_bytes());
+    b.extend_from_slice(labels);
+    b
+}
 
 // ------------------------------------------------------------------ CIFAR
 
@@ -128,6 +150,7 @@ pub struct Mat {
 
 /// One variable: name, class, dimensions, data type and raw data bytes (in
 /// the file's byte order, see [`Mat::u8s`], [`Mat::f64s`]).
+#[derive(Clone)]
 pub struct Var {
     pub name: String,
     pub class: u32,
@@ -208,10 +231,15 @@ impl Mat {
     /// MATLAB and scipy write it); `cut` drops that many bytes off the end of
     /// the zlib stream (the tag says the shortened length).
     pub fn compressed(&self, v: &Var, cut: usize) -> Vec<u8> {
+        self.compress_element(&self.matrix(v), cut)
+    }
+
+    /// A miCOMPRESSED element holding `element` (any bytes), as [`Mat::compressed`].
+    pub fn compress_element(&self, element: &[u8], cut: usize) -> Vec<u8> {
         let mut z = ZlibEncoder::new(Vec::new(), Compression::default());
-        z.write_all(&self.matrix(v)).unwrap();
+        z.write_all(element).unwrap();
         let mut zipped = z.finish().unwrap();
-        zipped.truncate(zipped.len() - cut);
+        zipped.truncate(zipped.len().saturating_sub(cut));
         let mut out = Vec::new();
         out.extend(self.u32b(MI_COMPRESSED));
         out.extend(self.u32b(zipped.len() as u32));
@@ -312,10 +340,56 @@ pub fn jpeg_cmyk(w: u16, h: u16, cmyk: [u8; 4]) -> Vec<u8> {
     encode(&px, w, h, jpeg_encoder::ColorType::Cmyk)
 }
 
+/// How a test JPEG is encoded beyond the defaults (baseline, 4:4:4, no
+/// restart markers).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct JpegStyle {
+    pub progressive: bool,
+    /// Chroma subsampled 4:2:0.
+    pub subsampled: bool,
+    /// A restart marker after every MCU.
+    pub restart: bool,
+}
+
+/// A JPEG of a `w × h` RGB image with pixel `(x, y)` = `f(x, y)`, encoded in `style`.
+pub fn jpeg_styled(w: u16, h: u16, style: JpegStyle, f: impl Fn(u16, u16) -> [u8; 3]) -> Vec<u8> {
+    let f = &f;
+    let px: Vec<u8> = (0..h)
+        .flat_map(|y| (0..w).flat_map(move |x| f(x, y)))
+        .collect();
+    encode_styled(&px, w, h, jpeg_encoder::ColorType::Rgb, style)
+}
+
+/// Offset of the frame header (the SOF0 or SOF2 marker) in a JPEG written here;
+/// its height is at `+ 5`, its width at `+ 7` (big-endian 16-bit).
+pub fn jpeg_sof(jpeg: &[u8]) -> usize {
+    jpeg.windows(2)
+        .position(|w| w == [0xFF, 0xC0] || w == [0xFF, 0xC2])
+        .unwrap()
+}
+
 fn encode(px: &[u8], w: u16, h: u16, ty: jpeg_encoder::ColorType) -> Vec<u8> {
+    encode_styled(px, w, h, ty, JpegStyle::default())
+}
+
+fn encode_styled(
+    px: &[u8],
+    w: u16,
+    h: u16,
+    ty: jpeg_encoder::ColorType,
+    style: JpegStyle,
+) -> Vec<u8> {
     let mut out = Vec::new();
     let mut enc = jpeg_encoder::Encoder::new(&mut out, 100);
-    enc.set_sampling_factor(jpeg_encoder::SamplingFactor::R_4_4_4);
+    enc.set_sampling_factor(if style.subsampled {
+        jpeg_encoder::SamplingFactor::R_4_2_0
+    } else {
+        jpeg_encoder::SamplingFactor::R_4_4_4
+    });
+    enc.set_progressive(style.progressive);
+    if style.restart {
+        enc.set_restart_interval(1);
+    }
     enc.encode(px, w, h, ty).unwrap();
     out
 }

@@ -48,9 +48,9 @@ pub fn run(a: AutotuneArgs) -> Result<()> {
     cfg.baseline_depth = a.baseline_depth.unwrap_or(cfg.baseline_depth);
     let dir = resolve_data_dir(a.env.data_dir.as_deref());
     let r = with_device!(a.env.device, dev => run_autotune(dev, &cfg, &dir, &a.out, ProgressMode::Auto))?;
-    println!("{r}");
+    outln!("{r}")?;
     a.preset.record(&r, &start)?;
     write_figures(&a.out, &r.figures())?;
-    println!("wrote {} and charts (*.html)", a.out.join(REPORT).display());
+    outln!("wrote {} and charts (*.html)", a.out.join(REPORT).display())?;
     Ok(())
 }

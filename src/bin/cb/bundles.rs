@@ -92,6 +92,6 @@ pub fn run(args: Args) -> Result<()> {
     if args.sizes {
         out["bundle_sizes"] = json!(r.bundle_sizes);
     }
-    println!("{out}");
+    outln!("{out}")?;
     Ok(())
 }

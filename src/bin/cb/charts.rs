@@ -44,7 +44,7 @@ pub fn run(a: Args) -> Result<()> {
     .with_context(|| format!("{}: not a {experiment} report", a.file.display()))?;
     write_figures(&a.out, &charts)?;
     for (name, _) in &charts {
-        println!("{}", a.out.join(format!("{name}.html")).display());
+        outln!("{}", a.out.join(format!("{name}.html")).display())?;
     }
     Ok(())
 }

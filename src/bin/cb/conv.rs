@@ -8,6 +8,7 @@ use conflicting_bundles::experiments::conv_nets::{load_images, train_conv};
 use conflicting_bundles::experiments::conv_sweep::{run_conv_sweep, ConvSweepConfig, REPORT};
 use conflicting_bundles::experiments::recorded::RunStart;
 use conflicting_bundles::figures::{write_figures, Figures};
+use conflicting_bundles::lock::OutLock;
 use conflicting_bundles::models::convnet::{Arch, ConvSpec, Widths};
 use conflicting_bundles::train::ProgressMode;
 use conflicting_bundles::with_device;
@@ -56,10 +57,10 @@ pub fn conv_sweep(a: ConvSweepArgs) -> Result<()> {
     cfg.seed = a.seed.unwrap_or(cfg.seed);
     let dir = resolve_data_dir(a.env.data_dir.as_deref());
     let r = with_device!(a.env.device, dev => run_conv_sweep(dev, &cfg, &dir, Some(&a.out), ProgressMode::Auto))?;
-    println!("{r}");
+    outln!("{r}")?;
     a.preset.record(&r, &start)?;
     write_figures(&a.out, &r.figures())?;
-    println!("wrote {} and charts (*.html)", a.out.join(REPORT).display());
+    outln!("wrote {} and charts (*.html)", a.out.join(REPORT).display())?;
     Ok(())
 }
 
@@ -86,6 +87,7 @@ pub struct ConvArgs {
 
 pub fn train(a: ConvArgs) -> Result<()> {
     let spec = ConvSpec::for_depth(a.arch, a.depth)?;
+    OutLock::check(&a.run.out)?; // a bad --out costs no data loading
     let widths = match &a.channels[..] {
         [] => Widths::divided(a.width_divisor)?,
         &[c1, c2, c3, c4] => Widths::new([c1, c2, c3, c4])?,
@@ -98,7 +100,7 @@ pub fn train(a: ConvArgs) -> Result<()> {
     let (train_set, test_set) = load_images(a.dataset, &dir, None, None)?;
     let trainer = a.run.trainer(format!("{}-{}", a.arch, a.depth));
     let r = with_device!(a.env.device, dev => train_conv(dev, spec, widths, &train_set, Some(&test_set), &trainer))?;
-    println!("{spec}, channels {widths}\n{r}");
-    println!("wrote {}", a.run.out.join("results.json").display());
+    outln!("{spec}, channels {widths}\n{r}")?;
+    outln!("wrote {}", a.run.out.join("results.json").display())?;
     Ok(())
 }

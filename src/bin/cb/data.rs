@@ -36,7 +36,7 @@ pub fn run(cmd: DataCommand) -> Result<()> {
     for f in &report.files {
         match &f.outcome {
             FetchOutcome::AlreadyValid => {
-                println!("{}: already present and valid", f.path.display())
+                outln!("{}: already present and valid", f.path.display())?
             }
             FetchOutcome::Downloaded {
                 source,
@@ -48,10 +48,10 @@ pub fn run(cmd: DataCommand) -> Result<()> {
                 } else {
                     String::new()
                 };
-                println!(
+                outln!(
                     "{}: fetched from {source} ({bytes} bytes{resumed}), verified",
                     f.path.display()
-                );
+                )?;
             }
         }
     }

@@ -10,6 +10,7 @@ use conflicting_bundles::experiments::recorded::{Recorded, RunStart};
 use conflicting_bundles::experiments::toy::{run_toy, ToyConfig};
 use conflicting_bundles::experiments::{write_json, Preset, Presets};
 use conflicting_bundles::figures::{write_figures, Figures};
+use conflicting_bundles::lock::OutLock;
 use conflicting_bundles::train::{ProgressMode, TrainConfig, Trainer};
 use conflicting_bundles::with_device;
 
@@ -41,11 +42,11 @@ pub fn toy(args: ToyArgs) -> Result<()> {
     write_json(&args.out, "toy.json", &report)?;
     args.record.write(&report, &start)?;
     write_figures(&args.out, &report.figures())?;
-    println!("{report}");
-    println!(
+    outln!("{report}")?;
+    outln!(
         "wrote {} and charts (*.html)",
         args.out.join("toy.json").display()
-    );
+    )?;
     Ok(())
 }
 
@@ -78,7 +79,7 @@ impl RecordArgs {
     pub fn write<R: serde::Serialize>(&self, report: &R, start: &RunStart) -> Result<()> {
         if let Some(path) = &self.record {
             Recorded::new(report, start).write(path)?;
-            println!("recorded the run in {}", path.display());
+            outln!("recorded the run in {}", path.display())?;
         }
         Ok(())
     }
@@ -148,13 +149,13 @@ pub fn fc_sweep(a: SweepArgs) -> Result<()> {
     cfg.seed = a.seed.unwrap_or(cfg.seed);
     let dir = resolve_data_dir(a.env.data_dir.as_deref());
     let r = with_device!(a.env.device, dev => run_fc_sweep(dev, &cfg, &dir, Some(&a.out), ProgressMode::Auto))?;
-    println!("{r}");
+    outln!("{r}")?;
     a.preset.record(&r, &start)?;
     write_figures(&a.out, &r.figures())?;
-    println!(
+    outln!(
         "wrote {} and charts (*.html)",
         a.out.join("fc_sweep.json").display()
-    );
+    )?;
     Ok(())
 }
 
@@ -222,6 +223,7 @@ pub fn train(cmd: TrainCommand) -> Result<()> {
     if a.depth == 0 || a.width == 0 {
         bail!("--width and --depth must be at least 1");
     }
+    OutLock::check(&a.run.out)?; // a bad --out costs no data loading
     let sweep = FcSweepConfig {
         dataset: a.dataset,
         ..FcSweepConfig::full()
@@ -229,7 +231,7 @@ pub fn train(cmd: TrainCommand) -> Result<()> {
     let (train_set, test_set) = load(&sweep, &resolve_data_dir(a.env.data_dir.as_deref()))?;
     let trainer = a.run.trainer(format!("fnn w{} d{}", a.width, a.depth));
     let r = with_device!(a.env.device, dev => train_net(dev, a.width, a.depth, &train_set, Some(&test_set), &trainer))?;
-    println!("{r}");
-    println!("wrote {}", a.run.out.join("results.json").display());
+    outln!("{r}")?;
+    outln!("wrote {}", a.run.out.join("results.json").display())?;
     Ok(())
 }

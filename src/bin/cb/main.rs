@@ -1,6 +1,15 @@
 //! `cb`: the command-line front end for long runs of the conflicting-bundles
 //! toolkit. Every failure is one line on stderr and a non-zero exit.
 
+/// `println!` that returns a failed write (a closed pipe, a full disk) as an
+/// error for `?` instead of panicking.
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout().lock(), $($arg)*).map_err(crate::StdoutError)
+    }};
+}
+
 mod autotune;
 mod bundles;
 mod charts;
@@ -62,12 +71,32 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        // The reader went away (`cb ... | head`): end quietly, with the
+        // status of a process ended by SIGPIPE, as Unix tools do.
+        Err(e)
+            if e.downcast_ref::<StdoutError>()
+                .is_some_and(|s| s.0.kind() == std::io::ErrorKind::BrokenPipe) =>
+        {
+            ExitCode::from(141)
+        }
         Err(e) => {
             eprintln!("error: {}", one_line(&format!("{e:#}")));
             ExitCode::FAILURE
         }
     }
 }
+
+/// Standard output could not be written.
+#[derive(Debug)]
+struct StdoutError(std::io::Error);
+
+impl std::fmt::Display for StdoutError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "cannot write to standard output: {}", self.0)
+    }
+}
+
+impl std::error::Error for StdoutError {}
 
 /// Help and version print as usual; a usage error keeps its first paragraph,
 /// joined into one line (clap appends usage and a hint after a blank line).
