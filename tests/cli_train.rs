@@ -129,6 +129,12 @@ fn oversized_nets_and_bad_out_folders_are_refused_up_front() {
             vec!["fc-sweep", "--widths", "100", "--depths", "2,100000000"],
             "memory available",
         ),
+        (
+            vec![
+                "fc-sweep", "--widths", "10", "--depths", "2", "--epochs", "0",
+            ],
+            "epochs and boundary steps must be at least 1",
+        ),
     ]
     .into_iter()
     .map(|(a, e)| (a.into_iter().map(String::from).collect(), e))

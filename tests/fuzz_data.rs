@@ -249,11 +249,11 @@ proptest! {
     fn cifar_fuzzed(mutations in vec(mutation(vec![0, 3073], 4, true), 0..4)) {
         let bytes = mutate(cifar_file(0, 2), &mutations);
         let (_dir, path) = temp_file("data_batch_1.bin", &bytes);
-        let Some(ds) = bounded("CIFAR", || Dataset::from_cifar_files(&[path.clone()], 10)) else {
+        let Some(ds) = bounded("CIFAR", || Dataset::from_cifar_files(std::slice::from_ref(&path), 10)) else {
             return Ok(());
         };
         // Whole records, each a label below 10 and 3072 pixels.
-        prop_assert!(!bytes.is_empty() && bytes.len() % 3073 == 0);
+        prop_assert!(!bytes.is_empty() && bytes.len().is_multiple_of(3073));
         prop_assert_eq!(ds.len(), bytes.len() / 3073);
         for (i, rec) in bytes.chunks(3073).enumerate() {
             prop_assert_eq!(ds.labels[i], rec[0]);
@@ -693,7 +693,7 @@ fn oversized_files_are_refused_unread() {
     let file = std::fs::File::create(&path).unwrap();
     file.set_len(MAX_CIFAR_FILE + 3073).unwrap();
     let msg = refused("huge CIFAR file", || {
-        Dataset::from_cifar_files(&[path.clone()], 10)
+        Dataset::from_cifar_files(std::slice::from_ref(&path), 10)
     });
     assert!(
         msg.contains(&format!(
