@@ -9,8 +9,8 @@
 //! Taking the lock also proves the folder usable before any work: it is
 //! created if missing, and writing and syncing the PID fails at once for a
 //! path that is a file, lies under a file, is read-only or on a full disk.
-//! Holding it, a run may remove the temporary files a killed writer left
-//! ([`OutLock::remove_stale_temp_files`]), since no other run writes there.
+//! Taking it also removes the temporary files a killed writer left
+//! ([`OutLock::remove_stale_temp_files`]): no other run writes there.
 
 use std::fs::{self, File, OpenOptions, TryLockError};
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -70,10 +70,13 @@ impl OutLock {
         };
         write_pid(&mut file)
             .with_context(|| format!("{}: cannot write in the output folder", dir.display()))?;
-        Ok(Self {
+        let lock = Self {
             _file: file,
             dir: dir.to_path_buf(),
-        })
+        };
+        // Holding it, nothing else writes here: what a killed run left goes.
+        lock.remove_stale_temp_files()?;
+        Ok(lock)
     }
 
     /// Checks that `dir` can be locked and written now, then lets it go: the

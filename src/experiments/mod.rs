@@ -101,12 +101,7 @@ pub trait Presets: Sized {
 /// [`OutLock`]) and removes what a killed run left half-written; `None`
 /// without a folder.
 pub fn lock_out(dir: Option<&Path>) -> Result<Option<OutLock>> {
-    dir.map(|d| {
-        let lock = OutLock::acquire(d)?;
-        lock.remove_stale_temp_files()?;
-        Ok(lock)
-    })
-    .transpose()
+    dir.map(OutLock::acquire).transpose()
 }
 
 /// The report `dir/name` left by an earlier run, if there is one; it must

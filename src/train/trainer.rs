@@ -335,7 +335,6 @@ fn fit<I: Dim, const C: usize, D: Device<f32>, M: Classifier<I, C, D>>(
     let _lock = match &run.out_dir {
         Some(dir) => {
             let lock = OutLock::acquire(dir)?;
-            lock.remove_stale_temp_files()?;
             if dir.join(CHECKPOINT).exists() {
                 report = resume(dir, model, &mut opt, cfg)?;
                 write_results(dir, &report)?;
