@@ -8,6 +8,7 @@
 //! |---|---|
 //! | [`util`], [`table`], [`npy`], [`device`], [`lock`] | nothing of the crate |
 //! | [`bundle`] (the metric) | nothing of the crate |
+//! | [`layer_file`] (many layers' arrays in one .npz, .safetensors or folder) | `npy` |
 //! | [`data`] | `util` |
 //! | [`layers`] (parameter walk, init, dense/conv/pool/norm) | `util` |
 //! | [`models`] | `layers`, `util` |
@@ -23,6 +24,7 @@ pub mod data;
 pub mod device;
 pub mod experiments;
 pub mod figures;
+pub mod layer_file;
 pub mod layers;
 pub mod lock;
 pub mod models;

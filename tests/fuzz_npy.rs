@@ -45,7 +45,8 @@ fn read_both(bytes: &[u8]) -> Read {
     if let Ok(a) = &acts {
         let values: u128 = a.shape.iter().map(|&d| u128::from(d)).product();
         assert_eq!(a.data.len() as u128, values, "shape {:?}", a.shape);
-        assert!(a.data.len() * 4 <= bytes.len(), "more values than bytes");
+        // float16, the narrowest float read, takes 2 bytes a value.
+        assert!(a.data.len() * 2 <= bytes.len(), "more values than bytes");
     }
     if let Ok(y) = &labels {
         assert!(y.len() <= bytes.len(), "more labels than bytes");
@@ -96,6 +97,7 @@ fn decode(descr: &str, b: &[u8]) -> (Option<f32>, Option<i64>) {
     match &descr[1..] {
         "f4" => (Some(f32::from_bits(u as u32)), None),
         "f8" => (Some(f64::from_bits(u) as f32), None),
+        "f2" => (Some(half::f16::from_bits(u as u16).to_f32()), None),
         "u1" | "u2" | "u4" => (None, Some(u as i64)),
         "u8" => (None, Some(u.min(i64::MAX as u64) as i64)),
         "i1" | "i2" | "i4" | "i8" => (None, Some(signed)),
@@ -112,7 +114,7 @@ proptest! {
         let values: Vec<_> = data.chunks_exact(width(descr)).map(|b| decode(descr, b)).collect();
         let floats: Option<Vec<f32>> = values.iter().map(|v| v.0).collect();
         let ints: Option<Vec<i64>> = values.iter().map(|v| v.1).collect();
-        let is_float = matches!(&descr[1..], "f4" | "f8");
+        let is_float = matches!(&descr[1..], "f2" | "f4" | "f8");
         let is_int = !is_float && decode(descr, &[0; 8][..width(descr)]).1.is_some();
         match (&r.acts, is_float && !shape.is_empty()) {
             (Ok(a), true) => {

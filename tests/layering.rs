@@ -13,6 +13,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("device", &[]),
     ("lock", &[]),
     ("bundle", &[]),
+    ("layer_file", &["npy"]),
     ("data", &["util"]),
     ("layers", &["util"]),
     ("models", &["layers", "util"]),

@@ -70,6 +70,9 @@ pub struct Header {
     pub descr: Descr,
     /// The descr as written, clipped by [`quote`], for error messages.
     pub descr_text: String,
+    /// The dtype for listings: a type string without its quotes (`<f4`),
+    /// anything else as [`Header::descr_text`]; clipped likewise.
+    pub dtype: String,
     pub fortran_order: bool,
     pub shape: Vec<u64>,
     /// Bytes from the start of the file to the first value.
@@ -179,6 +182,10 @@ pub fn parse(text: &[u8]) -> Result<Header, Problem> {
             _ => Descr::Other,
         },
         descr_text: quote(descr_text),
+        dtype: match descr {
+            Literal::Str(s) => quote(s.as_bytes()),
+            _ => quote(descr_text),
+        },
         fortran_order,
         shape: shape_of(shape, shape_text)?,
         data_offset: 0,

@@ -1,4 +1,6 @@
-//! Reading activations and labels from NumPy `.npy` files.
+//! Reading activations and labels from NumPy `.npy` files, or from a `.npy`
+//! in any byte stream whose length is known ([`NpyStream`], e.g. an entry of
+//! a `.npz` archive).
 //!
 //! Any file, however malformed, gives a value or a one-line [`NpyError`] in
 //! bounded time and memory: the header is size- and depth-limited
@@ -11,6 +13,8 @@ mod header;
 use std::fs::File;
 use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
+
+use half::f16;
 
 use header::{Descr, Endian, Header, Plain, Problem};
 pub use header::{MAX_DEPTH, MAX_DIMS, MAX_HEADER_LEN};
@@ -41,6 +45,33 @@ pub enum NpyError {
     Shape { path: PathBuf, reason: String },
 }
 
+impl NpyError {
+    /// The file (or stream name) the message names.
+    pub fn path(&self) -> &Path {
+        match self {
+            NpyError::Missing { path }
+            | NpyError::BrokenLink { path }
+            | NpyError::Directory { path }
+            | NpyError::Io { path, .. }
+            | NpyError::NotNpy { path, .. }
+            | NpyError::Dtype { path, .. }
+            | NpyError::Shape { path, .. } => path,
+        }
+    }
+
+    /// The message without its leading `path: `, for a caller that names
+    /// the source its own way (an archive and its entry).
+    pub fn reason(&self) -> String {
+        let full = self.to_string();
+        // Every variant's message starts with `{path}: `.
+        let prefix = format!("{}: ", self.path().display());
+        match full.strip_prefix(&prefix) {
+            Some(rest) => rest.to_string(),
+            None => full,
+        }
+    }
+}
+
 /// Activations as f32 with the array's shape (first axis = samples).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Activations {
@@ -54,53 +85,83 @@ impl Activations {
     }
 }
 
-/// Reads an f32 or f64 array of shape `(N, ...)`. f64 values are rounded to
-/// the nearest f32, because the metric is defined on f32 resolution.
+/// Float dtypes the activation readers accept, as error messages say it.
+const FLOATS: &str = "expected float16, float32 or float64";
+
+/// Reads an f16, f32 or f64 array of shape `(N, ...)`. f16 values convert to
+/// f32 exactly; f64 values are rounded to the nearest f32, because the metric
+/// is defined on f32 resolution.
 pub fn read_activations(path: &Path) -> Result<Activations, NpyError> {
-    const EXPECTED: &str = "expected float32 or float64";
-    let mut npy = Npy::open(path)?;
-    if npy.header.shape.is_empty() {
-        return Err(npy.shape_error("a 0-d array has no sample axis; expected shape (N, ...)"));
-    }
-    let data = match npy.plain(EXPECTED)? {
-        ('f', 4) => npy.values(|x: f32| x)?,
-        ('f', 8) => npy.values(|x: f64| x as f32)?,
-        _ => return Err(npy.unsupported(EXPECTED)),
-    };
-    Ok(Activations {
-        data,
-        shape: npy.header.shape,
-    })
+    Npy::open(path)?.activations()
 }
 
 /// Reads a 1-d integer array of labels (any signed or unsigned width).
 pub fn read_labels(path: &Path) -> Result<Vec<i64>, NpyError> {
-    const EXPECTED: &str = "expected an integer type";
-    let mut npy = Npy::open(path)?;
-    if npy.header.shape.len() != 1 {
-        let got = format!("labels must have shape (N,), got {:?}", npy.header.shape);
-        return Err(npy.shape_error(&got));
+    Npy::open(path)?.labels()
+}
+
+/// A `.npy` array in a byte stream whose total length (preamble, header and
+/// data) is known, such as an entry of a zip archive: the header is read
+/// and its shape checked against that length when it is opened, the values
+/// when one of the `read_` methods consumes it. The same checks as for a
+/// file apply: bounded header, size compared before allocating, data
+/// shorter or longer than the shape refused.
+pub struct NpyStream<R: Read> {
+    npy: Npy<R>,
+}
+
+impl<R: Read> NpyStream<R> {
+    /// Reads the header from `reader`, positioned at the start of the
+    /// `.npy`, which holds `len` bytes in all. `name` is what error messages
+    /// name (a path, or an archive entry). Layouts and dtypes the `read_`
+    /// methods refuse are refused only there, so that a stream can be
+    /// listed whatever it holds.
+    pub fn new(reader: R, len: u64, name: &Path) -> Result<Self, NpyError> {
+        let io_err = |err| NpyError::Io {
+            path: name.into(),
+            err,
+        };
+        let mut npy = Npy::start(reader, name, io_err)?;
+        let data_len = len.saturating_sub(npy.header.data_offset);
+        npy.check_size(Some(data_len))?;
+        Ok(NpyStream { npy })
     }
-    match npy.plain(EXPECTED)? {
-        ('i', 1) => npy.values::<i8, _>(i64::from),
-        ('i', 2) => npy.values::<i16, _>(i64::from),
-        ('i', 4) => npy.values::<i32, _>(i64::from),
-        ('i', 8) => npy.values(|x: i64| x),
-        ('u', 1) => npy.values::<u8, _>(i64::from),
-        ('u', 2) => npy.values::<u16, _>(i64::from),
-        ('u', 4) => npy.values::<u32, _>(i64::from),
-        // Labels beyond i64::MAX are out of any class range; saturate so the
-        // range check reports them.
-        ('u', 8) => npy.values(|x: u64| x.min(i64::MAX as u64) as i64),
-        _ => Err(npy.unsupported(EXPECTED)),
+
+    /// The shape as the header declares it.
+    pub fn shape(&self) -> &[u64] {
+        &self.npy.header.shape
+    }
+
+    /// The dtype as the header writes it (`<f4`, `|u1`; a structured dtype
+    /// as its text), clipped and escaped to stay one short line.
+    pub fn dtype(&self) -> &str {
+        &self.npy.header.dtype
+    }
+
+    /// The values of an f16, f32 or f64 array of shape `(N, ...)`, as
+    /// [`read_activations`] gives them.
+    pub fn read_activations(self) -> Result<Activations, NpyError> {
+        self.npy.activations()
+    }
+
+    /// The values of an f16, f32 or f64 array of any shape, 0-d included,
+    /// converted as [`read_activations`] does, in row-major order.
+    pub fn read_floats(mut self) -> Result<Vec<f32>, NpyError> {
+        self.npy.refuse_fortran()?;
+        self.npy.floats()
+    }
+
+    /// The values of a 1-d integer array, as [`read_labels`] gives them.
+    pub fn read_labels(self) -> Result<Vec<i64>, NpyError> {
+        self.npy.labels()
     }
 }
 
-/// An open `.npy` file positioned at its first value, its header checked
-/// against the file's size.
-struct Npy<'a> {
-    path: &'a Path,
-    reader: BufReader<File>,
+/// An open `.npy` file or stream positioned at its first value, its header
+/// checked against the file's size.
+struct Npy<R: Read> {
+    path: PathBuf,
+    reader: R,
     header: Header,
     /// Number of values the shape declares.
     count: usize,
@@ -109,8 +170,8 @@ struct Npy<'a> {
     size_checked: bool,
 }
 
-impl<'a> Npy<'a> {
-    fn open(path: &'a Path) -> Result<Self, NpyError> {
+impl Npy<BufReader<File>> {
+    fn open(path: &Path) -> Result<Self, NpyError> {
         let io_err = |err: std::io::Error| match err.kind() {
             std::io::ErrorKind::NotFound if path.symlink_metadata().is_ok() => {
                 NpyError::BrokenLink { path: path.into() }
@@ -127,7 +188,24 @@ impl<'a> Npy<'a> {
         if meta.is_dir() {
             return Err(NpyError::Directory { path: path.into() });
         }
-        let mut reader = BufReader::new(File::open(path).map_err(io_err)?);
+        let reader = BufReader::new(File::open(path).map_err(io_err)?);
+        let mut npy = Npy::start(reader, path, io_err)?;
+        npy.refuse_fortran()?;
+        // Regular files are checked against their size now; other kinds
+        // (pipes) only as they are read, without reserving what they declare.
+        let data_len = meta.len().saturating_sub(npy.header.data_offset);
+        npy.check_size(meta.is_file().then_some(data_len))?;
+        Ok(npy)
+    }
+}
+
+impl<R: Read> Npy<R> {
+    /// Reads the header; the size is checked by [`Npy::check_size`].
+    fn start(
+        mut reader: R,
+        path: &Path,
+        io_err: impl Fn(std::io::Error) -> NpyError,
+    ) -> Result<Self, NpyError> {
         let header = header::read(&mut reader).map_err(|p| match p {
             Problem::Io(e) => io_err(e),
             Problem::Format(reason) => NpyError::NotNpy {
@@ -135,23 +213,74 @@ impl<'a> Npy<'a> {
                 reason,
             },
         })?;
-        // Regular files are checked against their size now; other kinds
-        // (pipes) only as they are read, without reserving what they declare.
-        let mut npy = Npy {
-            path,
+        Ok(Npy {
+            path: path.into(),
             reader,
             header,
             count: 0,
-            size_checked: meta.is_file(),
-        };
-        if npy.header.fortran_order && npy.header.shape.len() > 1 {
-            return Err(npy.shape_error(
+            size_checked: false,
+        })
+    }
+
+    fn refuse_fortran(&self) -> Result<(), NpyError> {
+        if self.header.fortran_order && self.header.shape.len() > 1 {
+            return Err(self.shape_error(
                 "Fortran-ordered arrays are not supported; save with np.ascontiguousarray",
             ));
         }
-        let data_len = meta.len().saturating_sub(npy.header.data_offset);
-        npy.count = npy.checked_count(npy.size_checked.then_some(data_len))?;
-        Ok(npy)
+        Ok(())
+    }
+
+    /// Sets `count` from the shape, checked against `data_len` where it is
+    /// known (see [`Npy::checked_count`]).
+    fn check_size(&mut self, data_len: Option<u64>) -> Result<(), NpyError> {
+        self.size_checked = data_len.is_some();
+        self.count = self.checked_count(data_len)?;
+        Ok(())
+    }
+
+    fn activations(mut self) -> Result<Activations, NpyError> {
+        if self.header.shape.is_empty() {
+            return Err(self.shape_error("a 0-d array has no sample axis; expected shape (N, ...)"));
+        }
+        self.refuse_fortran()?;
+        let data = self.floats()?;
+        Ok(Activations {
+            data,
+            shape: self.header.shape,
+        })
+    }
+
+    /// All values of a float array as f32: f16 exactly, f64 rounded to
+    /// nearest.
+    fn floats(&mut self) -> Result<Vec<f32>, NpyError> {
+        match self.plain(FLOATS)? {
+            ('f', 2) => self.values(|x: u16| f16::from_bits(x).to_f32()),
+            ('f', 4) => self.values(|x: f32| x),
+            ('f', 8) => self.values(|x: f64| x as f32),
+            _ => Err(self.unsupported(FLOATS)),
+        }
+    }
+
+    fn labels(mut self) -> Result<Vec<i64>, NpyError> {
+        const EXPECTED: &str = "expected an integer type";
+        if self.header.shape.len() != 1 {
+            let got = format!("labels must have shape (N,), got {:?}", self.header.shape);
+            return Err(self.shape_error(&got));
+        }
+        match self.plain(EXPECTED)? {
+            ('i', 1) => self.values::<i8, _>(i64::from),
+            ('i', 2) => self.values::<i16, _>(i64::from),
+            ('i', 4) => self.values::<i32, _>(i64::from),
+            ('i', 8) => self.values(|x: i64| x),
+            ('u', 1) => self.values::<u8, _>(i64::from),
+            ('u', 2) => self.values::<u16, _>(i64::from),
+            ('u', 4) => self.values::<u32, _>(i64::from),
+            // Labels beyond i64::MAX are out of any class range; saturate so the
+            // range check reports them.
+            ('u', 8) => self.values(|x: u64| x.min(i64::MAX as u64) as i64),
+            _ => Err(self.unsupported(EXPECTED)),
+        }
     }
 
     /// The number of values the shape declares, if it and their size in
@@ -160,6 +289,8 @@ impl<'a> Npy<'a> {
     /// its shape does not describe its data.
     fn checked_count(&self, data_len: Option<u64>) -> Result<usize, NpyError> {
         let width = match self.header.descr {
+            // numpy's unicode strings count characters of 4 bytes each.
+            Descr::Plain(p) if p.kind == 'U' => p.size as u64 * 4,
             Descr::Plain(p) => p.size as u64,
             Descr::Other => return Ok(0), // refused by `plain` before any read
         };
@@ -197,14 +328,14 @@ impl<'a> Npy<'a> {
 
     fn shape_error(&self, reason: &str) -> NpyError {
         NpyError::Shape {
-            path: self.path.into(),
+            path: self.path.clone(),
             reason: reason.into(),
         }
     }
 
     fn unsupported(&self, expected: &'static str) -> NpyError {
         NpyError::Dtype {
-            path: self.path.into(),
+            path: self.path.clone(),
             dtype: self.header.descr_text.clone(),
             expected,
         }
@@ -272,7 +403,7 @@ impl<'a> Npy<'a> {
             _ => format!("data unreadable: {e}"),
         };
         NpyError::NotNpy {
-            path: self.path.into(),
+            path: self.path.clone(),
             reason,
         }
     }
