@@ -26,6 +26,9 @@ cargo test --all-targets --locked
 step "doc tests"
 cargo test --doc --locked
 
+step "cb report on files made by numpy and safetensors (python/test_report_files.py)"
+scripts/test-python.sh
+
 step "notebooks: headless execution through the Rust kernel, then a browser check"
 scripts/test-notebooks.sh
 

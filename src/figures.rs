@@ -9,6 +9,7 @@ use crate::experiments::conv_sweep::ConvSweepReport;
 use crate::experiments::fc_sweep::FcSweepReport;
 use crate::experiments::toy::ToyReport;
 use crate::plots;
+use crate::report::ModelReport;
 use crate::train::TrainReport;
 
 /// A report's charts, each with a file-name-safe name.
@@ -107,6 +108,13 @@ impl Figures for AutotuneReport {
             charts.push(("lesion".into(), plots::lesion_chart(l)));
         }
         charts
+    }
+}
+
+impl Figures for ModelReport {
+    /// `cb report`'s chart (its page, report.html, embeds it with the table).
+    fn figures(&self) -> Vec<(String, Plot)> {
+        vec![("report_layers".to_string(), plots::model_report(self))]
     }
 }
 

@@ -9,12 +9,13 @@
 //! | [`util`], [`table`], [`npy`], [`device`], [`lock`] | nothing of the crate |
 //! | [`bundle`] (the metric) | nothing of the crate |
 //! | [`layer_file`] (many layers' arrays in one .npz, .safetensors or folder) | `npy` |
+//! | [`report`] (`cb report`: the metric on every layer of any model) | `bundle`, `layer_file`, `npy`, `table` |
 //! | [`data`] | `util` |
 //! | [`layers`] (parameter walk, init, dense/conv/pool/norm) | `util` |
 //! | [`models`] | `layers`, `util` |
 //! | [`train`] | `models`, `layers`, `bundle`, `data`, `device`, `table` |
 //! | [`experiments`] | `train` and everything below it |
-//! | [`plots`] | the result types of `train` and `experiments` |
+//! | [`plots`] | the result types of `train`, `experiments` and `report` |
 //! | [`figures`] (each report's named charts) | `plots`, the result types |
 //!
 //! [`prelude`] (one `use` for notebooks) and the `cb` binary sit on top of all of them; `tests/layering.rs` checks
@@ -31,6 +32,7 @@ pub mod models;
 pub mod npy;
 pub mod plots;
 pub mod prelude;
+pub mod report;
 pub mod table;
 pub mod train;
 pub mod util;

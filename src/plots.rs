@@ -10,6 +10,7 @@ use crate::experiments::autotune::{AutotuneReport, LesionReport, MeanStd, Table1
 use crate::experiments::conv_sweep::ConvSweepReport;
 use crate::experiments::fc_sweep::FcSweepReport;
 use crate::experiments::toy::{ToyEpoch, ToyReport};
+use crate::report::ModelReport;
 use crate::train::TrainReport;
 
 fn layout(title: &str, x: &str, y: &str) -> Layout {
@@ -384,8 +385,8 @@ pub fn entropy_per_layer(title: &str, profiles: &[(String, Vec<f64>)]) -> Plot {
 /// `H^l` and the number of bundles of every hidden layer at a trained net's
 /// last measurement (bars: `H^l`, left axis; line: bundles, right axis).
 pub fn layer_profile(report: &TrainReport) -> Plot {
-    let mut plot = Plot::new();
     let Some(p) = report.bundles.last() else {
+        let mut plot = Plot::new();
         plot.set_layout(layout(
             &format!("{}: not measured", report.label),
             "hidden layer l",
@@ -393,32 +394,73 @@ pub fn layer_profile(report: &TrainReport) -> Plot {
         ));
         return plot;
     };
-    let layers: Vec<f64> = (1..=p.entropy.len()).map(|l| l as f64).collect();
-    plot.add_trace(plotly::Bar::new(layers.clone(), p.entropy.clone()).name("H^l"));
+    let first = p
+        .first_conflicting_layer()
+        .map_or("none".to_string(), |l| l.to_string());
+    entropy_and_bundles(
+        &format!(
+            "{}: H^l per layer after {} epoch(s) (first conflicting layer: {first})",
+            report.label, p.epoch
+        ),
+        "hidden layer l",
+        (1..=p.entropy.len()).map(|l| l.to_string()).collect(),
+        p.entropy.clone(),
+        &p.num_bundles,
+    )
+}
+
+/// `cb report`'s chart: `H^l` and bundles of every layer of a model, named
+/// as in its file.
+pub fn model_report(r: &ModelReport) -> Plot {
+    let first = r
+        .first_conflicting()
+        .map_or("none".to_string(), |l| format!("{} ({})", l.index, l.name));
+    let bundles: Vec<usize> = r.layers.iter().map(|l| l.num_bundles).collect();
+    entropy_and_bundles(
+        &format!(
+            "{}: H^l per layer (first conflicting layer: {first})",
+            r.activations
+        ),
+        "layer",
+        r.layers
+            .iter()
+            .map(|l| format!("{} {}", l.index, l.name))
+            .collect(),
+        r.layers.iter().map(|l| l.bundle_entropy).collect(),
+        &bundles,
+    )
+}
+
+/// Bars of `H^l` (left axis) and a line of bundle counts (right axis) over
+/// the layers, labelled `x` (kept in the given order).
+fn entropy_and_bundles(
+    title: &str,
+    x_title: &str,
+    x: Vec<String>,
+    entropy: Vec<f64>,
+    bundles: &[usize],
+) -> Plot {
+    let mut plot = Plot::new();
+    plot.add_trace(plotly::Bar::new(x.clone(), entropy).name("H^l"));
     plot.add_trace(
-        Scatter::new(layers, p.num_bundles.iter().map(|&n| n as f64).collect())
+        Scatter::new(x, bundles.iter().map(|&n| n as f64).collect())
             .mode(Mode::LinesMarkers)
             .name("bundles")
             .y_axis("y2"),
     );
-    let first = p
-        .first_conflicting_layer()
-        .map_or("none".to_string(), |l| l.to_string());
     plot.set_layout(
-        layout(
-            &format!(
-                "{}: H^l per layer after {} epoch(s) (first conflicting layer: {first})",
-                report.label, p.epoch
+        layout(title, x_title, "H^l (nats)")
+            .x_axis(
+                Axis::new()
+                    .title(Title::with_text(x_title))
+                    .type_(plotly::layout::AxisType::Category),
+            )
+            .y_axis2(
+                Axis::new()
+                    .title(Title::with_text("bundles"))
+                    .overlaying("y")
+                    .side(plotly::common::AxisSide::Right),
             ),
-            "hidden layer l",
-            "H^l (nats)",
-        )
-        .y_axis2(
-            Axis::new()
-                .title(Title::with_text("bundles"))
-                .overlaying("y")
-                .side(plotly::common::AxisSide::Right),
-        ),
     );
     plot
 }
@@ -530,7 +572,32 @@ pub fn lesion_chart(lesion: &LesionReport) -> Plot {
     plot
 }
 
-/// Writes `plot` as a standalone HTML page (plotly.js from its CDN), atomically.
+/// Writes `plot` as a standalone HTML page (plotly.js from its CDN, so that
+/// a sweep's many pages stay small), atomically.
 pub fn save_html(plot: &Plot, path: &std::path::Path) -> anyhow::Result<()> {
+    let mut plot = plot.clone();
+    plot.use_cdn_js();
     crate::util::write_atomic(path, plot.to_html().as_bytes())
+}
+
+/// A standalone HTML page that works offline: plotly.js embedded (about
+/// 4.6 MB, from the `plotly` crate), `plot` drawn, then `body` (HTML).
+pub fn offline_page(title: &str, plot: &Plot, body: &str) -> String {
+    let esc = |t: &str| {
+        t.replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+    };
+    // The crate's offline sources are plotly.js and then MathJax (2 MB more);
+    // no chart here writes LaTeX, so only the first script is kept.
+    let sources = Plot::offline_js_sources();
+    let plotly_js = sources
+        .find("</script>")
+        .map_or(sources.as_str(), |end| &sources[..end + "</script>".len()]);
+    format!(
+        "<!DOCTYPE html>\n<html>\n<head>\n<meta charset=\"utf-8\">\n<title>{}</title>\n{}\n</head>\n<body>\n{}\n{body}\n</body>\n</html>\n",
+        esc(title),
+        plotly_js,
+        plot.to_inline_html(Some("chart")),
+    )
 }

@@ -14,6 +14,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("lock", &[]),
     ("bundle", &[]),
     ("layer_file", &["npy"]),
+    ("report", &["bundle", "layer_file", "npy", "table"]),
     ("data", &["util"]),
     ("layers", &["util"]),
     ("models", &["layers", "util"]),
@@ -29,8 +30,8 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "train", "models", "layers", "bundle", "data", "device", "util", "table", "lock",
         ],
     ),
-    ("plots", &["train", "experiments", "util"]),
-    ("figures", &["plots", "train", "experiments"]),
+    ("plots", &["train", "experiments", "report", "util"]),
+    ("figures", &["plots", "train", "experiments", "report"]),
 ];
 
 fn rust_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {

@@ -7,8 +7,9 @@
 //!   `savez_compressed`, entries deflated): one array per entry `NAME.npy`,
 //!   in the archive's order, which is the order numpy was given them in
 //!   (`npz.rs`);
-//! - a `.safetensors` file: tensors in the order of their data in the file,
-//!   names as written (`safetensors.rs`);
+//! - a `.safetensors` file: tensors in natural order of their names (the
+//!   format's writers sort tensors by dtype and name, so the file's order is
+//!   not the model's), names as written (`safetensors.rs`);
 //! - a folder of `.npy` files: every `*.npy` file in it, in natural order of
 //!   file names (`layer2.npy` before `layer10.npy`), each named by its file
 //!   stem; other files are ignored (`npy_dir.rs`, order in `natural.rs`).
@@ -46,6 +47,16 @@ pub struct LayerInfo {
     /// As the file writes it: `<f4`, `>f8`, `<f2` (`.npy`, `.npz`); `F32`,
     /// `BF16` (`.safetensors`).
     pub dtype: String,
+}
+
+impl LayerInfo {
+    /// Whether its dtype is one [`LayerFile::read`] converts (f16, bf16,
+    /// f32, f64), told from the header alone: callers can refuse a file
+    /// before reading any layer.
+    pub fn is_float(&self) -> bool {
+        let t = self.dtype.trim_start_matches(['<', '>', '=', '|']);
+        matches!(t, "f2" | "f4" | "f8" | "F16" | "BF16" | "F32" | "F64")
+    }
 }
 
 /// Why a layer file, or one of its layers, could not be used. Every message

@@ -192,6 +192,11 @@ impl SafeTensors {
                 data_len - covered
             )));
         }
+        // Listed in natural order of the names, not the data's: writers
+        // (the `safetensors` packages) sort tensors by dtype and name, so
+        // the offsets carry no model order, and natural order puts
+        // `layers.2` before `layers.10` as a model numbers its layers.
+        listed.sort_by(|a, b| super::natural_cmp(&a.2.name, &b.2.name));
         let (layers, tensors) = listed.into_iter().map(|(_, _, l, t)| (l, t)).unzip();
         Ok((SafeTensors { file, tensors }, layers))
     }

@@ -1,9 +1,9 @@
 //! `cb bundles`: the metric on activations and labels from .npy files.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Result};
-use conflicting_bundles::bundle::{measure_layer, BundleConfig, Criterion};
+use conflicting_bundles::bundle::{measure_layer, BundleConfig, Criterion, Precision};
 use conflicting_bundles::npy::{read_activations, read_labels};
 use serde_json::json;
 
@@ -33,6 +33,15 @@ pub struct Args {
         allow_negative_numbers = true
     )]
     max_weight: Option<f32>,
+    /// Resolution mode's float format: the mapping is computed and compared
+    /// in it, every input and step rounded to nearest even
+    #[arg(
+        long,
+        default_value = "f32",
+        value_name = "f32|f16|bf16",
+        conflicts_with = "gamma"
+    )]
+    precision: Precision,
     /// Threshold mode (eq. 1): resolution gamma
     #[arg(long, group = "criterion", value_name = "G")]
     gamma: Option<f32>,
@@ -60,19 +69,12 @@ pub fn run(args: Args) -> Result<()> {
             n
         );
     }
-    let mut labels = Vec::with_capacity(n);
-    for (i, &y) in raw_labels.iter().enumerate() {
-        if y < 0 || y as u64 >= args.classes as u64 {
-            bail!(
-                "{}: label {y} of sample {i} is outside 0..{}",
-                args.labels.display(),
-                args.classes
-            );
-        }
-        labels.push(y as usize);
-    }
+    let labels = labels_in_range(&args.labels, &raw_labels, args.classes)?;
     let criterion = match (args.max_weight, args.gamma) {
-        (Some(w_max), None) => Criterion::Resolution { w_max },
+        (Some(w_max), None) => Criterion::Resolution {
+            w_max,
+            precision: args.precision,
+        },
         (None, Some(gamma)) => Criterion::Threshold { gamma },
         _ => bail!("give exactly one of --max-weight or --gamma"),
     };
@@ -94,4 +96,23 @@ pub fn run(args: Args) -> Result<()> {
     }
     outln!("{out}")?;
     Ok(())
+}
+
+/// Labels as class indices, or a line naming the first one outside `0..classes`.
+pub fn labels_in_range(path: &Path, raw: &[i64], classes: usize) -> Result<Vec<usize>> {
+    if classes == 0 {
+        bail!("--classes must be at least 1");
+    }
+    raw.iter()
+        .enumerate()
+        .map(|(i, &y)| {
+            if y < 0 || y as u64 >= classes as u64 {
+                bail!(
+                    "{}: label {y} of sample {i} is outside 0..{classes}",
+                    path.display()
+                );
+            }
+            Ok(y as usize)
+        })
+        .collect()
 }

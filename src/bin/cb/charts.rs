@@ -9,19 +9,21 @@ use conflicting_bundles::experiments::conv_sweep::ConvSweepReport;
 use conflicting_bundles::experiments::fc_sweep::FcSweepReport;
 use conflicting_bundles::experiments::toy::ToyReport;
 use conflicting_bundles::figures::{write_figures, Figures};
+use conflicting_bundles::report::ModelReport;
 use serde::de::DeserializeOwned;
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// A report (toy.json, fc_sweep.json, conv_sweep.json, autotune.json) or
-    /// a recorded run (results/<experiment>/<preset>.json)
+    /// A report (toy.json, fc_sweep.json, conv_sweep.json, autotune.json,
+    /// report.json of `cb report`) or a recorded run
+    /// (results/<experiment>/<preset>.json)
     file: PathBuf,
     /// Output folder for the charts (<name>.html)
     #[arg(long)]
     out: PathBuf,
 }
 
-const EXPERIMENTS: [&str; 4] = ["toy", "fc_sweep", "conv_sweep", "autotune"];
+const EXPERIMENTS: [&str; 5] = ["toy", "fc_sweep", "conv_sweep", "autotune", "report"];
 
 pub fn run(a: Args) -> Result<()> {
     let experiment = experiment(&a.file)?;
@@ -39,6 +41,7 @@ pub fn run(a: Args) -> Result<()> {
         "toy" => figures::<ToyReport>(json),
         "fc_sweep" => figures::<FcSweepReport>(json),
         "conv_sweep" => figures::<ConvSweepReport>(json),
+        "report" => figures::<ModelReport>(json),
         _ => figures::<AutotuneReport>(json),
     }
     .with_context(|| format!("{}: not a {experiment} report", a.file.display()))?;

@@ -16,6 +16,7 @@ mod charts;
 mod conv;
 mod data;
 mod experiments;
+mod report;
 
 use std::process::ExitCode;
 
@@ -52,6 +53,9 @@ enum Command {
     Train(experiments::TrainCommand),
     /// Charts (HTML) of a report or recorded run, without training
     Charts(charts::Args),
+    /// Bundle entropy of every layer of any model (activations from .npz,
+    /// .safetensors or .npy files): table, JSON, CSV, HTML
+    Report(report::Args),
 }
 
 fn main() -> ExitCode {
@@ -68,6 +72,7 @@ fn main() -> ExitCode {
         Command::Autotune(args) => autotune::run(args),
         Command::Train(cmd) => experiments::train(cmd),
         Command::Charts(args) => charts::run(args),
+        Command::Report(args) => report::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

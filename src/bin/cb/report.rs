@@ -1,0 +1,194 @@
+//! `cb report`: the bundle report of every layer of any model, from
+//! activations saved as .npz, .safetensors or a folder of .npy files.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+use anyhow::{bail, Result};
+use conflicting_bundles::bundle::{BundleConfig, Criterion, Precision};
+use conflicting_bundles::layer_file::LayerFile;
+use conflicting_bundles::lock::OutLock;
+use conflicting_bundles::npy::read_labels;
+use conflicting_bundles::plots;
+use conflicting_bundles::report::{max_abs_weight, measure_file, ModelReport};
+use conflicting_bundles::util::write_atomic;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use crate::bundles::labels_in_range;
+
+#[derive(clap::Args)]
+#[command(group = clap::ArgGroup::new("criterion").required(true).multiple(false))]
+pub struct Args {
+    /// Activations of the layers for the same N samples: a .npz (numpy
+    /// savez, one array per layer, in the file's order), a .safetensors file,
+    /// or a folder of .npy files (in natural order of their names); each
+    /// array has shape (N, ...)
+    #[arg(value_name = "ACTIVATIONS")]
+    activations: PathBuf,
+    /// Labels: integer .npy of shape (N,)
+    #[arg(long, value_name = "Y.npy")]
+    labels: PathBuf,
+    /// Number of classes C (default: the largest label + 1)
+    #[arg(long)]
+    classes: Option<usize>,
+    /// Output folder: report.json, report.csv, report.html
+    #[arg(long)]
+    out: PathBuf,
+    /// Learning rate of the model's training
+    #[arg(long, default_value_t = 1e-3)]
+    lr: f32,
+    /// Training mini-batch size
+    #[arg(long, default_value_t = 64)]
+    batch_size: usize,
+    /// Resolution mode: the largest absolute weight of the model
+    #[arg(
+        long,
+        group = "criterion",
+        value_name = "W",
+        allow_negative_numbers = true
+    )]
+    max_weight: Option<f32>,
+    /// Resolution mode with the largest absolute weight computed from the
+    /// model's weights (.safetensors, .npz or a folder of .npy)
+    #[arg(long, group = "criterion", value_name = "FILE")]
+    weights: Option<PathBuf>,
+    /// Only weights whose tensor names match one of these globs (repeatable,
+    /// e.g. 'layers.*.weight'); default: every tensor of --weights
+    #[arg(long, value_name = "GLOB", requires = "weights")]
+    weights_include: Vec<String>,
+    /// Threshold mode (eq. 1): resolution gamma
+    #[arg(long, group = "criterion", value_name = "G")]
+    gamma: Option<f32>,
+    /// Resolution mode's float format: the mapping is computed and compared
+    /// in it, every input and step rounded to nearest even
+    #[arg(
+        long,
+        default_value = "f32",
+        value_name = "f32|f16|bf16",
+        conflicts_with = "gamma"
+    )]
+    precision: Precision,
+}
+
+pub fn run(args: Args) -> Result<()> {
+    let patterns = args
+        .weights_include
+        .iter()
+        .map(|g| glob::Pattern::new(g).map_err(|e| anyhow::anyhow!("--weights-include '{g}': {e}")))
+        .collect::<Result<Vec<_>>>()?;
+    // A bad --out costs no work (the lock is taken again to write).
+    OutLock::check(&args.out)?;
+    let raw = read_labels(&args.labels)?;
+    if raw.is_empty() {
+        bail!("{}: no labels (N = 0)", args.labels.display());
+    }
+    let classes = match args.classes {
+        Some(c) => c,
+        None => raw
+            .iter()
+            .max()
+            .map_or(1, |&m| (m.max(0) as u64).saturating_add(1) as usize),
+    };
+    let labels = labels_in_range(&args.labels, &raw, classes)?;
+    let mut file = LayerFile::open(&args.activations)?;
+    conflicting_bundles::report::check_layers(&file, labels.len())?;
+
+    let (criterion, w_max_source) = match (args.max_weight, &args.weights, args.gamma) {
+        (Some(w_max), None, None) => (
+            Criterion::Resolution {
+                w_max,
+                precision: args.precision,
+            },
+            Some("--max-weight".to_string()),
+        ),
+        (None, Some(path), None) => {
+            let mut weights = LayerFile::open(path)?;
+            let include =
+                |name: &str| patterns.is_empty() || patterns.iter().any(|p| p.matches(name));
+            let (w_max, count) = max_abs_weight(&mut weights, include)?;
+            let filter = if patterns.is_empty() {
+                String::new()
+            } else {
+                format!(" matching {}", args.weights_include.join(", "))
+            };
+            (
+                Criterion::Resolution {
+                    w_max,
+                    precision: args.precision,
+                },
+                Some(format!(
+                    "largest |w| of {count} tensors{filter} in {}",
+                    path.display()
+                )),
+            )
+        }
+        (None, None, Some(gamma)) => (Criterion::Threshold { gamma }, None),
+        _ => bail!("give exactly one of --max-weight, --weights or --gamma"),
+    };
+    let cfg = BundleConfig {
+        lr: args.lr,
+        batch_size: args.batch_size,
+        num_classes: classes,
+        criterion,
+    };
+
+    let total = file.layers().len() as u64;
+    let bar = std::io::stderr().is_terminal().then(|| {
+        let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
+        bar.set_style(
+            ProgressStyle::with_template(
+                "layers [{bar:30}] {pos}/{len} {elapsed_precise} eta {eta} {msg}",
+            )
+            .expect("static template")
+            .progress_chars("=> "),
+        );
+        bar
+    });
+    let report = measure_file(
+        &mut file,
+        &args.labels,
+        &labels,
+        &cfg,
+        w_max_source,
+        |done, total, row| {
+            match &bar {
+                Some(bar) => {
+                    bar.set_position(done as u64);
+                    bar.set_message(row.name.clone());
+                }
+                // Not a terminal (a log, a batch job): a line per layer.
+                None => eprintln!(
+                    "layer {done}/{total} {}: H^l {:.4}, {} bundles",
+                    row.name, row.bundle_entropy, row.num_bundles
+                ),
+            }
+        },
+    )?;
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    write_outputs(&args.out, &report)?;
+    outln!("{report}")?;
+    outln!(
+        "wrote report.json, report.csv and report.html to {}",
+        args.out.display()
+    )?;
+    Ok(())
+}
+
+/// The three files, each written atomically, holding the folder's lock.
+fn write_outputs(out: &std::path::Path, report: &ModelReport) -> Result<()> {
+    let _lock = OutLock::acquire(out)?;
+    write_atomic(
+        &out.join("report.json"),
+        serde_json::to_string_pretty(report)?.as_bytes(),
+    )?;
+    write_atomic(&out.join("report.csv"), report.to_csv().as_bytes())?;
+    let table: String = report.tables().iter().map(|t| t.to_html()).collect();
+    let page = plots::offline_page(
+        &format!("Bundle report: {}", report.activations),
+        &plots::model_report(report),
+        &table,
+    );
+    write_atomic(&out.join("report.html"), page.as_bytes())
+}
