@@ -10,7 +10,7 @@ use serde_json::json;
 #[derive(clap::Args)]
 #[command(group = clap::ArgGroup::new("criterion").required(true).multiple(false))]
 pub struct Args {
-    /// Activations of one layer: float32/float64 .npy of shape (N, ...)
+    /// Activations of one layer: float16/32/64 .npy of shape (N, ...)
     #[arg(long, value_name = "A.npy")]
     activations: PathBuf,
     /// Labels: integer .npy of shape (N,)
