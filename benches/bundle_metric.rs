@@ -5,7 +5,7 @@
 //! `cargo bench --bench bundle_metric`; numbers go in docs/benchmarks.md.
 
 use conflicting_bundles::bundle::{
-    measure_layers, resolution_bundles, threshold_bundles, BundleConfig,
+    measure_layers, resolution_bundles, Precision, threshold_bundles, BundleConfig,
 };
 use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion};
 use rand::{rngs::SmallRng, Rng, SeedableRng};
@@ -58,7 +58,7 @@ fn fast_vs_greedy(c: &mut Criterion) {
     for dim in [512usize, 4096] {
         let acts = layer(&mut rng, dim);
         group.bench_with_input(BenchmarkId::new("resolution_fast", dim), &dim, |b, _| {
-            b.iter(|| resolution_bundles(black_box(&acts), N, 0.7, 1e-3, 64))
+            b.iter(|| resolution_bundles(black_box(&acts), N, 0.7, 1e-3, 64, Precision::F32))
         });
         group.bench_with_input(BenchmarkId::new("greedy_paper", dim), &dim, |b, _| {
             b.iter(|| threshold_bundles(black_box(&acts), N, 1e-8, 1e-3, 64))

@@ -115,7 +115,7 @@ fn sub_resolution_differences_are_bundled_and_larger_ones_are_not() {
     let r = measure_layer(
         &flat(&rows),
         &[0, 1, 0],
-        &cfg(2, Criterion::Resolution { w_max: 1.0 }),
+        &cfg(2, Criterion::resolution(1.0)),
     )
     .unwrap();
     assert_eq!(r.num_bundles, 2);
@@ -137,7 +137,7 @@ fn positive_and_negative_zero_are_equal() {
     let r = measure_layer(
         &flat(&rows),
         &[0, 1],
-        &cfg(2, Criterion::Resolution { w_max: -0.0 }),
+        &cfg(2, Criterion::resolution(-0.0)),
     )
     .unwrap();
     assert_eq!(r.num_bundles, 1);
@@ -161,7 +161,7 @@ fn mapping_follows_the_specified_op_order() {
                 lr,
                 batch_size: bs,
                 num_classes: 2,
-                criterion: Criterion::Resolution { w_max },
+                criterion: Criterion::resolution(w_max),
             };
             let r = measure_layer(&[a, b], &[0, 1], &c).unwrap();
             assert_eq!(r.num_bundles == 1, spec_eq, "a = {a:e}, b = {b:e}");
@@ -201,7 +201,7 @@ fn fully_conflicting_bundle_has_entropy_ln_c() {
     let r = measure_layer(
         &acts,
         &labels,
-        &cfg(10, Criterion::Resolution { w_max: 0.5 }),
+        &cfg(10, Criterion::resolution(0.5)),
     )
     .unwrap();
     assert_eq!(r.num_bundles, 1);
@@ -217,7 +217,7 @@ fn same_label_bundles_and_singletons_have_zero_entropy() {
     let r = measure_layer(
         &acts,
         &[3, 3, 3, 0],
-        &cfg(4, Criterion::Resolution { w_max: 1.0 }),
+        &cfg(4, Criterion::resolution(1.0)),
     )
     .unwrap();
     assert_eq!((r.num_bundles, r.bundle_entropy), (2, 0.0));
@@ -235,7 +235,7 @@ fn non_finite_rows_are_singletons_and_counted() {
     ];
     let labels = [0, 1, 0, 1, 0, 1];
     for criterion in [
-        Criterion::Resolution { w_max: 1.0 },
+        Criterion::resolution(1.0),
         Criterion::Threshold { gamma: 1.0 },
     ] {
         let r = measure_layer(&flat(&rows), &labels, &cfg(2, criterion)).unwrap();
@@ -248,7 +248,7 @@ fn non_finite_rows_are_singletons_and_counted() {
 
 #[test]
 fn zero_width_rows_all_bundle_together() {
-    let r = measure_layer(&[], &[0, 1], &cfg(2, Criterion::Resolution { w_max: 1.0 })).unwrap();
+    let r = measure_layer(&[], &[0, 1], &cfg(2, Criterion::resolution(1.0))).unwrap();
     assert_eq!(r.num_bundles, 1);
 }
 
@@ -263,7 +263,7 @@ fn all_layers_in_one_call_match_layer_by_layer() {
         })
         .collect();
     let views: Vec<&[f32]> = layers.iter().map(|v| v.as_slice()).collect();
-    let c = cfg(4, Criterion::Resolution { w_max: 1.0 });
+    let c = cfg(4, Criterion::resolution(1.0));
     let all = measure_layers(&views, &labels, &c).unwrap();
     assert_eq!(all.len(), 5);
     for (l, r) in views.iter().zip(&all) {
@@ -277,7 +277,7 @@ fn all_layers_in_one_call_match_layer_by_layer() {
 
 #[test]
 fn bad_inputs_are_errors_not_panics() {
-    let c = cfg(2, Criterion::Resolution { w_max: 1.0 });
+    let c = cfg(2, Criterion::resolution(1.0));
     assert_eq!(measure_layer(&[], &[], &c), Err(BundleError::NoSamples));
     assert_eq!(
         measure_layer(&[1.0], &[0], &cfg(0, c.criterion)),
@@ -317,7 +317,7 @@ fn tensors_on_a_device_match_host_slices() {
     let data: Vec<f32> = (0..40).map(|i| (i % 6) as f32).collect();
     let t: Tensor<(usize, usize), f32, Cpu> = dev.tensor_from_vec(data.clone(), (10, 4));
     let labels: Vec<usize> = (0..10).map(|i| i % 3).collect();
-    let c = cfg(3, Criterion::Resolution { w_max: 1.0 });
+    let c = cfg(3, Criterion::resolution(1.0));
     let r = measure_tensors(&[t], &labels, &c).unwrap();
     assert_eq!(r[0], measure_layer(&data, &labels, &c).unwrap());
 }
@@ -365,10 +365,10 @@ proptest! {
     #[test]
     fn resolution_fast_path_matches_oracle((rows, labels, w_max) in layer_strategy()) {
         let ids = oracle_resolution(&rows, w_max, 1e-3, 64);
-        let a = resolution_bundles(&flat(&rows), rows.len(), w_max, 1e-3, 64);
+        let a = resolution_bundles(&flat(&rows), rows.len(), w_max, 1e-3, 64, Precision::F32);
         let got: Vec<usize> = a.bundle_of.iter().map(|&b| b as usize).collect();
         prop_assert_eq!(&got, &ids);
-        let r = measure_layer(&flat(&rows), &labels, &cfg(3, Criterion::Resolution { w_max })).unwrap();
+        let r = measure_layer(&flat(&rows), &labels, &cfg(3, Criterion::resolution(w_max))).unwrap();
         prop_assert!((r.bundle_entropy - oracle_entropy(&ids, &labels, 3)).abs() < 1e-12);
         prop_assert_eq!(r.non_finite, rows.iter().filter(|r| !finite_row(r)).count());
     }
@@ -397,7 +397,7 @@ proptest! {
 
     #[test]
     fn device_path_matches_host_path((rows, _labels, w_max) in layer_strategy()) {
-        let host = resolution_bundles(&flat(&rows), rows.len(), w_max, 1e-3, 64);
+        let host = resolution_bundles(&flat(&rows), rows.len(), w_max, 1e-3, 64, Precision::F32);
         prop_assert_eq!(device_assignment(&rows, w_max, 1e-3), host.bundle_of);
     }
 }
@@ -411,7 +411,7 @@ fn device_path_handles_overflowing_mapping_and_full_collapse() {
         vec![2e38, 1.0],
         vec![1.0, 1.0],
     ];
-    let host = resolution_bundles(&flat(&rows), 4, 0.5, 10.0, 64);
+    let host = resolution_bundles(&flat(&rows), 4, 0.5, 10.0, 64, Precision::F32);
     assert_eq!(device_assignment(&rows, 0.5, 10.0), host.bundle_of);
     // Everything in one bundle; and all distinct.
     let same = vec![vec![0.25f32; 300]; 50];
@@ -437,7 +437,7 @@ fn measure_tensors_on_device_matches_measure_layers() {
                 .collect()
         })
         .collect();
-    let c = cfg(4, Criterion::Resolution { w_max: 1.0 });
+    let c = cfg(4, Criterion::resolution(1.0));
     let tensors: Vec<Tensor<(usize, usize), f32, Cpu>> = data
         .iter()
         .map(|v| dev.tensor_from_vec(v.clone(), (64, 20)))

@@ -24,14 +24,15 @@ use std::collections::HashMap;
 use dfdx::prelude::*;
 use rand::{rngs::SmallRng, Rng, SeedableRng};
 
-use super::{resolution_bundles, Assignment};
+use super::{resolution_bundles, Assignment, Precision};
 
 /// Fingerprints per row.
 const K: usize = 3;
 /// Rounds |x| < 2^22 to the nearest integer: (x + M) - M in f32.
 const ROUND: f32 = 12_582_912.0;
 
-/// Bundles the rows of `a` (N × D) in resolution mode, on `a`'s device.
+/// Bundles the rows of `a` (N × D) in resolution mode in f32, on `a`'s
+/// device.
 pub fn resolution_bundles_on_device<D: Device<f32>>(
     a: &Tensor<(usize, usize), f32, D>,
     w_max: f32,
@@ -44,7 +45,7 @@ pub fn resolution_bundles_on_device<D: Device<f32>>(
         .min(((1u32 << 24) - 1) as f64 / d.max(1) as f64)
         .floor() as f32;
     if n == 0 || d == 0 || amp < 1.0 {
-        return resolution_bundles(&a.as_vec(), n, w_max, lr, batch_size);
+        return resolution_bundles(&a.as_vec(), n, w_max, lr, batch_size, Precision::F32);
     }
     let dev = a.device();
     let v = ((a.clone() * lr) / batch_size as f32).negate() + w_max;
@@ -123,7 +124,7 @@ pub fn resolution_bundles_on_device<D: Device<f32>>(
             .clone()
             .gather(dev.tensor_from_vec(host_rows.clone(), (host_rows.len(),)))
             .as_vec();
-        let local = resolution_bundles(&sub, host_rows.len(), w_max, lr, batch_size);
+        let local = resolution_bundles(&sub, host_rows.len(), w_max, lr, batch_size, Precision::F32);
         let mut first: HashMap<u32, usize> = HashMap::new();
         for (k, &b) in local.bundle_of.iter().enumerate() {
             rep_of[host_rows[k]] = *first.entry(b).or_insert(host_rows[k]);

@@ -7,7 +7,8 @@
 //!
 //! Two bundling criteria:
 //! - [`Criterion::Resolution`] (default, what the paper's experiments ran):
-//!   `v_i = w_max - (lr * a_i) / batch_size`, each step in f32 in that order;
+//!   `v_i = w_max - (lr * a_i) / batch_size`, each step in f32 in that order
+//!   (or in f16 or bf16, each input and step rounded to it: [`Precision`]);
 //!   samples are bundled when `v_i == v_j` component-wise (`+0.0 == -0.0`).
 //!   Equality is an equivalence, so bundling hashes bit patterns: O(N·D).
 //! - [`Criterion::Threshold`] (eq. 1): bundled when
@@ -19,12 +20,14 @@
 
 mod device;
 mod entropy;
+mod precision;
 mod resolution;
 mod tensors;
 mod threshold;
 
 pub use device::resolution_bundles_on_device;
 pub use entropy::{bundle_entropy, Assignment};
+pub use precision::Precision;
 pub use resolution::resolution_bundles;
 pub use tensors::{measure_tensors, measure_tensors_on_device};
 pub use threshold::threshold_bundles;
@@ -37,8 +40,14 @@ use serde::{Deserialize, Serialize};
 #[serde(rename_all = "snake_case")]
 pub enum Criterion {
     /// Float-resolution equality after the weight-update mapping; `w_max` is
-    /// the largest absolute weight of the model's hidden layers.
-    Resolution { w_max: f32 },
+    /// the largest absolute weight of the model's hidden layers, `precision`
+    /// the format the mapping is computed and compared in (f32 when a stored
+    /// config predates it).
+    Resolution {
+        w_max: f32,
+        #[serde(default)]
+        precision: Precision,
+    },
     /// Eq. (1) of the paper with an explicit resolution `gamma`.
     Threshold { gamma: f32 },
 }
@@ -62,7 +71,17 @@ impl BundleConfig {
             lr: 1e-3,
             batch_size: 64,
             num_classes,
-            criterion: Criterion::Resolution { w_max },
+            criterion: Criterion::resolution(w_max),
+        }
+    }
+}
+
+impl Criterion {
+    /// Resolution mode in f32, the paper's setting.
+    pub fn resolution(w_max: f32) -> Self {
+        Criterion::Resolution {
+            w_max,
+            precision: Precision::F32,
         }
     }
 }
@@ -130,7 +149,7 @@ impl BundleConfig {
             ));
         }
         match self.criterion {
-            Criterion::Resolution { w_max } if !w_max.is_finite() => Err(
+            Criterion::Resolution { w_max, .. } if !w_max.is_finite() => Err(
                 BundleError::BadParameter(format!("max weight must be finite, got {w_max}")),
             ),
             Criterion::Threshold { gamma } if !(gamma.is_finite() && gamma >= 0.0) => {
@@ -183,8 +202,8 @@ fn row_len(values: usize, samples: usize) -> Result<usize, BundleError> {
 
 fn assign(acts: &[f32], n: usize, cfg: &BundleConfig) -> Assignment {
     match cfg.criterion {
-        Criterion::Resolution { w_max } => {
-            resolution_bundles(acts, n, w_max, cfg.lr, cfg.batch_size)
+        Criterion::Resolution { w_max, precision } => {
+            resolution_bundles(acts, n, w_max, cfg.lr, cfg.batch_size, precision)
         }
         Criterion::Threshold { gamma } => threshold_bundles(acts, n, gamma, cfg.lr, cfg.batch_size),
     }

@@ -6,21 +6,28 @@ use dfdx::prelude::*;
 use rayon::prelude::*;
 
 use super::device::resolution_bundles_on_device;
-use super::{measure_layers, report, BundleConfig, BundleError, Criterion, LayerReport};
+use super::{
+    measure_layers, report, BundleConfig, BundleError, Criterion, LayerReport, Precision,
+};
 
 /// Measures every hidden layer given as N × D_l tensors (on any device).
 ///
 /// On the CPU the activations are read in place by the host algorithm. On
 /// other devices resolution mode does its per-sample work there (see
-/// [`resolution_bundles_on_device`]); threshold mode copies each layer to
-/// the host (its greedy pairwise scan has no cheap reduction).
+/// [`resolution_bundles_on_device`]) in f32; f16/bf16 resolution and
+/// threshold mode copy each layer to the host (the device path's exact
+/// fingerprints are f32 tensor ops; the threshold's greedy pairwise scan has
+/// no cheap reduction).
 pub fn measure_tensors<D: Device<f32>>(
     layers: &[Tensor<(usize, usize), f32, D>],
     labels: &[usize],
     cfg: &BundleConfig,
 ) -> Result<Vec<LayerReport>, BundleError> {
     match cfg.criterion {
-        Criterion::Resolution { .. } if TypeId::of::<D>() != TypeId::of::<Cpu>() => {
+        Criterion::Resolution {
+            precision: Precision::F32,
+            ..
+        } if TypeId::of::<D>() != TypeId::of::<Cpu>() => {
             measure_tensors_on_device(layers, labels, cfg)
         }
         _ => {
@@ -31,15 +38,19 @@ pub fn measure_tensors<D: Device<f32>>(
     }
 }
 
-/// Like [`measure_tensors`] but always takes the device path in resolution
-/// mode (also on the CPU, where it serves to test that path).
+/// Like [`measure_tensors`] but always takes the device path in f32
+/// resolution mode (also on the CPU, where it serves to test that path).
 pub fn measure_tensors_on_device<D: Device<f32>>(
     layers: &[Tensor<(usize, usize), f32, D>],
     labels: &[usize],
     cfg: &BundleConfig,
 ) -> Result<Vec<LayerReport>, BundleError> {
     cfg.validate(labels)?;
-    let Criterion::Resolution { w_max } = cfg.criterion else {
+    let Criterion::Resolution {
+        w_max,
+        precision: Precision::F32,
+    } = cfg.criterion
+    else {
         return measure_tensors(layers, labels, cfg);
     };
     for t in layers {

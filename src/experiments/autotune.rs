@@ -624,9 +624,7 @@ fn lesion_study<D: ConvDevice>(
         lr: 1e-3,
         batch_size: 64,
         num_classes: 10,
-        criterion: Criterion::Resolution {
-            w_max: model.w_max(),
-        },
+        criterion: Criterion::resolution(model.w_max()),
     };
     let measured = measure_tensors(&branches, &s.labels_usize(), &cfg)?;
     // Branch i belongs to hidden layer i + 2 (layer 1 is the stem).

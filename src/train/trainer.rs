@@ -492,7 +492,7 @@ pub fn measure_hidden<I: Dim, const C: usize, D: Device<f32>, M: Classifier<I, C
         lr,
         batch_size,
         num_classes: C,
-        criterion: Criterion::Resolution { w_max },
+        criterion: Criterion::resolution(w_max),
     };
     let layers = measure_tensors(&out.hidden, &samples.labels_usize(), &cfg)?;
     Ok(BundlePoint::new(0, 0, w_max, &layers))

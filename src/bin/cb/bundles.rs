@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use anyhow::{bail, Result};
-use conflicting_bundles::bundle::{measure_layer, BundleConfig, Criterion};
+use conflicting_bundles::bundle::{measure_layer, BundleConfig, Criterion, Precision};
 use conflicting_bundles::npy::{read_activations, read_labels};
 use serde_json::json;
 
@@ -33,6 +33,15 @@ pub struct Args {
         allow_negative_numbers = true
     )]
     max_weight: Option<f32>,
+    /// Resolution mode's float format: the mapping is computed and compared
+    /// in it, every input and step rounded to nearest even
+    #[arg(
+        long,
+        default_value = "f32",
+        value_name = "f32|f16|bf16",
+        conflicts_with = "gamma"
+    )]
+    precision: Precision,
     /// Threshold mode (eq. 1): resolution gamma
     #[arg(long, group = "criterion", value_name = "G")]
     gamma: Option<f32>,
@@ -72,7 +81,10 @@ pub fn run(args: Args) -> Result<()> {
         labels.push(y as usize);
     }
     let criterion = match (args.max_weight, args.gamma) {
-        (Some(w_max), None) => Criterion::Resolution { w_max },
+        (Some(w_max), None) => Criterion::Resolution {
+            w_max,
+            precision: args.precision,
+        },
         (None, Some(gamma)) => Criterion::Threshold { gamma },
         _ => bail!("give exactly one of --max-weight or --gamma"),
     };
