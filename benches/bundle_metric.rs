@@ -5,7 +5,7 @@
 //! `cargo bench --bench bundle_metric`; numbers go in docs/benchmarks.md.
 
 use conflicting_bundles::bundle::{
-    measure_layers, resolution_bundles, Precision, threshold_bundles, BundleConfig,
+    measure_layers, resolution_bundles, threshold_bundles, BundleConfig, Precision,
 };
 use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion};
 use rand::{rngs::SmallRng, Rng, SeedableRng};

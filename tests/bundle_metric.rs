@@ -134,12 +134,7 @@ fn positive_and_negative_zero_are_equal() {
         oracle_v(-0.0, -0.0, 1e-3, 64).to_bits(),
         "the test needs the two signs of zero"
     );
-    let r = measure_layer(
-        &flat(&rows),
-        &[0, 1],
-        &cfg(2, Criterion::resolution(-0.0)),
-    )
-    .unwrap();
+    let r = measure_layer(&flat(&rows), &[0, 1], &cfg(2, Criterion::resolution(-0.0))).unwrap();
     assert_eq!(r.num_bundles, 1);
 }
 
@@ -198,12 +193,7 @@ fn fully_conflicting_bundle_has_entropy_ln_c() {
     let n = 1000;
     let labels: Vec<usize> = (0..n).map(|i| i % 10).collect();
     let acts = vec![0.25f32; n * 7];
-    let r = measure_layer(
-        &acts,
-        &labels,
-        &cfg(10, Criterion::resolution(0.5)),
-    )
-    .unwrap();
+    let r = measure_layer(&acts, &labels, &cfg(10, Criterion::resolution(0.5))).unwrap();
     assert_eq!(r.num_bundles, 1);
     // -Σ 0.1 ln(0.1 + 1e-5) = ln 10 - 1e-4 (to first order).
     let expected = -(0.1f64 * (0.1f64 + 1e-5).ln()) * 10.0;
@@ -214,12 +204,7 @@ fn fully_conflicting_bundle_has_entropy_ln_c() {
 #[test]
 fn same_label_bundles_and_singletons_have_zero_entropy() {
     let acts = vec![1.0f32, 1.0, 1.0, 2.0];
-    let r = measure_layer(
-        &acts,
-        &[3, 3, 3, 0],
-        &cfg(4, Criterion::resolution(1.0)),
-    )
-    .unwrap();
+    let r = measure_layer(&acts, &[3, 3, 3, 0], &cfg(4, Criterion::resolution(1.0))).unwrap();
     assert_eq!((r.num_bundles, r.bundle_entropy), (2, 0.0));
 }
 

@@ -102,9 +102,9 @@ fn oracle_bundles(rows: &[Vec<f32>], w_max: f32, lr: f32, bs: usize, t: &[f64]) 
     let mut ids: Vec<u32> = Vec::new();
     let mut next = 0;
     for i in 0..rows.len() {
-        let same = mapped[i].as_ref().and_then(|mi| {
-            (0..i).find(|&j| mapped[j].as_ref().is_some_and(|mj| mj == mi))
-        });
+        let same = mapped[i]
+            .as_ref()
+            .and_then(|mi| (0..i).find(|&j| mapped[j].as_ref().is_some_and(|mj| mj == mi)));
         ids.push(match same {
             Some(j) => ids[j],
             None => {
@@ -134,7 +134,13 @@ fn rounding_matches_the_tables_at_every_value_and_every_tie() {
         }
         let top = t[t.len() - 1];
         let overflow = (top + (top - t[t.len() - 2]) / 2.0) as f32;
-        xs.extend([top as f32, overflow, overflow.next_down(), f32::MAX, f32::INFINITY]);
+        xs.extend([
+            top as f32,
+            overflow,
+            overflow.next_down(),
+            f32::MAX,
+            f32::INFINITY,
+        ]);
         for x in xs.clone() {
             xs.push(-x);
         }
@@ -219,7 +225,10 @@ fn activations_beyond_f16s_range_bundle_as_infinity() {
 fn precision_names_parse_and_print() {
     for p in Precision::ALL {
         assert_eq!(p.name().parse::<Precision>().unwrap(), p);
-        assert_eq!(p.to_string().to_uppercase().parse::<Precision>().unwrap(), p);
+        assert_eq!(
+            p.to_string().to_uppercase().parse::<Precision>().unwrap(),
+            p
+        );
     }
     let e = "f8".parse::<Precision>().unwrap_err();
     assert!(e.contains("f8") && e.contains("bf16"), "{e}");
@@ -238,7 +247,11 @@ fn configs_stored_before_precision_existed_read_as_f32() {
 /// amount around each 16-bit format's spacing, some beyond f16's range, some
 /// NaN or ±Inf.
 fn rows_strategy() -> impl Strategy<Value = (Vec<Vec<f32>>, f32, f32, usize)> {
-    (1usize..30, prop::sample::select(vec![1usize, 2, 7]), 1usize..4)
+    (
+        1usize..30,
+        prop::sample::select(vec![1usize, 2, 7]),
+        1usize..4,
+    )
         .prop_flat_map(|(n, d, protos)| {
             (
                 prop::collection::vec(prop::collection::vec(-1.0f32..1.0, d), protos),

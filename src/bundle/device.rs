@@ -124,7 +124,8 @@ pub fn resolution_bundles_on_device<D: Device<f32>>(
             .clone()
             .gather(dev.tensor_from_vec(host_rows.clone(), (host_rows.len(),)))
             .as_vec();
-        let local = resolution_bundles(&sub, host_rows.len(), w_max, lr, batch_size, Precision::F32);
+        let local =
+            resolution_bundles(&sub, host_rows.len(), w_max, lr, batch_size, Precision::F32);
         let mut first: HashMap<u32, usize> = HashMap::new();
         for (k, &b) in local.bundle_of.iter().enumerate() {
             rep_of[host_rows[k]] = *first.entry(b).or_insert(host_rows[k]);

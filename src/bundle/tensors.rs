@@ -6,9 +6,7 @@ use dfdx::prelude::*;
 use rayon::prelude::*;
 
 use super::device::resolution_bundles_on_device;
-use super::{
-    measure_layers, report, BundleConfig, BundleError, Criterion, LayerReport, Precision,
-};
+use super::{measure_layers, report, BundleConfig, BundleError, Criterion, LayerReport, Precision};
 
 /// Measures every hidden layer given as N × D_l tensors (on any device).
 ///
