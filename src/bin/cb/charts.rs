@@ -7,13 +7,15 @@ use anyhow::{bail, Context, Result};
 use conflicting_bundles::experiments::autotune::AutotuneReport;
 use conflicting_bundles::experiments::conv_sweep::ConvSweepReport;
 use conflicting_bundles::experiments::fc_sweep::FcSweepReport;
+use conflicting_bundles::experiments::precision::PrecisionReport;
 use conflicting_bundles::experiments::toy::ToyReport;
 use conflicting_bundles::figures::{write_figures, Figures};
 use serde::de::DeserializeOwned;
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// A report (toy.json, fc_sweep.json, conv_sweep.json, autotune.json) or
+    /// A report (toy.json, fc_sweep.json, conv_sweep.json, autotune.json,
+    /// precision_sweep.json) or
     /// a recorded run (results/<experiment>/<preset>.json)
     file: PathBuf,
     /// Output folder for the charts (<name>.html)
@@ -21,7 +23,13 @@ pub struct Args {
     out: PathBuf,
 }
 
-const EXPERIMENTS: [&str; 4] = ["toy", "fc_sweep", "conv_sweep", "autotune"];
+const EXPERIMENTS: [&str; 5] = [
+    "toy",
+    "fc_sweep",
+    "conv_sweep",
+    "autotune",
+    "precision_sweep",
+];
 
 pub fn run(a: Args) -> Result<()> {
     let experiment = experiment(&a.file)?;
@@ -39,6 +47,7 @@ pub fn run(a: Args) -> Result<()> {
         "toy" => figures::<ToyReport>(json),
         "fc_sweep" => figures::<FcSweepReport>(json),
         "conv_sweep" => figures::<ConvSweepReport>(json),
+        "precision_sweep" => figures::<PrecisionReport>(json),
         _ => figures::<AutotuneReport>(json),
     }
     .with_context(|| format!("{}: not a {experiment} report", a.file.display()))?;
