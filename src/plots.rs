@@ -579,15 +579,17 @@ pub fn precision_boundary(report: &PrecisionReport) -> Plot {
                     }
                 }
             }
-            let symbol = match stage {
-                Stage::Init => MarkerSymbol::CircleOpen,
-                Stage::Trained => MarkerSymbol::Circle,
+            // "none" of init to the left, of trained to the right: the two
+            // markers sit side by side and centred labels would overlap.
+            let (symbol, side) = match stage {
+                Stage::Init => (MarkerSymbol::CircleOpen, Position::TopLeft),
+                Stage::Trained => (MarkerSymbol::Circle, Position::TopRight),
             };
             plot.add_trace(
                 Scatter::new(x, y)
                     .mode(Mode::MarkersText)
                     .text_array(text)
-                    .text_position(Position::TopCenter)
+                    .text_position(side)
                     .marker(Marker::new().symbol(symbol).size(11).color(format_color(p)))
                     .name(format!("{p}, {}", stage.name())),
             );
@@ -616,6 +618,8 @@ pub fn precision_boundary(report: &PrecisionReport) -> Plot {
         .x_axis(
             Axis::new()
                 .title(Title::with_text("net"))
+                .zero_line(false)
+                .range(vec![-0.5, nets.len() as f64 - 0.5])
                 .tick_mode(plotly::common::TickMode::Array)
                 .tick_values((0..nets.len()).map(|i| i as f64).collect())
                 .tick_text(nets.iter().map(|r| r.net.to_string()).collect()),
