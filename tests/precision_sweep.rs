@@ -295,3 +295,62 @@ fn cli_bad_flags_are_one_line_errors_and_write_nothing() {
     }
     assert_eq!(std::fs::read_dir(out.path()).unwrap().count(), 0);
 }
+
+/// A net without a conflicting layer in a format is drawn at L + 1 with the
+/// label "none"; every chart has a title and axis titles.
+#[test]
+fn charts_show_no_conflict_at_depth_plus_one() {
+    let point = |precision, first: Option<usize>| FormatPoint {
+        precision,
+        first_conflicting_layer: first,
+        last_entropy: 0.0,
+        entropy: vec![0.0; 4],
+        num_bundles: vec![1; 4],
+    };
+    let snapshot = |step| Snapshot {
+        step,
+        w_max: 0.5,
+        formats: vec![point(Precision::F32, None), point(Precision::Bf16, Some(2))],
+    };
+    let net = PrecisionNet::Fc { width: 8, depth: 4 };
+    let report = PrecisionReport {
+        config: PrecisionConfig {
+            nets: vec![net],
+            precisions: vec![Precision::F32, Precision::Bf16],
+            ..tiny()
+        },
+        nets: vec![NetResult {
+            net,
+            num_hidden: 4,
+            test_accuracy: 0.5,
+            train_accuracy: 0.5,
+            init: snapshot(0),
+            trained: snapshot(10),
+            seconds: 1.0,
+        }],
+    };
+    let json =
+        |p: &plotly::Plot| -> serde_json::Value { serde_json::from_str(&p.to_json()).unwrap() };
+    let v = json(&conflicting_bundles::plots::precision_boundary(&report));
+    // Two formats × two stages, and the depth marks.
+    let traces = v["data"].as_array().unwrap();
+    assert_eq!(traces.len(), 5);
+    for t in &v["data"].as_array().unwrap()[..4] {
+        let f32_trace = t["name"].as_str().unwrap().starts_with("f32");
+        let (y, text) = (t["y"][0].as_f64().unwrap(), t["text"][0].as_str().unwrap());
+        if f32_trace {
+            assert_eq!((y, text), (5.0, "none"), "{t}");
+        } else {
+            assert_eq!((y, text), (2.0, ""), "{t}");
+        }
+    }
+    let layers = json(&conflicting_bundles::plots::precision_layers(&report, net));
+    // Two formats × two stages and the ln 10 line.
+    assert_eq!(layers["data"].as_array().unwrap().len(), 5);
+    for chart in [&v, &layers] {
+        let l = &chart["layout"];
+        for title in [&l["title"], &l["xaxis"]["title"], &l["yaxis"]["title"]] {
+            assert!(title["text"].as_str().is_some_and(|t| !t.is_empty()), "{l}");
+        }
+    }
+}
