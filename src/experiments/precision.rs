@@ -122,7 +122,7 @@ impl Presets for PrecisionConfig {
 
     /// Well under a minute on 2 cores (CI runs it in notebook 05): two
     /// 50-layer FC nets and a 30-layer VGG and ResNet at widths ÷ 16, 50
-    /// steps on an MNIST subset; the numbers mean little.
+    /// steps on an MNIST subset (6 s from the CLI); the numbers mean little.
     fn quick() -> Self {
         Self {
             nets: [fc_nets(&[10, 25], 50), vgg_and_resnet(&[30])].concat(),
@@ -138,7 +138,9 @@ impl Presets for PrecisionConfig {
 
     /// Figure 1's boundary nets at the paper's depth (150 layers, widths
     /// 10–100) and a 50-layer VGG and ResNet at widths ÷ 8 (the conv
-    /// sweep's lesson width), two epochs each on all of MNIST.
+    /// sweep's lesson width), two epochs each on all of MNIST: 6.6 minutes
+    /// on 2 cores shared with other builds (recorded in
+    /// `results/precision_sweep/lesson.json`).
     fn lesson() -> Self {
         Self {
             nets: [fc_nets(&FC_WIDTHS, 150), vgg_and_resnet(&[50])].concat(),
