@@ -7,6 +7,7 @@ use plotly::Plot;
 use crate::experiments::autotune::AutotuneReport;
 use crate::experiments::conv_sweep::ConvSweepReport;
 use crate::experiments::fc_sweep::FcSweepReport;
+use crate::experiments::precision::PrecisionReport;
 use crate::experiments::toy::ToyReport;
 use crate::plots;
 use crate::report::ModelReport;
@@ -72,6 +73,24 @@ impl Figures for ConvSweepReport {
             ),
         ];
         charts.extend(traces(&self.traces));
+        charts
+    }
+}
+
+impl Figures for PrecisionReport {
+    /// Beyond the paper: the first conflicting layer per format, then each
+    /// net's `H^l` per layer per format.
+    fn figures(&self) -> Vec<(String, Plot)> {
+        let mut charts = vec![(
+            "first_conflicting_layer".to_string(),
+            plots::precision_boundary(self),
+        )];
+        charts.extend(self.nets.iter().map(|r| {
+            (
+                format!("layers_{}", r.net.to_string().replace(' ', "_")),
+                plots::precision_layers(self, r.net),
+            )
+        }));
         charts
     }
 }

@@ -9,6 +9,7 @@ use plotly::{HeatMap, Plot, Scatter};
 use crate::experiments::autotune::{AutotuneReport, LesionReport, MeanStd, Table1Row};
 use crate::experiments::conv_sweep::ConvSweepReport;
 use crate::experiments::fc_sweep::FcSweepReport;
+use crate::experiments::precision::{Precision, PrecisionNet, PrecisionReport, Stage};
 use crate::experiments::toy::{ToyEpoch, ToyReport};
 use crate::report::ModelReport;
 use crate::train::TrainReport;
@@ -568,6 +569,148 @@ pub fn lesion_chart(lesion: &LesionReport) -> Plot {
         ),
         "share of removable residual blocks removed [%]",
         "test accuracy [%]",
+    ));
+    plot
+}
+
+/// One colour per float format, the same in every precision chart.
+fn format_color(p: Precision) -> &'static str {
+    match p {
+        Precision::F32 => "#1f77b4",
+        Precision::F16 => "#ff7f0e",
+        Precision::Bf16 => "#2ca02c",
+    }
+}
+
+/// Beyond the paper (issue 15): the first conflicting layer of every net in
+/// every format, at initialisation (open markers) and after training
+/// (filled). A net without a conflicting layer in a format is drawn one
+/// above its last hidden layer and labelled "none"; a dash marks each net's
+/// number of hidden layers.
+pub fn precision_boundary(report: &PrecisionReport) -> Plot {
+    use plotly::common::{Marker, MarkerSymbol, Position};
+    let mut plot = Plot::new();
+    let formats = &report.config.precisions;
+    let nets = &report.nets;
+    // Each net at x = its index; its formats side by side around it, init
+    // just left of trained, so equal layers do not hide one another.
+    let offset = |fi: usize, stage: Stage| {
+        let spread = 0.6 / formats.len().max(1) as f64;
+        (fi as f64 - (formats.len() as f64 - 1.0) / 2.0) * spread
+            + match stage {
+                Stage::Init => -0.06,
+                Stage::Trained => 0.06,
+            }
+    };
+    for (fi, &p) in formats.iter().enumerate() {
+        for stage in Stage::ALL {
+            let (mut x, mut y, mut text) = (vec![], vec![], vec![]);
+            for (i, r) in nets.iter().enumerate() {
+                let Some(f) = r.at(stage).format(p) else {
+                    continue;
+                };
+                x.push(i as f64 + offset(fi, stage));
+                match f.first_conflicting_layer {
+                    Some(l) => {
+                        y.push(l as f64);
+                        text.push(String::new());
+                    }
+                    None => {
+                        y.push((r.num_hidden + 1) as f64);
+                        text.push("none".into());
+                    }
+                }
+            }
+            // "none" of init to the left, of trained to the right: the two
+            // markers sit side by side and centred labels would overlap.
+            let (symbol, side) = match stage {
+                Stage::Init => (MarkerSymbol::CircleOpen, Position::TopLeft),
+                Stage::Trained => (MarkerSymbol::Circle, Position::TopRight),
+            };
+            plot.add_trace(
+                Scatter::new(x, y)
+                    .mode(Mode::MarkersText)
+                    .text_array(text)
+                    .text_position(side)
+                    .marker(Marker::new().symbol(symbol).size(11).color(format_color(p)))
+                    .name(format!("{p}, {}", stage.name())),
+            );
+        }
+    }
+    plot.add_trace(
+        Scatter::new(
+            (0..nets.len()).map(|i| i as f64).collect(),
+            nets.iter().map(|r| r.num_hidden as f64).collect(),
+        )
+        .mode(Mode::Markers)
+        .marker(
+            Marker::new()
+                .symbol(MarkerSymbol::LineEWOpen)
+                .size(40)
+                .color("#888888"),
+        )
+        .name("hidden layers L (none: drawn at L + 1)"),
+    );
+    plot.set_layout(
+        layout(
+            "First conflicting layer per float format: at initialisation (open) and after training (filled)",
+            "net",
+            "first conflicting layer (log scale)",
+        )
+        .x_axis(
+            Axis::new()
+                .title(Title::with_text("net"))
+                .zero_line(false)
+                .range(vec![-0.5, nets.len() as f64 - 0.5])
+                .tick_mode(plotly::common::TickMode::Array)
+                .tick_values((0..nets.len()).map(|i| i as f64).collect())
+                .tick_text(nets.iter().map(|r| r.net.to_string()).collect()),
+        )
+        .y_axis(
+            Axis::new()
+                .title(Title::with_text("first conflicting layer (log scale)"))
+                .type_(plotly::layout::AxisType::Log),
+        ),
+    );
+    plot
+}
+
+/// Beyond the paper (issue 15): `H^l` over the hidden layers of one net in
+/// every format, after training (solid) and at initialisation (dotted).
+pub fn precision_layers(report: &PrecisionReport, net: PrecisionNet) -> Plot {
+    let mut plot = Plot::new();
+    let Some(r) = report.net(net) else {
+        plot.set_layout(layout(
+            &format!("{net}: not measured"),
+            "hidden layer l",
+            "H^l (nats)",
+        ));
+        return plot;
+    };
+    let layers: Vec<f64> = (1..=r.num_hidden).map(|l| l as f64).collect();
+    for stage in [Stage::Trained, Stage::Init] {
+        let s = r.at(stage);
+        for f in &s.formats {
+            let mut dash = plotly::common::Line::new().color(format_color(f.precision));
+            if stage == Stage::Init {
+                dash = dash.dash(plotly::common::DashType::Dot);
+            }
+            plot.add_trace(
+                line(
+                    layers.clone(),
+                    f.entropy.clone(),
+                    &format!("{}, {} (step {})", f.precision, stage.name(), s.step),
+                )
+                .line(dash),
+            );
+        }
+    }
+    let last = r.num_hidden.max(1) as f64;
+    plot.add_trace(hline(1.0, last, (10f64).ln(), "ln 10 (fully conflicting)"));
+    plot.set_layout(layout(
+        &format!("{net}: H^l per layer in each float format"),
+        "hidden layer l",
+        "H^l (nats)",
     ));
     plot
 }

@@ -13,7 +13,7 @@
 //! ```
 pub use anyhow::Context;
 
-pub use crate::bundle::{measure_layer, measure_tensors, BundleConfig, LayerReport};
+pub use crate::bundle::{measure_layer, measure_tensors, BundleConfig, LayerReport, Precision};
 pub use crate::data::{
     fetch, load_prepared, resolve_data_dir, train_test, Dataset, DatasetKind, Prepare, Split,
 };
@@ -25,6 +25,9 @@ pub use crate::experiments::conv_nets::{conv_net, load_images, measure_untrained
 pub use crate::experiments::conv_sweep::{run_conv_sweep, ConvSweepConfig, ConvSweepReport};
 pub use crate::experiments::fc_sweep::{
     self, run_fc_sweep, train_net, FcSweepConfig, FcSweepReport,
+};
+pub use crate::experiments::precision::{
+    run_precision_sweep, PrecisionConfig, PrecisionNet, PrecisionReport,
 };
 pub use crate::experiments::recorded::{recorded, Recorded};
 pub use crate::experiments::toy::{run_toy, toy_data, ToyConfig, ToyReport};

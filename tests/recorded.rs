@@ -8,6 +8,7 @@ use std::path::Path;
 use conflicting_bundles::experiments::autotune::{AutotuneConfig, AutotuneReport};
 use conflicting_bundles::experiments::conv_sweep::{ConvSweepConfig, ConvSweepReport};
 use conflicting_bundles::experiments::fc_sweep::{FcSweepConfig, FcSweepReport};
+use conflicting_bundles::experiments::precision::{PrecisionConfig, PrecisionReport};
 use conflicting_bundles::experiments::recorded::{read, results_dir, Recorded};
 use conflicting_bundles::experiments::toy::{ToyConfig, ToyReport};
 use conflicting_bundles::experiments::{Preset, Presets};
@@ -54,6 +55,9 @@ fn every_recorded_run_loads_and_matches_its_preset() {
                 }),
                 "fc_sweep" => check(&path, |r: &FcSweepReport| {
                     r.config == FcSweepConfig::preset(preset)
+                }),
+                "precision_sweep" => check(&path, |r: &PrecisionReport| {
+                    r.config == PrecisionConfig::preset(preset)
                 }),
                 "autotune" => check(&path, |r: &AutotuneReport| {
                     r.config == AutotuneConfig::preset(preset)

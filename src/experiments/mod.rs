@@ -5,6 +5,7 @@ pub mod autotune;
 pub mod conv_nets;
 pub mod conv_sweep;
 pub mod fc_sweep;
+pub mod precision;
 pub mod recorded;
 pub mod toy;
 

@@ -7,5 +7,6 @@ pub mod trainer;
 pub use progress::ProgressMode;
 pub use ranger::{Ranger, RangerConfig};
 pub use trainer::{
-    evaluate, measure_hidden, BundlePoint, EpochStats, TrainConfig, TrainReport, Trainer,
+    bundle_subset, evaluate, measure_hidden, measure_hidden_in, BundlePoint, EpochStats,
+    TrainConfig, TrainReport, Trainer,
 };

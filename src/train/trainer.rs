@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use super::checkpoint;
 use super::progress::{EpochProgress, ProgressMode};
 use super::ranger::{Ranger, RangerConfig};
-use crate::bundle::{measure_tensors, BundleConfig, Criterion, LayerReport};
+use crate::bundle::{measure_tensors, BundleConfig, Criterion, LayerReport, Precision};
 use crate::data::{
     epoch_seed, gather_into, shuffled_batches, AugmentConfig, Augmenter, Batch, Dataset,
 };
@@ -467,8 +467,9 @@ fn summary(label: &str, s: &EpochStats, p: &BundlePoint) -> String {
     )
 }
 
-/// The fixed random training subset the metric is measured on.
-fn bundle_subset(train: &Dataset, cfg: &TrainConfig) -> Dataset {
+/// The fixed random training subset the metric is measured on (drawn from
+/// `cfg.seed`; the same for every net trained with that seed on `train`).
+pub fn bundle_subset(train: &Dataset, cfg: &TrainConfig) -> Dataset {
     let mut idx: Vec<usize> = (0..train.len()).collect();
     idx.shuffle(&mut rand::rngs::SmallRng::seed_from_u64(
         cfg.seed ^ 0x00B0_D1E5,
@@ -477,7 +478,7 @@ fn bundle_subset(train: &Dataset, cfg: &TrainConfig) -> Dataset {
     train.subset(&idx)
 }
 
-/// Per-layer bundle metric (resolution mode) of `model` on `samples`.
+/// Per-layer bundle metric (resolution mode, f32) of `model` on `samples`.
 pub fn measure_hidden<I: Dim, const C: usize, D: Device<f32>, M: Classifier<I, C, D>>(
     dev: &D,
     model: &M,
@@ -485,17 +486,38 @@ pub fn measure_hidden<I: Dim, const C: usize, D: Device<f32>, M: Classifier<I, C
     lr: f32,
     batch_size: usize,
 ) -> Result<BundlePoint> {
+    let mut points = measure_hidden_in(dev, model, samples, lr, batch_size, &[Precision::F32])?;
+    Ok(points.remove(0))
+}
+
+/// Per-layer bundle metric (resolution mode) of `model` on `samples` in each
+/// of `precisions`, in that order: one forward pass, so every format sees the
+/// same activations and the same `w_max`.
+pub fn measure_hidden_in<I: Dim, const C: usize, D: Device<f32>, M: Classifier<I, C, D>>(
+    dev: &D,
+    model: &M,
+    samples: &Dataset,
+    lr: f32,
+    batch_size: usize,
+    precisions: &[Precision],
+) -> Result<Vec<BundlePoint>> {
     let x = upload(dev, &samples.images, (samples.len(), model.input_dim()));
     let out = model.forward_hidden(x);
     let w_max = model.w_max();
-    let cfg = BundleConfig {
-        lr,
-        batch_size,
-        num_classes: C,
-        criterion: Criterion::resolution(w_max),
-    };
-    let layers = measure_tensors(&out.hidden, &samples.labels_usize(), &cfg)?;
-    Ok(BundlePoint::new(0, 0, w_max, &layers))
+    let labels = samples.labels_usize();
+    precisions
+        .iter()
+        .map(|&precision| {
+            let cfg = BundleConfig {
+                lr,
+                batch_size,
+                num_classes: C,
+                criterion: Criterion::Resolution { w_max, precision },
+            };
+            let layers = measure_tensors(&out.hidden, &labels, &cfg)?;
+            Ok(BundlePoint::new(0, 0, w_max, &layers))
+        })
+        .collect()
 }
 
 /// Mean cross-entropy and accuracy over `samples`, in batches of 1000.

@@ -7,6 +7,7 @@ use anyhow::{bail, Context, Result};
 use conflicting_bundles::experiments::autotune::AutotuneReport;
 use conflicting_bundles::experiments::conv_sweep::ConvSweepReport;
 use conflicting_bundles::experiments::fc_sweep::FcSweepReport;
+use conflicting_bundles::experiments::precision::PrecisionReport;
 use conflicting_bundles::experiments::toy::ToyReport;
 use conflicting_bundles::figures::{write_figures, Figures};
 use conflicting_bundles::report::ModelReport;
@@ -15,7 +16,7 @@ use serde::de::DeserializeOwned;
 #[derive(clap::Args)]
 pub struct Args {
     /// A report (toy.json, fc_sweep.json, conv_sweep.json, autotune.json,
-    /// report.json of `cb report`) or a recorded run
+    /// precision_sweep.json, report.json of `cb report`) or a recorded run
     /// (results/<experiment>/<preset>.json)
     file: PathBuf,
     /// Output folder for the charts (<name>.html)
@@ -23,7 +24,14 @@ pub struct Args {
     out: PathBuf,
 }
 
-const EXPERIMENTS: [&str; 5] = ["toy", "fc_sweep", "conv_sweep", "autotune", "report"];
+const EXPERIMENTS: [&str; 6] = [
+    "toy",
+    "fc_sweep",
+    "conv_sweep",
+    "autotune",
+    "precision_sweep",
+    "report",
+];
 
 pub fn run(a: Args) -> Result<()> {
     let experiment = experiment(&a.file)?;
@@ -41,6 +49,7 @@ pub fn run(a: Args) -> Result<()> {
         "toy" => figures::<ToyReport>(json),
         "fc_sweep" => figures::<FcSweepReport>(json),
         "conv_sweep" => figures::<ConvSweepReport>(json),
+        "precision_sweep" => figures::<PrecisionReport>(json),
         "report" => figures::<ModelReport>(json),
         _ => figures::<AutotuneReport>(json),
     }

@@ -16,6 +16,7 @@ mod charts;
 mod conv;
 mod data;
 mod experiments;
+mod precision;
 mod report;
 
 use std::process::ExitCode;
@@ -48,6 +49,8 @@ enum Command {
     ConvSweep(conv::ConvSweepArgs),
     /// §3.6, Table 1: auto-tune (conflicting-layer removal) vs ResNet, lesion study
     Autotune(autotune::AutotuneArgs),
+    /// Beyond the paper: the first conflicting layer in f32, f16 and bf16 resolution mode
+    PrecisionSweep(precision::PrecisionArgs),
     /// Train one network (results, checkpoints, resumable)
     #[command(subcommand)]
     Train(experiments::TrainCommand),
@@ -70,6 +73,7 @@ fn main() -> ExitCode {
         Command::FcSweep(args) => experiments::fc_sweep(args),
         Command::ConvSweep(args) => conv::conv_sweep(args),
         Command::Autotune(args) => autotune::run(args),
+        Command::PrecisionSweep(args) => precision::precision_sweep(args),
         Command::Train(cmd) => experiments::train(cmd),
         Command::Charts(args) => charts::run(args),
         Command::Report(args) => report::run(args),
