@@ -19,20 +19,35 @@ pub struct Args {
     /// Number of classes C (labels must be in 0..C)
     #[arg(long)]
     classes: usize,
-    /// Learning rate of the training
+    #[command(flatten)]
+    metric: MetricArgs,
+    /// Also print the bundle sizes, largest first
+    #[arg(long)]
+    sizes: bool,
+}
+
+/// The metric's parameters, as `cb bundles` and `cb report` take them. The
+/// including command declares the required group "criterion" (resolution
+/// with `--max-weight`, threshold with `--gamma`, or its own sources of w_max).
+#[derive(clap::Args)]
+pub struct MetricArgs {
+    /// Learning rate of the model's training
     #[arg(long, default_value_t = 1e-3)]
     lr: f32,
     /// Training mini-batch size
     #[arg(long, default_value_t = 64)]
     batch_size: usize,
-    /// Resolution mode: largest absolute hidden-layer weight of the model
+    /// Resolution mode: the largest absolute hidden-layer weight of the model
     #[arg(
         long,
         group = "criterion",
         value_name = "W",
         allow_negative_numbers = true
     )]
-    max_weight: Option<f32>,
+    pub max_weight: Option<f32>,
+    /// Threshold mode (eq. 1): resolution gamma
+    #[arg(long, group = "criterion", value_name = "G")]
+    gamma: Option<f32>,
     /// Resolution mode's float format: the mapping is computed and compared
     /// in it, every input and step rounded to nearest even
     #[arg(
@@ -42,12 +57,27 @@ pub struct Args {
         conflicts_with = "gamma"
     )]
     precision: Precision,
-    /// Threshold mode (eq. 1): resolution gamma
-    #[arg(long, group = "criterion", value_name = "G")]
-    gamma: Option<f32>,
-    /// Also print the bundle sizes, largest first
-    #[arg(long)]
-    sizes: bool,
+}
+
+impl MetricArgs {
+    /// The metric's configuration; `w_max` is resolution mode's largest
+    /// weight when it came from elsewhere than `--max-weight`.
+    pub fn config(&self, num_classes: usize, w_max: Option<f32>) -> Result<BundleConfig> {
+        let criterion = match (w_max.or(self.max_weight), self.gamma) {
+            (Some(w_max), None) => Criterion::Resolution {
+                w_max,
+                precision: self.precision,
+            },
+            (None, Some(gamma)) => Criterion::Threshold { gamma },
+            _ => bail!("give exactly one of --max-weight or --gamma"),
+        };
+        Ok(BundleConfig {
+            lr: self.lr,
+            batch_size: self.batch_size,
+            num_classes,
+            criterion,
+        })
+    }
 }
 
 pub fn run(args: Args) -> Result<()> {
@@ -70,20 +100,7 @@ pub fn run(args: Args) -> Result<()> {
         );
     }
     let labels = labels_in_range(&args.labels, &raw_labels, args.classes)?;
-    let criterion = match (args.max_weight, args.gamma) {
-        (Some(w_max), None) => Criterion::Resolution {
-            w_max,
-            precision: args.precision,
-        },
-        (None, Some(gamma)) => Criterion::Threshold { gamma },
-        _ => bail!("give exactly one of --max-weight or --gamma"),
-    };
-    let cfg = BundleConfig {
-        lr: args.lr,
-        batch_size: args.batch_size,
-        num_classes: args.classes,
-        criterion,
-    };
+    let cfg = args.metric.config(args.classes, None)?;
     let r = measure_layer(&acts.data, &labels, &cfg)?;
     let mut out = json!({
         "num_samples": r.num_samples,

@@ -5,7 +5,6 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use anyhow::{bail, Result};
-use conflicting_bundles::bundle::{BundleConfig, Criterion, Precision};
 use conflicting_bundles::layer_file::LayerFile;
 use conflicting_bundles::lock::OutLock;
 use conflicting_bundles::npy::read_labels;
@@ -14,7 +13,7 @@ use conflicting_bundles::report::{max_abs_weight, measure_file, ModelReport};
 use conflicting_bundles::util::write_atomic;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::bundles::labels_in_range;
+use crate::bundles::{labels_in_range, MetricArgs};
 
 #[derive(clap::Args)]
 #[command(group = clap::ArgGroup::new("criterion").required(true).multiple(false))]
@@ -34,20 +33,8 @@ pub struct Args {
     /// Output folder: report.json, report.csv, report.html
     #[arg(long)]
     out: PathBuf,
-    /// Learning rate of the model's training
-    #[arg(long, default_value_t = 1e-3)]
-    lr: f32,
-    /// Training mini-batch size
-    #[arg(long, default_value_t = 64)]
-    batch_size: usize,
-    /// Resolution mode: the largest absolute weight of the model
-    #[arg(
-        long,
-        group = "criterion",
-        value_name = "W",
-        allow_negative_numbers = true
-    )]
-    max_weight: Option<f32>,
+    #[command(flatten)]
+    metric: MetricArgs,
     /// Resolution mode with the largest absolute weight computed from the
     /// model's weights (.safetensors, .npz or a folder of .npy)
     #[arg(long, group = "criterion", value_name = "FILE")]
@@ -56,18 +43,6 @@ pub struct Args {
     /// e.g. 'layers.*.weight'); default: every tensor of --weights
     #[arg(long, value_name = "GLOB", requires = "weights")]
     weights_include: Vec<String>,
-    /// Threshold mode (eq. 1): resolution gamma
-    #[arg(long, group = "criterion", value_name = "G")]
-    gamma: Option<f32>,
-    /// Resolution mode's float format: the mapping is computed and compared
-    /// in it, every input and step rounded to nearest even
-    #[arg(
-        long,
-        default_value = "f32",
-        value_name = "f32|f16|bf16",
-        conflicts_with = "gamma"
-    )]
-    precision: Precision,
 }
 
 pub fn run(args: Args) -> Result<()> {
@@ -93,15 +68,8 @@ pub fn run(args: Args) -> Result<()> {
     let mut file = LayerFile::open(&args.activations)?;
     conflicting_bundles::report::check_layers(&file, labels.len())?;
 
-    let (criterion, w_max_source) = match (args.max_weight, &args.weights, args.gamma) {
-        (Some(w_max), None, None) => (
-            Criterion::Resolution {
-                w_max,
-                precision: args.precision,
-            },
-            Some("--max-weight".to_string()),
-        ),
-        (None, Some(path), None) => {
+    let (w_max, w_max_source) = match &args.weights {
+        Some(path) => {
             let mut weights = LayerFile::open(path)?;
             let include =
                 |name: &str| patterns.is_empty() || patterns.iter().any(|p| p.matches(name));
@@ -111,27 +79,18 @@ pub fn run(args: Args) -> Result<()> {
             } else {
                 format!(" matching {}", args.weights_include.join(", "))
             };
-            (
-                Criterion::Resolution {
-                    w_max,
-                    precision: args.precision,
-                },
-                Some(format!(
-                    "largest |w| of {count} tensors{filter} in {}",
-                    path.display()
-                )),
-            )
+            let source = format!(
+                "largest |w| of {count} tensors{filter} in {}",
+                path.display()
+            );
+            (Some(w_max), Some(source))
         }
-        (None, None, Some(gamma)) => (Criterion::Threshold { gamma }, None),
-        _ => bail!("give exactly one of --max-weight, --weights or --gamma"),
+        None => (
+            None,
+            args.metric.max_weight.map(|_| "--max-weight".to_string()),
+        ),
     };
-    let cfg = BundleConfig {
-        lr: args.lr,
-        batch_size: args.batch_size,
-        num_classes: classes,
-        criterion,
-    };
-
+    let cfg = args.metric.config(classes, w_max)?;
     let total = file.layers().len() as u64;
     let bar = std::io::stderr().is_terminal().then(|| {
         let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
