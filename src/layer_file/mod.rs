@@ -49,6 +49,24 @@ pub struct LayerInfo {
     pub dtype: String,
 }
 
+impl LayerFileError {
+    /// An I/O error of the file at `path` (for `map_err`).
+    pub(crate) fn io(path: &Path) -> impl Fn(std::io::Error) -> Self + Copy + '_ {
+        move |err| LayerFileError::Io {
+            path: path.into(),
+            err,
+        }
+    }
+
+    /// A format error of the file at `path`, with its reason.
+    pub(crate) fn format(path: &Path) -> impl Fn(String) -> Self + Copy + '_ {
+        move |reason| LayerFileError::Format {
+            path: path.into(),
+            reason,
+        }
+    }
+}
+
 impl LayerInfo {
     /// Whether its dtype is one [`LayerFile::read`] converts (f16, bf16,
     /// f32, f64), told from the header alone: callers can refuse a file

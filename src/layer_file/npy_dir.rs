@@ -76,10 +76,7 @@ impl NpyDir {
 
 /// Opens `path` as a `.npy` stream of the file's length, header checked.
 fn open_stream(path: &Path) -> Result<NpyStream<BufReader<File>>, LayerFileError> {
-    let io_err = |err| LayerFileError::Io {
-        path: path.into(),
-        err,
-    };
+    let io_err = LayerFileError::io(path);
     let file = File::open(path).map_err(io_err)?;
     let len = file.metadata().map_err(io_err)?.len();
     Ok(NpyStream::new(BufReader::new(file), len, path)?)

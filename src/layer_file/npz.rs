@@ -44,14 +44,8 @@ struct Entry {
 
 impl Npz {
     pub(super) fn open(path: &Path) -> Result<(Self, Vec<LayerInfo>), LayerFileError> {
-        let io_err = |err| LayerFileError::Io {
-            path: path.into(),
-            err,
-        };
-        let format = |reason: String| LayerFileError::Format {
-            path: path.into(),
-            reason,
-        };
+        let io_err = LayerFileError::io(path);
+        let format = LayerFileError::format(path);
         let reader = Positioned::new(File::open(path).map_err(io_err)?).map_err(io_err)?;
         let file_len = reader.len;
         if file_len == 0 {

@@ -80,14 +80,8 @@ struct Entry {
 
 impl SafeTensors {
     pub(super) fn open(path: &Path) -> Result<(Self, Vec<LayerInfo>), LayerFileError> {
-        let io_err = |err| LayerFileError::Io {
-            path: path.into(),
-            err,
-        };
-        let format = |reason: String| LayerFileError::Format {
-            path: path.into(),
-            reason,
-        };
+        let io_err = LayerFileError::io(path);
+        let format = LayerFileError::format(path);
         let file = File::open(path).map_err(io_err)?;
         let file_len = file.metadata().map_err(io_err)?.len();
         let mut file = BufReader::new(file);
