@@ -5,8 +5,10 @@ pub mod autotune;
 pub mod conv_nets;
 pub mod conv_sweep;
 pub mod fc_sweep;
+pub mod merge;
 pub mod precision;
 pub mod recorded;
+pub mod shard;
 pub mod toy;
 
 use std::fmt;
