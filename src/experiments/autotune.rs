@@ -437,8 +437,7 @@ fn autotune<D: ConvDevice>(
     );
     let baseline_spec = ConvSpec::for_depth(Arch::Resnet, cfg.baseline_depth)?;
     let mut out = Output::lock(Some(out_dir), shard)?;
-    let plan = (0..cfg.runs as u64).map(run_label).collect();
-    let mut report = out.resume(cfg, plan, || AutotuneReport {
+    let mut report = out.resume(cfg, units(cfg), || AutotuneReport {
         config: cfg.clone(),
         runs: vec![],
         lesion: None,
@@ -579,6 +578,12 @@ fn autotune<D: ConvDevice>(
         out.save(&report)?;
     }
     Ok(report)
+}
+
+/// The runs by seed (`run 0`, `run 1`, ...): the units shards share; seed
+/// `s` is unit `s`.
+pub fn units(cfg: &AutotuneConfig) -> Vec<String> {
+    (0..cfg.runs as u64).map(run_label).collect()
 }
 
 /// Seed `seed`'s unit in a shard file: `run 0`.

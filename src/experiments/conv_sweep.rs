@@ -242,8 +242,7 @@ fn sweep<D: ConvDevice>(
         ConvNet::<10, D>::check_size(spec, widths, 3)?;
     }
     let mut out = Output::lock(out_dir, shard)?;
-    let plan = specs.iter().map(|s| label(s.arch, s.depth())).collect();
-    let mut report = out.resume(cfg, plan, || ConvSweepReport {
+    let mut report = out.resume(cfg, units(cfg), || ConvSweepReport {
         config: cfg.clone(),
         cells: vec![],
         traces: vec![],
@@ -296,6 +295,15 @@ fn sweep<D: ConvDevice>(
     Ok(report)
 }
 
+/// The sweep's nets in the order it trains them (architectures outer,
+/// depths inner), labelled as in a shard file: the units shards share.
+pub fn units(cfg: &ConvSweepConfig) -> Vec<String> {
+    cfg.archs
+        .iter()
+        .flat_map(|&a| cfg.depths.iter().map(move |&d| label(a, d)))
+        .collect()
+}
+
 /// A net's label (`vgg-30`): its trainer's, and its unit's in a shard file.
 fn label(arch: Arch, depth: usize) -> String {
     format!("{arch}-{depth}")
@@ -325,12 +333,7 @@ impl ShardedReport for ConvSweepReport {
             r.cells.extend(p.cells);
             r.traces.extend(p.traces);
         }
-        let cfg = &r.config;
-        let order: Vec<String> = cfg
-            .archs
-            .iter()
-            .flat_map(|&a| cfg.depths.iter().map(move |&d| label(a, d)))
-            .collect();
+        let order = units(&r.config);
         let at = |l: &str| order.iter().position(|o| o == l);
         r.cells.sort_by_key(|c| at(&label(c.arch, c.depth)));
         r.traces.sort_by_key(|t| at(&t.label));

@@ -444,8 +444,7 @@ fn sweep<D: ConvDevice>(
 ) -> Result<PrecisionReport> {
     cfg.validate::<D>()?;
     let mut out = Output::lock(out_dir, shard)?;
-    let plan = cfg.nets.iter().map(PrecisionNet::to_string).collect();
-    let mut report = out.resume(cfg, plan, || PrecisionReport {
+    let mut report = out.resume(cfg, units(cfg), || PrecisionReport {
         config: cfg.clone(),
         nets: vec![],
     })?;
@@ -515,6 +514,12 @@ fn sweep<D: ConvDevice>(
         out.save(&report)?;
     }
     Ok(report)
+}
+
+/// The sweep's nets in the config's order, labelled as in a shard file
+/// (`fnn w10 d150`, `vgg-50`): the units shards share.
+pub fn units(cfg: &PrecisionConfig) -> Vec<String> {
+    cfg.nets.iter().map(PrecisionNet::to_string).collect()
 }
 
 impl ShardedReport for PrecisionReport {

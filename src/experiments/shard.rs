@@ -6,13 +6,18 @@
 //! **Assignment.** Shards are numbered from 0: `--shard I/N` with
 //! `0 <= I < N`, so that Slurm's `$SLURM_ARRAY_TASK_ID` of `--array=0-(N-1)`
 //! is `I` as it is. The sweep plans its units in the order an unsharded run
-//! trains them, and shard `I` takes the units whose position `u` in that plan
-//! has `u % N == I` (round robin). Round robin rather than contiguous blocks:
-//! the plans list depths in ascending order inside each width or
-//! architecture, and a net's cost grows with its depth, so blocks would give
-//! one shard all the deep nets. The plan depends only on the configuration
-//! (and, for the FC sweep, the training set's length), so every shard
-//! computes the same plan and the same assignment on its own.
+//! trains them, and deals them out in snake order: unit `u` is in round
+//! `r = u / N` at place `p = u % N`, and goes to shard `p` in even rounds and
+//! to shard `N - 1 - p` in odd ones (0, 1, 2, 2, 1, 0, 0, 1, ... for N = 3).
+//! Every shard gets `floor` or `ceil` of units / N. Dealt, not cut into
+//! contiguous blocks: the plans list depths in ascending order inside each
+//! width or architecture, and a net's cost grows with its depth, so blocks
+//! would give one shard all the deep nets; snake rather than plain round
+//! robin because with N equal to the number of depths, plain round robin
+//! gives the last shard the deepest net of every width (the quick conv
+//! sweep's three depths on three shards). The plan depends only on the
+//! configuration (and, for the FC sweep, the training set's length), so
+//! every shard computes the same plan and the same assignment on its own.
 //!
 //! **Same results.** Each unit is seeded from the configuration alone (the
 //! net's initialisation and data order come from the sweep's seed, or the
@@ -57,9 +62,16 @@ pub struct Shard {
 }
 
 impl Shard {
-    /// Whether this shard trains unit `unit` (its position in the plan).
+    /// Whether this shard trains unit `unit` (its position in the plan),
+    /// dealt in snake order (see the module docs).
     pub fn owns(&self, unit: usize) -> bool {
-        unit % self.count == self.index
+        let (round, place) = (unit / self.count, unit % self.count);
+        let shard = if round % 2 == 0 {
+            place
+        } else {
+            self.count - 1 - place
+        };
+        shard == self.index
     }
 
     /// `shard-I-of-N`: the shard's folder inside the sweep's `--out`.
@@ -225,7 +237,11 @@ impl Output {
         }
         let path = dir.join(SHARD_FILE);
         if !path.exists() {
-            return Ok(empty());
+            // Written at once: a shard that started is known to `cb merge`
+            // and its siblings even before (or without) a unit of its own.
+            let report = empty();
+            self.save(&report)?;
+            return Ok(report);
         }
         let file = read_shard_file::<R>(&path)?;
         if file.report.config() != config {
@@ -331,20 +347,25 @@ mod tests {
     }
 
     #[test]
-    fn round_robin_gives_each_unit_to_one_shard_and_balances_them() {
-        for count in 1..6 {
-            let shards: Vec<Shard> = (0..count).map(|index| Shard { index, count }).collect();
-            let mut sizes = vec![0; count];
-            for unit in 0..23 {
-                let owners: Vec<usize> = shards
-                    .iter()
-                    .filter(|s| s.owns(unit))
-                    .map(|s| s.index)
-                    .collect();
-                assert_eq!(owners, [unit % count]);
-                sizes[unit % count] += 1;
+    fn snake_order_gives_each_unit_to_one_shard_and_balances_them() {
+        let owner = |unit: usize, count: usize| -> Vec<usize> {
+            (0..count)
+                .filter(|&index| Shard { index, count }.owns(unit))
+                .collect()
+        };
+        let dealt: Vec<usize> = (0..8).map(|u| owner(u, 3)[0]).collect();
+        assert_eq!(dealt, [0, 1, 2, 2, 1, 0, 0, 1]);
+        for count in 1..7 {
+            for units in 0..30 {
+                let mut sizes = vec![0; count];
+                for unit in 0..units {
+                    let owners = owner(unit, count);
+                    assert_eq!(owners.len(), 1, "unit {unit} of {count} shards");
+                    sizes[owners[0]] += 1;
+                }
+                let (lo, hi) = (sizes.iter().min(), sizes.iter().max());
+                assert!(hi.unwrap() - lo.unwrap() <= 1, "{units} units: {sizes:?}");
             }
-            assert!(sizes.iter().max().unwrap() - sizes.iter().min().unwrap() <= 1);
         }
     }
 
