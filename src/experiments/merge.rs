@@ -52,12 +52,21 @@ impl<R> Merged<R> {
 /// that every shard folder there belongs to one run of one configuration:
 /// the same shard count, and one sweep and configuration hash in every file.
 pub fn sweep_in(out: &Path) -> Result<String> {
-    Ok(check(out)?.0)
+    Ok(check(out)?.sweep)
 }
 
-/// The files of `out`'s shards, checked as [`sweep_in`] says: the sweep, the
-/// plan, the shard count, and each file with its shard.
-fn check(out: &Path) -> Result<(String, Vec<String>, usize, Vec<(Shard, PathBuf)>)> {
+/// What [`check`] found in a sweep's folder.
+struct Checked {
+    sweep: String,
+    plan: Vec<String>,
+    /// Shards in all (N).
+    count: usize,
+    /// The shards with a file, and its path.
+    files: Vec<(Shard, PathBuf)>,
+}
+
+/// The files of `out`'s shards, checked as [`sweep_in`] says.
+fn check(out: &Path) -> Result<Checked> {
     let folders = shard_folders(out)?;
     let Some((first, _)) = folders.first() else {
         bail!(
@@ -113,13 +122,23 @@ fn check(out: &Path) -> Result<(String, Vec<String>, usize, Vec<(Shard, PathBuf)
             out.display()
         );
     };
-    Ok((sweep, plan, count, files))
+    Ok(Checked {
+        sweep,
+        plan,
+        count,
+        files,
+    })
 }
 
 /// Merges the shard files of sweep `R` in `out` (checked as [`sweep_in`]
 /// says): the report holds every unit any shard finished.
 pub fn merge<R: ShardedReport>(out: &Path) -> Result<Merged<R>> {
-    let (sweep, plan, count, files) = check(out)?;
+    let Checked {
+        sweep,
+        plan,
+        count,
+        files,
+    } = check(out)?;
     if sweep != R::SWEEP {
         bail!(
             "{}: the shards are of {sweep}, not {}",

@@ -95,7 +95,8 @@ impl FromStr for Shard {
     /// `I/N` with `0 <= I < N`.
     fn from_str(s: &str) -> std::result::Result<Self, String> {
         let bad = || {
-            format!("expected I/N with 0 <= I < N, e.g. 0/3 (shards count from 0, as Slurm's array index)")
+            "expected I/N with 0 <= I < N, e.g. 0/3 (shards count from 0, as Slurm's array index)"
+                .to_string()
         };
         let (i, n) = s.split_once('/').ok_or_else(bad)?;
         let (index, count) = (
