@@ -439,3 +439,29 @@ fn slurm_scripts_parse_and_dry_runs_print_each_shards_command() {
     }
     assert!(out.trim_end().ends_with("cb merge --out o"), "{out}");
 }
+
+/// A shard outside its count and a folder without shards are one-line
+/// errors before any work.
+#[test]
+fn bad_shard_flags_and_empty_folders_are_one_line_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().to_str().unwrap();
+    for (args, needle) in [
+        (
+            vec!["fc-sweep", "--quick", "--shard", "3/3", "--out", out],
+            "0 <= I < N",
+        ),
+        (
+            vec!["conv-sweep", "--quick", "--shard", "1", "--out", out],
+            "0 <= I < N",
+        ),
+        (vec!["merge", "--out", out], "no shard folders"),
+    ] {
+        let o = cb(&args);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success(), "{args:?}");
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
+        assert!(err.contains(needle), "{err}");
+    }
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+}
