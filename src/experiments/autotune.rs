@@ -23,7 +23,8 @@ use rand::{seq::SliceRandom, SeedableRng};
 use serde::{Deserialize, Serialize};
 
 use super::conv_nets::{conv_net, load_images};
-use super::{lock_out, note, open_report, write_json, Presets};
+use super::shard::{Output, Shard, ShardedReport};
+use super::{note, Presets};
 use crate::bundle::{measure_tensors, BundleConfig, Criterion};
 use crate::data::{Dataset, DatasetKind};
 use crate::device::upload;
@@ -399,6 +400,31 @@ pub fn run_autotune<D: ConvDevice>(
     out_dir: &Path,
     progress: ProgressMode,
 ) -> Result<AutotuneReport> {
+    autotune(dev, cfg, data_dir, out_dir, None, progress)
+}
+
+/// Runs shard `shard` of the seeds (seed `s` is unit `s`, see
+/// [`super::shard`]; the lesion study goes with seed 0) into
+/// `out/shard-I-of-N/`, run folders included, resumable as the whole run.
+pub fn run_autotune_shard<D: ConvDevice>(
+    dev: &D,
+    cfg: &AutotuneConfig,
+    data_dir: &Path,
+    out: &Path,
+    shard: Shard,
+    progress: ProgressMode,
+) -> Result<AutotuneReport> {
+    autotune(dev, cfg, data_dir, out, Some(shard), progress)
+}
+
+fn autotune<D: ConvDevice>(
+    dev: &D,
+    cfg: &AutotuneConfig,
+    data_dir: &Path,
+    out_dir: &Path,
+    shard: Option<Shard>,
+    progress: ProgressMode,
+) -> Result<AutotuneReport> {
     let widths = Widths::divided(cfg.width_divisor)?;
     anyhow::ensure!(cfg.runs >= 1, "auto-tune needs at least one run");
     anyhow::ensure!(
@@ -410,13 +436,14 @@ pub fn run_autotune<D: ConvDevice>(
         "every stage needs a block"
     );
     let baseline_spec = ConvSpec::for_depth(Arch::Resnet, cfg.baseline_depth)?;
-    let _lock = lock_out(Some(out_dir))?;
-    let mut report = open_report(Some(out_dir), REPORT, |r: &AutotuneReport| r.config == *cfg)?
-        .unwrap_or_else(|| AutotuneReport {
-            config: cfg.clone(),
-            runs: vec![],
-            lesion: None,
-        });
+    let mut out = Output::lock(Some(out_dir), shard)?;
+    let mut report = out.resume(cfg, units(cfg), || AutotuneReport {
+        config: cfg.clone(),
+        runs: vec![],
+        lesion: None,
+    })?;
+    // The run folders go where the report goes: a shard's own folder.
+    let out_dir = out.dir().expect("locked a folder").to_path_buf();
     let (train_set, test_set) =
         load_images(cfg.dataset, data_dir, cfg.train_samples, cfg.test_samples)?;
     let bundle_subset = train_set.take(cfg.bundle_samples);
@@ -452,7 +479,7 @@ pub fn run_autotune<D: ConvDevice>(
     };
 
     for seed in 0..cfg.runs as u64 {
-        if report.runs.iter().any(|r| r.seed == seed) {
+        if report.runs.iter().any(|r| r.seed == seed) || !out.owns(seed as usize) {
             continue;
         }
         let started = Instant::now();
@@ -548,9 +575,49 @@ pub fn run_autotune<D: ConvDevice>(
             baseline: net_result(baseline_spec, &r, stats),
             seconds,
         });
-        write_json(out_dir, REPORT, &report)?;
+        out.save(&report)?;
     }
     Ok(report)
+}
+
+/// The runs by seed (`run 0`, `run 1`, ...): the units shards share; seed
+/// `s` is unit `s`.
+pub fn units(cfg: &AutotuneConfig) -> Vec<String> {
+    (0..cfg.runs as u64).map(run_label).collect()
+}
+
+/// Seed `seed`'s unit in a shard file: `run 0`.
+fn run_label(seed: u64) -> String {
+    format!("run {seed}")
+}
+
+impl ShardedReport for AutotuneReport {
+    type Config = AutotuneConfig;
+    const SWEEP: &'static str = "autotune";
+
+    fn config(&self) -> &AutotuneConfig {
+        &self.config
+    }
+
+    fn units_done(&self) -> Vec<String> {
+        self.runs.iter().map(|r| run_label(r.seed)).collect()
+    }
+
+    /// The runs by seed; the lesion study from the part that has it (seed
+    /// 0's).
+    fn assemble(config: AutotuneConfig, parts: Vec<Self>) -> Self {
+        let mut r = Self {
+            config,
+            runs: vec![],
+            lesion: None,
+        };
+        for p in parts {
+            r.runs.extend(p.runs);
+            r.lesion = r.lesion.or(p.lesion);
+        }
+        r.runs.sort_by_key(|run| run.seed);
+        r
+    }
 }
 
 fn net_result(spec: ConvSpec, r: &TrainReport, stats: NetStats) -> NetResult {

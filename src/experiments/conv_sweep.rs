@@ -11,7 +11,8 @@ use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
 
 use super::conv_nets::{load_images, train_conv};
-use super::{lock_out, note, open_report, write_json, Presets};
+use super::shard::{Output, Shard, ShardedReport};
+use super::{note, Presets};
 use crate::data::DatasetKind;
 use crate::layers::ConvDevice;
 use crate::models::convnet::{Arch, ConvNet, ConvSpec, Widths};
@@ -208,6 +209,31 @@ pub fn run_conv_sweep<D: ConvDevice>(
     out_dir: Option<&Path>,
     progress: ProgressMode,
 ) -> Result<ConvSweepReport> {
+    sweep(dev, cfg, data_dir, out_dir, None, progress)
+}
+
+/// Runs shard `shard` of the sweep (its nets, architectures outer and
+/// depths inner, see [`super::shard`]) into `out/shard-I-of-N/`, resumable
+/// as the whole sweep.
+pub fn run_conv_sweep_shard<D: ConvDevice>(
+    dev: &D,
+    cfg: &ConvSweepConfig,
+    data_dir: &Path,
+    out: &Path,
+    shard: Shard,
+    progress: ProgressMode,
+) -> Result<ConvSweepReport> {
+    sweep(dev, cfg, data_dir, Some(out), Some(shard), progress)
+}
+
+fn sweep<D: ConvDevice>(
+    dev: &D,
+    cfg: &ConvSweepConfig,
+    data_dir: &Path,
+    out_dir: Option<&Path>,
+    shard: Option<Shard>,
+    progress: ProgressMode,
+) -> Result<ConvSweepReport> {
     let specs = cfg.validate()?;
     let widths = cfg.widths()?;
     // Every net's size before any trains (3 image channels: the most any
@@ -215,20 +241,19 @@ pub fn run_conv_sweep<D: ConvDevice>(
     for &spec in &specs {
         ConvNet::<10, D>::check_size(spec, widths, 3)?;
     }
-    let _lock = lock_out(out_dir)?;
-    let mut report = open_report(out_dir, REPORT, |r: &ConvSweepReport| r.config == *cfg)?
-        .unwrap_or_else(|| ConvSweepReport {
-            config: cfg.clone(),
-            cells: vec![],
-            traces: vec![],
-        });
+    let mut out = Output::lock(out_dir, shard)?;
+    let mut report = out.resume(cfg, units(cfg), || ConvSweepReport {
+        config: cfg.clone(),
+        cells: vec![],
+        traces: vec![],
+    })?;
     let (train_set, test_set) =
         load_images(cfg.dataset, data_dir, cfg.train_samples, cfg.test_samples)?;
     let deepest = *cfg.depths.iter().max().expect("validated non-empty");
     let total = specs.len();
     for (i, spec) in specs.into_iter().enumerate() {
         let depth = spec.depth();
-        if report.cell(spec.arch, depth).is_some() {
+        if report.cell(spec.arch, depth).is_some() || !out.owns(i) {
             continue;
         }
         note(progress, &format!("[{}/{total}] {spec}", i + 1));
@@ -245,7 +270,7 @@ pub fn run_conv_sweep<D: ConvDevice>(
             config: tc,
             out_dir: None,
             progress,
-            label: format!("{}-{depth}", spec.arch),
+            label: label(spec.arch, depth),
         };
         let started = Instant::now();
         let r = train_conv(dev, spec, widths, &train_set, Some(&test_set), &trainer)?;
@@ -265,9 +290,53 @@ pub fn run_conv_sweep<D: ConvDevice>(
         if traced {
             report.traces.push(r);
         }
-        if let Some(d) = out_dir {
-            write_json(d, REPORT, &report)?;
-        }
+        out.save(&report)?;
     }
     Ok(report)
+}
+
+/// The sweep's nets in the order it trains them (architectures outer,
+/// depths inner), labelled as in a shard file: the units shards share.
+pub fn units(cfg: &ConvSweepConfig) -> Vec<String> {
+    cfg.archs
+        .iter()
+        .flat_map(|&a| cfg.depths.iter().map(move |&d| label(a, d)))
+        .collect()
+}
+
+/// A net's label (`vgg-30`): its trainer's, and its unit's in a shard file.
+fn label(arch: Arch, depth: usize) -> String {
+    format!("{arch}-{depth}")
+}
+
+impl ShardedReport for ConvSweepReport {
+    type Config = ConvSweepConfig;
+    const SWEEP: &'static str = "conv_sweep";
+
+    fn config(&self) -> &ConvSweepConfig {
+        &self.config
+    }
+
+    fn units_done(&self) -> Vec<String> {
+        self.cells.iter().map(|c| label(c.arch, c.depth)).collect()
+    }
+
+    /// The unsharded run's order: architectures in the config's order,
+    /// each over its depths; the traces likewise.
+    fn assemble(config: ConvSweepConfig, parts: Vec<Self>) -> Self {
+        let mut r = Self {
+            config,
+            cells: vec![],
+            traces: vec![],
+        };
+        for p in parts {
+            r.cells.extend(p.cells);
+            r.traces.extend(p.traces);
+        }
+        let order = units(&r.config);
+        let at = |l: &str| order.iter().position(|o| o == l);
+        r.cells.sort_by_key(|c| at(&label(c.arch, c.depth)));
+        r.traces.sort_by_key(|t| at(&t.label));
+        r
+    }
 }

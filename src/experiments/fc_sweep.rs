@@ -12,7 +12,8 @@ use anyhow::{bail, Result};
 use dfdx::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::{lock_out, note, open_report, write_json, Presets};
+use super::shard::{Output, Shard, ShardedReport};
+use super::{note, Presets};
 use crate::data::{train_test, Dataset, DatasetKind, Prepare};
 use crate::models::fnn::MnistFnn;
 use crate::table::{layer, percent, Table};
@@ -344,8 +345,6 @@ pub fn pearson(x: &[f64], y: &[f64]) -> Option<f64> {
     (d > 0.0).then(|| cov / d)
 }
 
-const REPORT: &str = "fc_sweep.json";
-
 /// Runs the sweep; `out_dir` (if any) receives `fc_sweep.json` after each net
 /// and lets an interrupted sweep resume.
 pub fn run_fc_sweep<D: Device<f32>>(
@@ -353,6 +352,30 @@ pub fn run_fc_sweep<D: Device<f32>>(
     cfg: &FcSweepConfig,
     data_dir: &Path,
     out_dir: Option<&Path>,
+    progress: ProgressMode,
+) -> Result<FcSweepReport> {
+    sweep(dev, cfg, data_dir, out_dir, None, progress)
+}
+
+/// Runs shard `shard` of the sweep (its nets of [`nets`], see
+/// [`super::shard`]) into `out/shard-I-of-N/`, resumable as the whole sweep.
+pub fn run_fc_sweep_shard<D: Device<f32>>(
+    dev: &D,
+    cfg: &FcSweepConfig,
+    data_dir: &Path,
+    out: &Path,
+    shard: Shard,
+    progress: ProgressMode,
+) -> Result<FcSweepReport> {
+    sweep(dev, cfg, data_dir, Some(out), Some(shard), progress)
+}
+
+fn sweep<D: Device<f32>>(
+    dev: &D,
+    cfg: &FcSweepConfig,
+    data_dir: &Path,
+    out_dir: Option<&Path>,
+    shard: Option<Shard>,
     progress: ProgressMode,
 ) -> Result<FcSweepReport> {
     if cfg.widths.is_empty() || cfg.depths.is_empty() {
@@ -372,17 +395,22 @@ pub fn run_fc_sweep<D: Device<f32>>(
             MnistFnn::<D>::check_size(width, depth)?;
         }
     }
-    let _lock = lock_out(out_dir)?;
+    let mut out = Output::lock(out_dir, shard)?;
     let (train_set, test_set) = load(cfg, data_dir)?;
-    let mut report = open_report(out_dir, REPORT, |r: &FcSweepReport| r.config == *cfg)?
-        .unwrap_or_else(|| FcSweepReport {
-            config: cfg.clone(),
-            cells: vec![],
-            boundary: vec![],
-            traces: vec![],
-        });
-    let save = |r: &FcSweepReport| out_dir.map_or(Ok(()), |d| write_json(d, REPORT, r));
     let plan = nets(cfg, train_set.len());
+    let labels = plan.iter().map(Net::to_string).collect();
+    let mut report = out.resume(cfg, labels, || FcSweepReport {
+        config: cfg.clone(),
+        cells: vec![],
+        boundary: vec![],
+        traces: vec![],
+    })?;
+    let plan: Vec<Net> = plan
+        .into_iter()
+        .enumerate()
+        .filter(|&(i, _)| out.owns(i))
+        .map(|(_, net)| net)
+        .collect();
     let total = plan.len();
     let mut done = plan.iter().filter(|n| n.done(&report)).count();
 
@@ -466,7 +494,7 @@ pub fn run_fc_sweep<D: Device<f32>>(
                 }
             }
         }
-        save(&report)?;
+        out.save(&report)?;
     }
     Ok(report)
 }
@@ -493,6 +521,71 @@ impl Net {
                 .iter()
                 .any(|b| (b.width, b.seed) == (width, seed)),
         }
+    }
+}
+
+impl std::fmt::Display for Net {
+    /// The net's label in a shard file's plan: `w10 d50`, `boundary w10 seed 1`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Net::Cell { width, depth } => write!(f, "w{width} d{depth}"),
+            Net::Boundary { width, seed } => write!(f, "boundary w{width} seed {seed}"),
+        }
+    }
+}
+
+impl ShardedReport for FcSweepReport {
+    type Config = FcSweepConfig;
+    const SWEEP: &'static str = "fc_sweep";
+
+    fn config(&self) -> &FcSweepConfig {
+        &self.config
+    }
+
+    /// The grid's nets and the boundary nets, labelled as [`Net`]s (the
+    /// boundary point a grid net gives is labelled as its own net, which no
+    /// plan then lists).
+    fn units_done(&self) -> Vec<String> {
+        let cells = self.cells.iter().map(|c| Net::Cell {
+            width: c.width,
+            depth: c.depth,
+        });
+        let boundary = self.boundary.iter().map(|b| Net::Boundary {
+            width: b.width,
+            seed: b.seed,
+        });
+        cells.chain(boundary).map(|n| n.to_string()).collect()
+    }
+
+    /// The unsharded run's order: nets per width in the config's order,
+    /// the grid's by its depths, then the boundary nets by seed (the
+    /// first seed's point, when a grid net gives it, comes first either
+    /// way: its seed is the lowest); traces as their grid nets.
+    fn assemble(config: FcSweepConfig, parts: Vec<Self>) -> Self {
+        let mut r = Self {
+            config,
+            cells: vec![],
+            boundary: vec![],
+            traces: vec![],
+        };
+        for p in parts {
+            r.cells.extend(p.cells);
+            r.boundary.extend(p.boundary);
+            r.traces.extend(p.traces);
+        }
+        let cfg = &r.config;
+        let width = |w: usize| cfg.widths.iter().position(|&c| c == w);
+        let depth = |d: usize| cfg.depths.iter().position(|&c| c == d);
+        r.cells.sort_by_key(|c| (width(c.width), depth(c.depth)));
+        r.boundary.sort_by_key(|b| (width(b.width), b.seed));
+        let grid: Vec<String> = cfg
+            .widths
+            .iter()
+            .flat_map(|&w| cfg.depths.iter().map(move |&d| format!("fnn w{w} d{d}")))
+            .collect();
+        r.traces
+            .sort_by_key(|t| grid.iter().position(|l| *l == t.label));
+        r
     }
 }
 

@@ -5,8 +5,10 @@ pub mod autotune;
 pub mod conv_nets;
 pub mod conv_sweep;
 pub mod fc_sweep;
+pub mod merge;
 pub mod precision;
 pub mod recorded;
+pub mod shard;
 pub mod toy;
 
 use std::fmt;
@@ -16,7 +18,6 @@ use std::str::FromStr;
 use anyhow::{bail, Result};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 
-use crate::lock::OutLock;
 use crate::train::ProgressMode;
 use crate::util::write_atomic;
 
@@ -96,13 +97,6 @@ pub trait Presets: Sized {
             Preset::Full => Self::full(),
         }
     }
-}
-
-/// Locks a sweep's output folder for this run (one run per folder, see
-/// [`OutLock`]) and removes what a killed run left half-written; `None`
-/// without a folder.
-pub fn lock_out(dir: Option<&Path>) -> Result<Option<OutLock>> {
-    dir.map(OutLock::acquire).transpose()
 }
 
 /// The report `dir/name` left by an earlier run, if there is one; it must

@@ -31,7 +31,8 @@ use dfdx::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::conv_nets::{conv_net, load_images};
-use super::{lock_out, note, open_report, write_json, Presets};
+use super::shard::{Output, Shard, ShardedReport};
+use super::{note, Presets};
 /// The formats, re-exported for the charts (which do not use the metric).
 pub use crate::bundle::Precision;
 use crate::data::{train_test, Dataset, DatasetKind, Prepare};
@@ -417,13 +418,36 @@ pub fn run_precision_sweep<D: ConvDevice>(
     out_dir: Option<&Path>,
     progress: ProgressMode,
 ) -> Result<PrecisionReport> {
+    sweep(dev, cfg, data_dir, out_dir, None, progress)
+}
+
+/// Runs shard `shard` of the sweep (its nets of the config's list, see
+/// [`super::shard`]) into `out/shard-I-of-N/`, resumable as the whole sweep.
+pub fn run_precision_sweep_shard<D: ConvDevice>(
+    dev: &D,
+    cfg: &PrecisionConfig,
+    data_dir: &Path,
+    out: &Path,
+    shard: Shard,
+    progress: ProgressMode,
+) -> Result<PrecisionReport> {
+    sweep(dev, cfg, data_dir, Some(out), Some(shard), progress)
+}
+
+fn sweep<D: ConvDevice>(
+    dev: &D,
+    cfg: &PrecisionConfig,
+    data_dir: &Path,
+    out_dir: Option<&Path>,
+    shard: Option<Shard>,
+    progress: ProgressMode,
+) -> Result<PrecisionReport> {
     cfg.validate::<D>()?;
-    let _lock = lock_out(out_dir)?;
-    let mut report = open_report(out_dir, REPORT, |r: &PrecisionReport| r.config == *cfg)?
-        .unwrap_or_else(|| PrecisionReport {
-            config: cfg.clone(),
-            nets: vec![],
-        });
+    let mut out = Output::lock(out_dir, shard)?;
+    let mut report = out.resume(cfg, units(cfg), || PrecisionReport {
+        config: cfg.clone(),
+        nets: vec![],
+    })?;
     // The FC nets take the 28×28 rows, the conv nets the same images padded
     // to 32×32: the same samples in the same order, so the same bundle subset.
     let rows = cfg
@@ -444,7 +468,7 @@ pub fn run_precision_sweep<D: ConvDevice>(
         .transpose()?;
     let total = cfg.nets.len();
     for (i, &net) in cfg.nets.iter().enumerate() {
-        if report.net(net).is_some() {
+        if report.net(net).is_some() || !out.owns(i) {
             continue;
         }
         note(progress, &format!("[{}/{total}] {net}", i + 1));
@@ -487,11 +511,36 @@ pub fn run_precision_sweep<D: ConvDevice>(
         };
         note(progress, &summary(&result));
         report.nets.push(result);
-        if let Some(d) = out_dir {
-            write_json(d, REPORT, &report)?;
-        }
+        out.save(&report)?;
     }
     Ok(report)
+}
+
+/// The sweep's nets in the config's order, labelled as in a shard file
+/// (`fnn w10 d150`, `vgg-50`): the units shards share.
+pub fn units(cfg: &PrecisionConfig) -> Vec<String> {
+    cfg.nets.iter().map(PrecisionNet::to_string).collect()
+}
+
+impl ShardedReport for PrecisionReport {
+    type Config = PrecisionConfig;
+    const SWEEP: &'static str = "precision_sweep";
+
+    fn config(&self) -> &PrecisionConfig {
+        &self.config
+    }
+
+    /// The nets, labelled as their trainers are (`fnn w10 d150`, `vgg-50`).
+    fn units_done(&self) -> Vec<String> {
+        self.nets.iter().map(|r| r.net.to_string()).collect()
+    }
+
+    /// The unsharded run's order: the config's list of nets.
+    fn assemble(config: PrecisionConfig, parts: Vec<Self>) -> Self {
+        let mut nets: Vec<NetResult> = parts.into_iter().flat_map(|p| p.nets).collect();
+        nets.sort_by_key(|r| config.nets.iter().position(|&n| n == r.net));
+        Self { config, nets }
+    }
 }
 
 /// `vgg-50: first conflicting layer init f32 -, f16 1, bf16 1; trained ...`

@@ -5,13 +5,14 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 use conflicting_bundles::data::{resolve_data_dir, DatasetKind};
-use conflicting_bundles::experiments::autotune::{run_autotune, AutotuneConfig, REPORT};
+use conflicting_bundles::experiments::autotune::{
+    run_autotune, run_autotune_shard, AutotuneConfig,
+};
 use conflicting_bundles::experiments::recorded::RunStart;
-use conflicting_bundles::figures::{write_figures, Figures};
 use conflicting_bundles::train::ProgressMode;
 use conflicting_bundles::with_device;
 
-use crate::experiments::{DataAndDevice, PresetArgs};
+use crate::experiments::{finish_sweep, DataAndDevice, PresetArgs, ShardArgs};
 
 #[derive(clap::Args)]
 pub struct AutotuneArgs {
@@ -35,6 +36,8 @@ pub struct AutotuneArgs {
     #[arg(long)]
     out: PathBuf,
     #[command(flatten)]
+    shard: ShardArgs,
+    #[command(flatten)]
     env: DataAndDevice,
 }
 
@@ -47,10 +50,9 @@ pub fn run(a: AutotuneArgs) -> Result<()> {
     cfg.width_divisor = a.width_divisor.unwrap_or(cfg.width_divisor);
     cfg.baseline_depth = a.baseline_depth.unwrap_or(cfg.baseline_depth);
     let dir = resolve_data_dir(a.env.data_dir.as_deref());
-    let r = with_device!(a.env.device, dev => run_autotune(dev, &cfg, &dir, &a.out, ProgressMode::Auto))?;
-    outln!("{r}")?;
-    a.preset.record(&r, &start)?;
-    write_figures(&a.out, &r.figures())?;
-    outln!("wrote {} and charts (*.html)", a.out.join(REPORT).display())?;
-    Ok(())
+    let r = with_device!(a.env.device, dev => match a.shard.shard {
+        None => run_autotune(dev, &cfg, &dir, &a.out, ProgressMode::Auto),
+        Some(s) => run_autotune_shard(dev, &cfg, &dir, &a.out, s, ProgressMode::Auto),
+    })?;
+    finish_sweep(&r, &a.out, a.shard.shard, &a.preset, &start)
 }

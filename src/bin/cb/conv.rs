@@ -5,15 +5,16 @@ use std::path::PathBuf;
 use anyhow::Result;
 use conflicting_bundles::data::{resolve_data_dir, DatasetKind};
 use conflicting_bundles::experiments::conv_nets::{load_images, train_conv};
-use conflicting_bundles::experiments::conv_sweep::{run_conv_sweep, ConvSweepConfig, REPORT};
+use conflicting_bundles::experiments::conv_sweep::{
+    run_conv_sweep, run_conv_sweep_shard, ConvSweepConfig,
+};
 use conflicting_bundles::experiments::recorded::RunStart;
-use conflicting_bundles::figures::{write_figures, Figures};
 use conflicting_bundles::lock::OutLock;
 use conflicting_bundles::models::convnet::{Arch, ConvSpec, Widths};
 use conflicting_bundles::train::ProgressMode;
 use conflicting_bundles::with_device;
 
-use crate::experiments::{DataAndDevice, PresetArgs, RunArgs};
+use crate::experiments::{finish_sweep, DataAndDevice, PresetArgs, RunArgs, ShardArgs};
 
 #[derive(clap::Args)]
 pub struct ConvSweepArgs {
@@ -39,6 +40,8 @@ pub struct ConvSweepArgs {
     #[arg(long)]
     out: PathBuf,
     #[command(flatten)]
+    shard: ShardArgs,
+    #[command(flatten)]
     env: DataAndDevice,
 }
 
@@ -56,12 +59,11 @@ pub fn conv_sweep(a: ConvSweepArgs) -> Result<()> {
     cfg.width_divisor = a.width_divisor.unwrap_or(cfg.width_divisor);
     cfg.seed = a.seed.unwrap_or(cfg.seed);
     let dir = resolve_data_dir(a.env.data_dir.as_deref());
-    let r = with_device!(a.env.device, dev => run_conv_sweep(dev, &cfg, &dir, Some(&a.out), ProgressMode::Auto))?;
-    outln!("{r}")?;
-    a.preset.record(&r, &start)?;
-    write_figures(&a.out, &r.figures())?;
-    outln!("wrote {} and charts (*.html)", a.out.join(REPORT).display())?;
-    Ok(())
+    let r = with_device!(a.env.device, dev => match a.shard.shard {
+        None => run_conv_sweep(dev, &cfg, &dir, Some(&a.out), ProgressMode::Auto),
+        Some(s) => run_conv_sweep_shard(dev, &cfg, &dir, &a.out, s, ProgressMode::Auto),
+    })?;
+    finish_sweep(&r, &a.out, a.shard.shard, &a.preset, &start)
 }
 
 #[derive(clap::Args)]

@@ -5,8 +5,11 @@ use std::path::PathBuf;
 use anyhow::{bail, Result};
 use conflicting_bundles::data::{resolve_data_dir, DatasetKind};
 use conflicting_bundles::device::DeviceChoice;
-use conflicting_bundles::experiments::fc_sweep::{load, run_fc_sweep, train_net, FcSweepConfig};
+use conflicting_bundles::experiments::fc_sweep::{
+    load, run_fc_sweep, run_fc_sweep_shard, train_net, FcSweepConfig,
+};
 use conflicting_bundles::experiments::recorded::{Recorded, RunStart};
+use conflicting_bundles::experiments::shard::{Shard, ShardedReport, SHARD_FILE};
 use conflicting_bundles::experiments::toy::{run_toy, ToyConfig};
 use conflicting_bundles::experiments::{write_json, Preset, Presets};
 use conflicting_bundles::figures::{write_figures, Figures};
@@ -132,6 +135,8 @@ pub struct SweepArgs {
     #[arg(long)]
     out: PathBuf,
     #[command(flatten)]
+    shard: ShardArgs,
+    #[command(flatten)]
     env: DataAndDevice,
 }
 
@@ -148,14 +153,50 @@ pub fn fc_sweep(a: SweepArgs) -> Result<()> {
     cfg.epochs = a.epochs.unwrap_or(cfg.epochs);
     cfg.seed = a.seed.unwrap_or(cfg.seed);
     let dir = resolve_data_dir(a.env.data_dir.as_deref());
-    let r = with_device!(a.env.device, dev => run_fc_sweep(dev, &cfg, &dir, Some(&a.out), ProgressMode::Auto))?;
+    let r = with_device!(a.env.device, dev => match a.shard.shard {
+        None => run_fc_sweep(dev, &cfg, &dir, Some(&a.out), ProgressMode::Auto),
+        Some(s) => run_fc_sweep_shard(dev, &cfg, &dir, &a.out, s, ProgressMode::Auto),
+    })?;
+    finish_sweep(&r, &a.out, a.shard.shard, &a.preset, &start)
+}
+
+/// `--shard I/N`.
+#[derive(clap::Args)]
+pub struct ShardArgs {
+    /// Run only shard I of N (0 <= I < N, as Slurm's $SLURM_ARRAY_TASK_ID):
+    /// the units u with u % N == I, into OUT/shard-I-of-N/ (resumable);
+    /// `cb merge --out OUT` puts the shards together (README: Sweeps on a
+    /// cluster)
+    #[arg(long, value_name = "I/N")]
+    pub shard: Option<Shard>,
+}
+
+/// What every sweep does after its run: the tables, the recorded run if
+/// asked for, and the report's charts, or for a shard its file (the charts
+/// come with `cb merge`).
+pub fn finish_sweep<R: ShardedReport + Figures + std::fmt::Display>(
+    r: &R,
+    out: &std::path::Path,
+    shard: Option<Shard>,
+    preset: &PresetArgs,
+    start: &RunStart,
+) -> Result<()> {
     outln!("{r}")?;
-    a.preset.record(&r, &start)?;
-    write_figures(&a.out, &r.figures())?;
-    outln!(
-        "wrote {} and charts (*.html)",
-        a.out.join("fc_sweep.json").display()
-    )?;
+    preset.record(r, start)?;
+    match shard {
+        None => {
+            write_figures(out, &r.figures())?;
+            outln!(
+                "wrote {} and charts (*.html)",
+                out.join(format!("{}.json", R::SWEEP)).display()
+            )?;
+        }
+        Some(s) => outln!(
+            "wrote {}; when every shard is done: cb merge --out {}",
+            out.join(s.folder_name()).join(SHARD_FILE).display(),
+            out.display()
+        )?,
+    }
     Ok(())
 }
 

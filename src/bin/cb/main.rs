@@ -16,6 +16,7 @@ mod charts;
 mod conv;
 mod data;
 mod experiments;
+mod merge;
 mod precision;
 mod report;
 
@@ -51,6 +52,9 @@ enum Command {
     Autotune(autotune::AutotuneArgs),
     /// Beyond the paper: the first conflicting layer in f32, f16 and bf16 resolution mode
     PrecisionSweep(precision::PrecisionArgs),
+    /// Put a sweep's shards (run with --shard I/N) together: its usual report
+    /// and charts, and which units are missing
+    Merge(merge::Args),
     /// Train one network (results, checkpoints, resumable)
     #[command(subcommand)]
     Train(experiments::TrainCommand),
@@ -74,6 +78,7 @@ fn main() -> ExitCode {
         Command::ConvSweep(args) => conv::conv_sweep(args),
         Command::Autotune(args) => autotune::run(args),
         Command::PrecisionSweep(args) => precision::precision_sweep(args),
+        Command::Merge(args) => merge::run(args),
         Command::Train(cmd) => experiments::train(cmd),
         Command::Charts(args) => charts::run(args),
         Command::Report(args) => report::run(args),

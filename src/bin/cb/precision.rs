@@ -7,15 +7,14 @@ use anyhow::Result;
 use conflicting_bundles::bundle::Precision;
 use conflicting_bundles::data::{resolve_data_dir, DatasetKind};
 use conflicting_bundles::experiments::precision::{
-    run_precision_sweep, PrecisionConfig, PrecisionNet, REPORT,
+    run_precision_sweep, run_precision_sweep_shard, PrecisionConfig, PrecisionNet,
 };
 use conflicting_bundles::experiments::recorded::RunStart;
-use conflicting_bundles::figures::{write_figures, Figures};
 use conflicting_bundles::models::convnet::Arch;
 use conflicting_bundles::train::ProgressMode;
 use conflicting_bundles::with_device;
 
-use crate::experiments::{DataAndDevice, PresetArgs};
+use crate::experiments::{finish_sweep, DataAndDevice, PresetArgs, ShardArgs};
 
 #[derive(clap::Args)]
 pub struct PrecisionArgs {
@@ -46,6 +45,8 @@ pub struct PrecisionArgs {
     /// Output folder (receives precision_sweep.json and charts; rerun to resume)
     #[arg(long)]
     out: PathBuf,
+    #[command(flatten)]
+    shard: ShardArgs,
     #[command(flatten)]
     env: DataAndDevice,
 }
@@ -92,10 +93,9 @@ pub fn precision_sweep(a: PrecisionArgs) -> Result<()> {
     cfg.epochs = a.epochs.unwrap_or(cfg.epochs);
     cfg.seed = a.seed.unwrap_or(cfg.seed);
     let dir = resolve_data_dir(a.env.data_dir.as_deref());
-    let r = with_device!(a.env.device, dev => run_precision_sweep(dev, &cfg, &dir, Some(&a.out), ProgressMode::Auto))?;
-    outln!("{r}")?;
-    a.preset.record(&r, &start)?;
-    write_figures(&a.out, &r.figures())?;
-    outln!("wrote {} and charts (*.html)", a.out.join(REPORT).display())?;
-    Ok(())
+    let r = with_device!(a.env.device, dev => match a.shard.shard {
+        None => run_precision_sweep(dev, &cfg, &dir, Some(&a.out), ProgressMode::Auto),
+        Some(s) => run_precision_sweep_shard(dev, &cfg, &dir, &a.out, s, ProgressMode::Auto),
+    })?;
+    finish_sweep(&r, &a.out, a.shard.shard, &a.preset, &start)
 }
