@@ -164,7 +164,8 @@ pub fn fc_sweep(a: SweepArgs) -> Result<()> {
 #[derive(clap::Args)]
 pub struct ShardArgs {
     /// Run only shard I of N (0 <= I < N, as Slurm's $SLURM_ARRAY_TASK_ID):
-    /// the units u with u % N == I, into OUT/shard-I-of-N/ (resumable);
+    /// its share of the units, dealt in snake order (0, 1, .., N-1, N-1, ..,
+    /// 0, ...), into OUT/shard-I-of-N/ (resumable);
     /// `cb merge --out OUT` puts the shards together (README: Sweeps on a
     /// cluster)
     #[arg(long, value_name = "I/N")]
