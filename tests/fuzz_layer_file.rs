@@ -4,6 +4,8 @@
 //! or a one-line error of bounded length, quickly, never a panic.
 
 mod common;
+#[path = "support/mutation.rs"]
+mod mutation;
 
 use std::io::{Cursor, Write};
 use std::path::PathBuf;
@@ -11,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use conflicting_bundles::layer_file::LayerFile;
+use mutation::Mutation;
 use proptest::prelude::*;
 use safetensors::tensor::{Dtype, TensorView};
 use zip::write::FileOptions;
@@ -162,18 +165,15 @@ fn name_of(file: &LayerFile, i: usize) -> String {
     file.layers()[i].name.clone()
 }
 
-#[derive(Debug, Clone)]
-enum Mutation {
-    Flip(prop::sample::Index, u8),
-    Truncate(prop::sample::Index),
-    Insert(prop::sample::Index, Vec<u8>),
-    /// A size-like value written over 4 bytes (zip sizes and offsets,
-    /// safetensors' header length).
-    Word(prop::sample::Index, u32),
+/// A size-like value written over 4 bytes (zip sizes and offsets,
+/// safetensors' header length).
+fn word(bytes: &mut [u8], &(i, w): &(prop::sample::Index, u32)) {
+    let i = i.index(bytes.len());
+    let end = (i + 4).min(bytes.len());
+    bytes[i..end].copy_from_slice(&w.to_le_bytes()[..end - i]);
 }
 
-fn mutation() -> impl Strategy<Value = Mutation> {
-    let at = any::<prop::sample::Index>;
+fn mutation() -> impl Strategy<Value = Mutation<(prop::sample::Index, u32)>> {
     let word = prop_oneof![
         Just(0u32),
         Just(u32::MAX),
@@ -181,34 +181,11 @@ fn mutation() -> impl Strategy<Value = Mutation> {
         0u32..300,
         any::<u32>()
     ];
-    prop_oneof![
-        (at(), 1u8..=255).prop_map(|(i, x)| Mutation::Flip(i, x)),
-        at().prop_map(Mutation::Truncate),
-        (at(), prop::collection::vec(any::<u8>(), 1..16)).prop_map(|(i, b)| Mutation::Insert(i, b)),
-        (at(), word).prop_map(|(i, w)| Mutation::Word(i, w)),
-    ]
+    mutation::mutation((any::<prop::sample::Index>(), word))
 }
 
-fn apply(bytes: &mut Vec<u8>, m: &Mutation) {
-    if bytes.is_empty() {
-        return;
-    }
-    match m {
-        Mutation::Flip(i, x) => {
-            let i = i.index(bytes.len());
-            bytes[i] ^= x;
-        }
-        Mutation::Truncate(i) => bytes.truncate(i.index(bytes.len())),
-        Mutation::Insert(i, b) => {
-            let i = i.index(bytes.len());
-            bytes.splice(i..i, b.iter().copied());
-        }
-        Mutation::Word(i, w) => {
-            let i = i.index(bytes.len());
-            let end = (i + 4).min(bytes.len());
-            bytes[i..end].copy_from_slice(&w.to_le_bytes()[..end - i]);
-        }
-    }
+fn apply(bytes: &mut Vec<u8>, m: &Mutation<(prop::sample::Index, u32)>) {
+    mutation::apply(bytes, m, |b, x| word(b, x))
 }
 
 fn method(deflate: bool) -> CompressionMethod {
@@ -236,8 +213,8 @@ proptest! {
             .collect();
         prop_assert_eq!(got, want);
 
-        // The safetensors crate orders the data by dtype, then by name: the
-        // listing follows the file, so compare by name.
+        // The listing is in natural order of the names, not the order the
+        // arrays were given in: compare by name.
         let got = read_all(&safetensors_file(&arrays), "v.safetensors").unwrap();
         prop_assert_eq!(got.len(), arrays.len());
         for (name, values) in got {

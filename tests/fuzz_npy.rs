@@ -4,11 +4,14 @@
 //! issue's reproducers as a fixed case.
 
 mod common;
+#[path = "support/mutation.rs"]
+mod mutation;
 
 use std::time::{Duration, Instant};
 
 use common::*;
 use conflicting_bundles::npy::{read_activations, read_labels, Activations, MAX_HEADER_LEN};
+use mutation::Mutation;
 use proptest::prelude::*;
 
 /// Generous robustness bounds, not performance targets.
@@ -171,44 +174,18 @@ const TOKENS: &[&str] = &[
     "\u{93}NUMPY",
 ];
 
-#[derive(Debug, Clone)]
-enum Mutation {
-    Flip(prop::sample::Index, u8),
-    Truncate(prop::sample::Index),
-    Insert(prop::sample::Index, Vec<u8>),
-    Splice(prop::sample::Index, &'static str),
+/// A token spliced in, mostly into the header, where the parser is.
+fn splice(bytes: &mut Vec<u8>, &(i, t): &(prop::sample::Index, &'static str)) {
+    let i = i.index(bytes.len().min(140));
+    bytes.splice(i..i, t.bytes());
 }
 
-fn mutation() -> impl Strategy<Value = Mutation> {
-    let at = any::<prop::sample::Index>;
-    prop_oneof![
-        (at(), 1u8..=255).prop_map(|(i, x)| Mutation::Flip(i, x)),
-        at().prop_map(Mutation::Truncate),
-        (at(), prop::collection::vec(any::<u8>(), 1..16)).prop_map(|(i, b)| Mutation::Insert(i, b)),
-        (at(), prop::sample::select(TOKENS)).prop_map(|(i, t)| Mutation::Splice(i, t)),
-    ]
+fn mutation() -> impl Strategy<Value = Mutation<(prop::sample::Index, &'static str)>> {
+    mutation::mutation((any::<prop::sample::Index>(), prop::sample::select(TOKENS)))
 }
 
-fn apply(bytes: &mut Vec<u8>, m: &Mutation) {
-    if bytes.is_empty() {
-        return;
-    }
-    match m {
-        Mutation::Flip(i, x) => {
-            let i = i.index(bytes.len());
-            bytes[i] ^= x;
-        }
-        Mutation::Truncate(i) => bytes.truncate(i.index(bytes.len())),
-        Mutation::Insert(i, b) => {
-            let i = i.index(bytes.len());
-            bytes.splice(i..i, b.iter().copied());
-        }
-        Mutation::Splice(i, t) => {
-            // Mostly into the header, where the parser is.
-            let i = i.index(bytes.len().min(140));
-            bytes.splice(i..i, t.bytes());
-        }
-    }
+fn apply(bytes: &mut Vec<u8>, m: &Mutation<(prop::sample::Index, &'static str)>) {
+    mutation::apply(bytes, m, splice)
 }
 
 proptest! {
