@@ -15,7 +15,7 @@
 //! | [`models`] | `layers`, `util` |
 //! | [`train`] | `models`, `layers`, `bundle`, `data`, `device`, `table` |
 //! | [`experiments`] | `train` and everything below it |
-//! | [`plots`] | the result types of `train`, `experiments` and `report` |
+//! | [`plots`] | the result types of `train`, `experiments` and `report`; `table`'s HTML escaping |
 //! | [`figures`] (each report's named charts) | `plots`, the result types |
 //!
 //! [`prelude`] (one `use` for notebooks) and the `cb` binary sit on top of all of them; `tests/layering.rs` checks

@@ -726,11 +726,6 @@ pub fn save_html(plot: &Plot, path: &std::path::Path) -> anyhow::Result<()> {
 /// A standalone HTML page that works offline: plotly.js embedded (about
 /// 4.6 MB, from the `plotly` crate), `plot` drawn, then `body` (HTML).
 pub fn offline_page(title: &str, plot: &Plot, body: &str) -> String {
-    let esc = |t: &str| {
-        t.replace('&', "&amp;")
-            .replace('<', "&lt;")
-            .replace('>', "&gt;")
-    };
     // The crate's offline sources are plotly.js and then MathJax (2 MB more);
     // no chart here writes LaTeX, so only the first script is kept.
     let sources = Plot::offline_js_sources();
@@ -739,7 +734,7 @@ pub fn offline_page(title: &str, plot: &Plot, body: &str) -> String {
         .map_or(sources.as_str(), |end| &sources[..end + "</script>".len()]);
     format!(
         "<!DOCTYPE html>\n<html>\n<head>\n<meta charset=\"utf-8\">\n<title>{}</title>\n{}\n</head>\n<body>\n{}\n{body}\n</body>\n</html>\n",
-        esc(title),
+        crate::table::escape(title),
         plotly_js,
         plot.to_inline_html(Some("chart")),
     )

@@ -161,7 +161,8 @@ fn is_numeric(s: &str) -> bool {
         && s.chars().any(|c| c.is_ascii_digit() || c == '-')
 }
 
-fn escape(s: &str) -> String {
+/// `s` with `&`, `<` and `>` escaped for HTML text.
+pub fn escape(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")

@@ -30,7 +30,10 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "train", "models", "layers", "bundle", "data", "device", "util", "table", "lock",
         ],
     ),
-    ("plots", &["train", "experiments", "report", "util"]),
+    (
+        "plots",
+        &["train", "experiments", "report", "table", "util"],
+    ),
     ("figures", &["plots", "train", "experiments", "report"]),
 ];
 

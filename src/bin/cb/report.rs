@@ -66,6 +66,8 @@ pub fn run(args: Args) -> Result<()> {
     };
     let labels = labels_in_range(&args.labels, &raw, classes)?;
     let mut file = LayerFile::open(&args.activations)?;
+    // Before the weights file is read: a bad layer costs no work (measure_file
+    // checks again, for library callers; headers only).
     conflicting_bundles::report::check_layers(&file, labels.len())?;
 
     let (w_max, w_max_source) = match &args.weights {
