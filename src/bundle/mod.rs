@@ -29,7 +29,7 @@ pub use device::resolution_bundles_on_device;
 pub use entropy::{bundle_entropy, Assignment};
 pub use precision::Precision;
 pub use resolution::resolution_bundles;
-pub use tensors::{measure_tensors, measure_tensors_on_device};
+pub use tensors::{measure_tensors, measure_tensors_on_device, measure_tensors_per_layer};
 pub use threshold::threshold_bundles;
 
 use rayon::prelude::*;

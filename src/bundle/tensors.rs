@@ -6,7 +6,7 @@ use dfdx::prelude::*;
 use rayon::prelude::*;
 
 use super::device::resolution_bundles_on_device;
-use super::{measure_layers, report, BundleConfig, BundleError, Criterion, LayerReport, Precision};
+use super::{measure_layer, measure_layers, report, BundleConfig, BundleError, Criterion, LayerReport, Precision};
 
 /// Measures every hidden layer given as N × D_l tensors (on any device).
 ///
@@ -34,6 +34,46 @@ pub fn measure_tensors<D: Device<f32>>(
             measure_layers(&views, labels, cfg)
         }
     }
+}
+
+/// [`measure_tensors`] in resolution mode with layer `l`'s `w_max` replaced
+/// by `w_max[l]` (the authors take it per layer; the precision stays
+/// `cfg`'s). Threshold mode ignores `w_max`.
+pub fn measure_tensors_per_layer<D: Device<f32>>(
+    layers: &[Tensor<(usize, usize), f32, D>],
+    labels: &[usize],
+    cfg: &BundleConfig,
+    w_max: &[f32],
+) -> Result<Vec<LayerReport>, BundleError> {
+    let Criterion::Resolution { precision, .. } = cfg.criterion else {
+        return measure_tensors(layers, labels, cfg);
+    };
+    if w_max.len() != layers.len() {
+        return Err(BundleError::BadParameter(format!(
+            "{} max weights for {} layers",
+            w_max.len(),
+            layers.len()
+        )));
+    }
+    let cfgs: Vec<BundleConfig> = w_max
+        .iter()
+        .map(|&w_max| BundleConfig {
+            criterion: Criterion::Resolution { w_max, precision },
+            ..*cfg
+        })
+        .collect();
+    if precision == Precision::F32 && TypeId::of::<D>() != TypeId::of::<Cpu>() {
+        return layers
+            .iter()
+            .zip(&cfgs)
+            .map(|(t, c)| Ok(measure_tensors_on_device(std::slice::from_ref(t), labels, c)?.remove(0)))
+            .collect();
+    }
+    let host: Vec<Vec<f32>> = layers.iter().map(|t| t.as_vec()).collect();
+    host.par_iter()
+        .zip(&cfgs)
+        .map(|(acts, c)| measure_layer(acts, labels, c))
+        .collect()
 }
 
 /// Like [`measure_tensors`] but always takes the device path in f32

@@ -39,12 +39,13 @@ pub struct ConvSweepConfig {
 }
 
 impl Presets for ConvSweepConfig {
-    /// The paper's scale on CIFAR-10: full widths, 120 epochs (GPU work).
+    /// The paper's scale on CIFAR-10: its depths (the authors' nets),
+    /// full widths, 120 epochs (GPU work).
     fn full() -> Self {
         Self {
             dataset: DatasetKind::Cifar10,
             archs: vec![Arch::Vgg, Arch::Resnet],
-            depths: vec![20, 30, 40, 50, 60, 70, 80, 90, 100, 110, 120],
+            depths: vec![4, 10, 20, 30, 50, 76, 100, 120],
             width_divisor: 1,
             epochs: 120,
             train_samples: None,
@@ -72,14 +73,14 @@ impl Presets for ConvSweepConfig {
         }
     }
 
-    /// MNIST at widths ÷ 8, six depths from 10 to 120 layers, two epochs
-    /// (1876 steps of 64) per net: 16.1 minutes on 2 cores (recorded in
+    /// MNIST at widths ÷ 8, six of the paper's depths from 10 to 120
+    /// layers, two epochs (1876 steps of 64) per net (time recorded in
     /// `results/conv_sweep/lesson.json`); two epochs is what the budget
     /// allows at these depths.
     fn lesson() -> Self {
         Self {
             dataset: DatasetKind::Mnist,
-            depths: vec![10, 20, 30, 50, 90, 120],
+            depths: vec![10, 20, 30, 50, 76, 120],
             width_divisor: 8,
             epochs: 2,
             trace_every_steps: 100,
@@ -125,7 +126,9 @@ pub struct ConvCell {
     pub final_entropy: f64,
     /// `H^L` averaged over the measurements (the paper's H^L).
     pub mean_entropy: f64,
-    /// First hidden layer (1 = stem, then blocks) with `H^l > 0` at the end.
+    /// First hidden row (1 = stem, then blocks, a ResNet's branches after
+    /// their blocks, then the pooled features; `ConvSpec::rows`) with
+    /// `H^l > 0` at the end.
     pub first_conflicting_layer: Option<usize>,
     /// `H^l` of every hidden layer at the end.
     pub entropy: Vec<f64>,

@@ -7,10 +7,22 @@
 //! entering stages 2–4; each block two 3×3 convs with batch norm, ReLU after
 //! each (the ResNet adds the identity, or a 1×1 projection where the shape
 //! changes, before the second ReLU); global average pooling; a linear layer.
-//! Depth = 2 + 2 × blocks. Hidden activations for the metric: the stem output
-//! and every block output. Channel widths ([`Widths`]) and blocks per stage are
-//! run-time values (users sweep widths; auto-tune prunes blocks); the input
-//! size is checked against the image shape the net was built for.
+//! Depth = 2 + 2 × blocks; a stage may be empty (auto-tune prunes stages
+//! away): it adds no block and no stride-2 step.
+//!
+//! Hidden activations for the metric ([`Row`]), as the authors' code
+//! measures them (`models/vggnet.py`, `vgg_block.py`, `residual_block.py`):
+//! every block's output; for a ResNet block also its branch after the ReLU
+//! (their `output_without_residual`, recorded after the block output); then
+//! the pooled features before the head (measured in their commits of the
+//! paper's period). The stem output, which they do not measure, comes first
+//! as an extra row. Each row's `w_max` is theirs too (commit 22556fc,
+//! `_get_weight_amplitude`): the largest mean absolute value among the
+//! trainable tensors of the layer that produced it ([`ConvNet::row_w_max`]).
+//!
+//! Channel widths ([`Widths`]) and blocks per stage are run-time values (users
+//! sweep widths; auto-tune prunes blocks); the input size is checked against
+//! the image shape the net was built for.
 
 use std::fmt;
 
@@ -20,7 +32,7 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 
 use super::size::{check_trainable, dense_params};
-use super::{max_abs, Batch, Classifier, Flat, HiddenOutputs, Logits};
+use super::{max_abs, mean_abs, Batch, Classifier, Flat, HiddenOutputs, Logits};
 use crate::layers::init::{he_uniform, model_rng};
 use crate::layers::params::{ParamVisitor, Params};
 use crate::layers::{
@@ -104,6 +116,46 @@ pub struct ConvSpec {
 /// Blocks per stage of the paper's 120-layer net (auto-tune's start).
 pub const BLOCKS_120: [usize; 4] = [3, 12, 41, 3];
 
+/// The authors' blocks per stage for each depth of the paper
+/// (`models/factory.py`, `get_blocks`).
+pub const PAPER_BLOCKS: [(usize, [usize; 4]); 8] = [
+    (4, [1, 0, 0, 0]),
+    (10, [1, 1, 1, 1]),
+    (20, [2, 2, 3, 2]),
+    (30, [3, 3, 5, 3]),
+    (50, [3, 6, 12, 3]),
+    (76, [3, 6, 25, 3]),
+    (100, [3, 12, 31, 3]),
+    (120, BLOCKS_120),
+];
+
+/// What one measured hidden row of a [`ConvNet`] is (stage and block
+/// 0-based).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Row {
+    /// The stem's output (not measured by the authors; an extra row).
+    Stem,
+    /// A block's output.
+    Block { stage: usize, index: usize },
+    /// A residual block's branch after its ReLU, before the shortcut's add.
+    Branch { stage: usize, index: usize },
+    /// The globally pooled features the head takes.
+    Pooled,
+}
+
+impl fmt::Display for Row {
+    /// `stem`, `s3.b7` (stage 3, block 7, both 1-based), `s3.b7 branch`, `pool`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Row::Stem => f.write_str("stem"),
+            Row::Block { stage, index } => write!(f, "s{}.b{}", stage + 1, index + 1),
+            Row::Branch { stage, index } => write!(f, "s{}.b{} branch", stage + 1, index + 1),
+            Row::Pooled => f.write_str("pool"),
+        }
+    }
+}
+
 impl ConvSpec {
     /// Layers with weights: stem + 2 per block + the linear head.
     pub fn depth(&self) -> usize {
@@ -114,13 +166,19 @@ impl ConvSpec {
         self.blocks.iter().sum()
     }
 
-    /// A net of `depth` layers, its blocks spread over the stages in the
-    /// proportions of the 120-layer net (3:12:41:3, at least one per stage, by
-    /// largest remainder), so 120 gives exactly [`BLOCKS_120`].
+    /// A net of `depth` layers. The depths of the paper (4, 10, 20, 30, 50,
+    /// 76, 100, 120) take the authors' blocks per stage ([`PAPER_BLOCKS`],
+    /// their `models/factory.py`). Any other even depth >= 10 spreads its
+    /// blocks in the proportions of the 120-layer net (3:12:41:3, at least
+    /// one per stage, by largest remainder), which gives the table's 10 and
+    /// 120 but not its 20-100.
     pub fn for_depth(arch: Arch, depth: usize) -> anyhow::Result<Self> {
+        if let Some(&(_, blocks)) = PAPER_BLOCKS.iter().find(|(d, _)| *d == depth) {
+            return Ok(Self { arch, blocks });
+        }
         if depth < 10 || !depth.is_multiple_of(2) {
             anyhow::bail!(
-                "depth {depth} is not 2 + 2 × blocks with at least one block per stage (an even number >= 10)"
+                "depth {depth} is not one of the paper's (4, 10, 20, 30, 50, 76, 100, 120) nor 2 + 2 × blocks with at least one block per stage (an even number >= 10)"
             );
         }
         // Far beyond any net that fits in memory, and small enough that the
@@ -154,17 +212,32 @@ impl ConvSpec {
         Ok(Self { arch, blocks })
     }
 
-    /// Which (stage, block) hidden layer `l` (1-based; layer 1 is the stem) is.
-    pub fn locate(&self, layer: usize) -> Option<(usize, usize)> {
-        let mut l = layer.checked_sub(2)?;
-        for (s, &n) in self.blocks.iter().enumerate() {
-            if l < n {
-                return Some((s, l));
+    /// The measured hidden rows in order (see the module docs).
+    pub fn rows(&self) -> Vec<Row> {
+        let mut rows = vec![Row::Stem];
+        for (stage, &n) in self.blocks.iter().enumerate() {
+            for index in 0..n {
+                rows.push(Row::Block { stage, index });
+                if self.arch == Arch::Resnet {
+                    rows.push(Row::Branch { stage, index });
+                }
             }
-            l -= n;
         }
-        None
+        rows.push(Row::Pooled);
+        rows
     }
+
+    /// The (stage, block within the stage) that hidden row `row` (1-based,
+    /// as [`crate::models::Classifier`]'s layers are numbered; row 1 is the
+    /// stem) belongs to; `None` for the stem, the pooled features and rows
+    /// past the end.
+    pub fn locate(&self, row: usize) -> Option<(usize, usize)> {
+        match self.rows().get(row.checked_sub(1)?)? {
+            Row::Block { stage, index } | Row::Branch { stage, index } => Some((*stage, *index)),
+            Row::Stem | Row::Pooled => None,
+        }
+    }
+
 }
 
 impl fmt::Display for ConvSpec {
@@ -217,6 +290,17 @@ impl<D: ConvDevice> ConvBn<D> {
         self.conv.visit_params(&format!("{prefix}.conv"), v);
         self.bn.visit_params(&format!("{prefix}.bn"), v);
     }
+
+    /// The mean absolute value of each trainable tensor: kernel, batch-norm
+    /// scale and shift. (The authors' convs also carry a bias, initialised at
+    /// 0 and redundant before a batch norm; ours have none.)
+    fn mean_abs(&self) -> [f32; 3] {
+        [
+            mean_abs(&self.conv.weight),
+            mean_abs(&self.bn.scale),
+            mean_abs(&self.bn.bias),
+        ]
+    }
 }
 
 /// What a block adds to its output.
@@ -266,14 +350,22 @@ impl<D: ConvDevice> Block<D> {
         }
     }
 
+    /// The block's output; its rows go to `rows` if given (the output, then
+    /// for a ResNet block the branch after its ReLU).
     fn forward<T: Tape<f32, D>>(
         &self,
         x: Maps<D, T>,
         mode: Mode,
-        probe: &mut Probe<'_, D>,
+        rows: &mut Option<&mut Vec<Flat<D>>>,
     ) -> Maps<D, T> {
+        let residual = !matches!(self.shortcut, Shortcut::None);
         if self.bypassed {
-            probe.record(Record::Branches, &x);
+            if let Some(rows) = rows {
+                rows.push(flat(&x));
+                // The branch row keeps the rows aligned with the spec's.
+                let branch = self.b.forward(self.a.forward(x.retaped::<NoneTape>(), mode), mode);
+                rows.push(flat(&branch.relu()));
+            }
             return x;
         }
         let skip = match &self.shortcut {
@@ -282,16 +374,20 @@ impl<D: ConvDevice> Block<D> {
             Shortcut::Projection(p) => Some(p.forward(x.retaped::<T>(), mode)),
         };
         let a = self.a.forward_then(x, mode, None, true);
-        if probe.wants(Record::Branches) {
-            // The lesion study reads the branch before the shortcut is added.
-            let h = self.b.forward(a, mode);
-            probe.record(Record::Branches, &h);
-            return match skip {
-                Some(s) => (h + s).relu(),
-                None => h.relu(),
-            };
+        let Some(rows) = rows else {
+            return self.b.forward_then(a, mode, skip, true);
+        };
+        let h = self.b.forward(a, mode);
+        let branch = residual.then(|| h.retaped::<NoneTape>().relu());
+        let out = match skip {
+            Some(s) => (h + s).relu(),
+            None => h.relu(),
+        };
+        rows.push(flat(&out));
+        if let Some(b) = branch {
+            rows.push(flat(&b));
         }
-        self.b.forward_then(a, mode, skip, true)
+        out
     }
 
     fn visit<V: ParamVisitor<f32, D>>(&mut self, prefix: &str, v: &mut V) {
@@ -306,7 +402,7 @@ impl<D: ConvDevice> Block<D> {
         matches!(self.shortcut, Shortcut::Identity)
     }
 
-    fn w_max(&self) -> f32 {
+    fn max_abs(&self) -> f32 {
         let s = match &self.shortcut {
             Shortcut::Projection(p) => max_abs(&p.conv.weight),
             _ => 0.0,
@@ -315,35 +411,24 @@ impl<D: ConvDevice> Block<D> {
             .max(max_abs(&self.b.conv.weight))
             .max(s)
     }
-}
 
-/// Which activations a forward pass hands to the metric: block outputs (the
-/// hidden layers; the stem counts as one) or residual branches `F(a)` before
-/// the shortcut is added (the lesion study's view of a block).
-struct Probe<'a, D: Device<f32>> {
-    out: Option<&'a mut Vec<Flat<D>>>,
-    what: Record,
-}
-
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Record {
-    Outputs,
-    Branches,
-}
-
-impl<D: Device<f32>> Probe<'_, D> {
-    /// Whether activations of kind `what` are being recorded.
-    fn wants(&self, what: Record) -> bool {
-        self.out.is_some() && self.what == what
+    /// The authors' amplitude of a block: the largest mean absolute value
+    /// among its trainable tensors (the projection shortcut's included).
+    fn amplitude(&self) -> f32 {
+        let mut m = self.a.mean_abs().into_iter().chain(self.b.mean_abs());
+        let first = m.next().expect("a block has tensors");
+        let shortcut = match &self.shortcut {
+            Shortcut::Projection(p) => p.mean_abs().into_iter().fold(0.0, f32::max),
+            _ => 0.0,
+        };
+        m.fold(first, f32::max).max(shortcut)
     }
+}
 
-    /// Appends a tape-free, flattened copy of `h` if `what` is being recorded.
-    fn record<T: Tape<f32, D>>(&mut self, what: Record, h: &Maps<D, T>) {
-        if let Some(out) = self.out.as_mut().filter(|_| self.what == what) {
-            let (b, y, x, c) = *h.shape();
-            out.push(h.retaped::<NoneTape>().reshape_like(&(b, y * x * c)));
-        }
-    }
+/// A tape-free copy of `h` flattened to `(N, H·W·C)`.
+fn flat<D: Device<f32>, T: Tape<f32, D>>(h: &Maps<D, T>) -> Flat<D> {
+    let (b, y, x, c) = *h.shape();
+    h.retaped::<NoneTape>().reshape_like(&(b, y * x * c))
 }
 
 /// A VGG or ResNet from image rows (channels first, as the datasets store
@@ -358,14 +443,17 @@ pub struct ConvNet<const C: usize, D: ConvDevice> {
     stem: ConvBn<D>,
     pool: Option<MaxPool2d>,
     stages: Vec<Vec<Block<D>>>,
-    /// `(widths[3], C)`: pooled features times this (checkpoint name `head.weight`).
+    /// `(width of the last non-empty stage, C)`: pooled features times this
+    /// (checkpoint name `head.weight`).
     head_weight: Tensor<(usize, Const<C>), f32, D>,
     head_bias: Tensor<(Const<C>,), f32, D>,
 }
 
 impl<const C: usize, D: ConvDevice> ConvNet<C, D> {
     /// A freshly initialised net (He-uniform convs and head, batch norm at
-    /// scale 1 / bias 0) for `image`-shaped rows; every stage needs a block.
+    /// scale 1 / bias 0) for `image`-shaped rows. The stem has the first
+    /// stage's width; an empty stage is skipped (the next block takes the
+    /// channels it is given, and the head the last non-empty stage's width).
     pub fn new(
         dev: &D,
         spec: ConvSpec,
@@ -373,10 +461,6 @@ impl<const C: usize, D: ConvDevice> ConvNet<C, D> {
         image: ImageShape,
         seed: u64,
     ) -> Result<Self> {
-        ensure!(
-            spec.blocks.iter().all(|&b| b >= 1),
-            "every stage needs at least one block: {spec}"
-        );
         let Widths(channels) = Widths::new(widths.0)?;
         ensure!(
             image.channels >= 1 && image.rows >= 1 && image.cols >= 1,
@@ -395,18 +479,15 @@ impl<const C: usize, D: ConvDevice> ConvNet<C, D> {
         let mut stages = Vec::with_capacity(4);
         for (s, (&n, &outputs)) in spec.blocks.iter().zip(&channels).enumerate() {
             let stride = if s == 0 { 1 } else { 2 };
-            let mut blocks = vec![Block::new(
-                dev,
-                spec.arch,
-                (inputs, outputs),
-                stride,
-                &mut rng,
-            )];
-            blocks.extend(
-                (1..n).map(|_| Block::new(dev, spec.arch, (outputs, outputs), 1, &mut rng)),
-            );
+            let mut blocks = Vec::with_capacity(n);
+            for i in 0..n {
+                let (from, stride) = if i == 0 { (inputs, stride) } else { (outputs, 1) };
+                blocks.push(Block::new(dev, spec.arch, (from, outputs), stride, &mut rng));
+            }
+            if n > 0 {
+                inputs = outputs;
+            }
             stages.push(blocks);
-            inputs = outputs;
         }
         Ok(Self {
             spec,
@@ -443,38 +524,13 @@ impl<const C: usize, D: ConvDevice> ConvNet<C, D> {
         self.image
     }
 
-    /// Logits in `mode`, pushing every hidden activation into `hidden` if given.
+    /// Logits in `mode`, pushing every hidden row ([`ConvSpec::rows`]) into
+    /// `hidden` if given.
     pub fn forward_mode<T: Tape<f32, D>>(
         &self,
         x: Batch<usize, D, T>,
         mode: Mode,
-        hidden: Option<&mut Vec<Flat<D>>>,
-    ) -> Logits<C, D, T> {
-        let mut probe = Probe {
-            out: hidden,
-            what: Record::Outputs,
-        };
-        self.run(x, mode, &mut probe)
-    }
-
-    /// The residual branch `F(a)` of every block (inference mode), before the
-    /// shortcut is added: where it bundles samples, the block only passes its
-    /// input on (§3.5). For a VGG these are the blocks' pre-ReLU outputs.
-    pub fn branch_outputs(&self, x: Batch<usize, D>) -> Vec<Flat<D>> {
-        let mut out = Vec::with_capacity(self.spec.num_blocks());
-        let mut probe = Probe {
-            out: Some(&mut out),
-            what: Record::Branches,
-        };
-        let _ = self.run(x, Mode::Infer, &mut probe);
-        out
-    }
-
-    fn run<T: Tape<f32, D>>(
-        &self,
-        x: Batch<usize, D, T>,
-        mode: Mode,
-        probe: &mut Probe<'_, D>,
+        mut hidden: Option<&mut Vec<Flat<D>>>,
     ) -> Logits<C, D, T> {
         let ImageShape {
             channels,
@@ -497,12 +553,16 @@ impl<const C: usize, D: ConvDevice> ConvNet<C, D> {
         if let Some(p) = &self.pool {
             h = p.forward(h);
         }
-        probe.record(Record::Outputs, &h);
+        if let Some(out) = hidden.as_mut() {
+            out.push(flat(&h));
+        }
         for block in self.stages.iter().flatten() {
-            h = block.forward(h, mode, probe);
-            probe.record(Record::Outputs, &h);
+            h = block.forward(h, mode, &mut hidden);
         }
         let pooled = global_avg_pool(h);
+        if let Some(out) = hidden.as_mut() {
+            out.push(pooled.retaped::<NoneTape>());
+        }
         let n = pooled.shape().0;
         pooled.matmul(self.head_weight.retaped::<T>())
             + self
@@ -511,30 +571,51 @@ impl<const C: usize, D: ConvDevice> ConvNet<C, D> {
                 .broadcast_like(&(n, Const::<C>))
     }
 
-    /// Hidden layers (1 = stem, then blocks) of the blocks that can be
-    /// bypassed without changing shapes: those with an identity shortcut.
+    /// `w_max` of each hidden row, as the authors take it (commit 22556fc,
+    /// `_get_weight_amplitude`): the largest mean absolute value among the
+    /// trainable tensors of the layer that produced the row. A block's output
+    /// and its branch share the block's; the stem's is its conv and batch
+    /// norm's. The pooled features have no weights of their own (the authors'
+    /// pooling layer has none, and that commit leaves the row out): they take
+    /// the head's, the layer whose update the row enters.
+    pub fn row_w_max(&self) -> Vec<f32> {
+        let mut w = vec![self.stem.mean_abs().into_iter().fold(0.0, f32::max)];
+        for block in self.stages.iter().flatten() {
+            let a = block.amplitude();
+            w.push(a);
+            if self.spec.arch == Arch::Resnet {
+                w.push(a);
+            }
+        }
+        w.push(mean_abs(&self.head_weight).max(mean_abs(&self.head_bias)));
+        w
+    }
+
+    /// Blocks (1-based, counted over all stages) that can be bypassed
+    /// without changing shapes: those with an identity shortcut.
     pub fn removable_blocks(&self) -> Vec<usize> {
         self.stages
             .iter()
             .flatten()
             .enumerate()
             .filter(|(_, b)| b.is_identity())
-            .map(|(i, _)| i + 2)
+            .map(|(i, _)| i + 1)
             .collect()
     }
 
-    /// Lesions (or restores) the block at hidden layer `layer`: a bypassed
-    /// block passes its input on unchanged. Only identity-shortcut blocks.
-    pub fn set_bypassed(&mut self, layer: usize, bypassed: bool) -> Result<()> {
-        match layer
-            .checked_sub(2)
+    /// Lesions (or restores) block `block` (1-based over all stages): a
+    /// bypassed block passes its input on unchanged. Only identity-shortcut
+    /// blocks.
+    pub fn set_bypassed(&mut self, block: usize, bypassed: bool) -> Result<()> {
+        match block
+            .checked_sub(1)
             .and_then(|i| self.stages.iter_mut().flatten().nth(i))
         {
-            Some(block) if block.is_identity() => {
-                block.bypassed = bypassed;
+            Some(b) if b.is_identity() => {
+                b.bypassed = bypassed;
                 Ok(())
             }
-            _ => bail!("layer {layer} is not a block with an identity shortcut"),
+            _ => bail!("block {block} is not a block with an identity shortcut"),
         }
     }
 }
@@ -558,14 +639,14 @@ impl<const C: usize, D: ConvDevice> Classifier<usize, C, D> for ConvNet<C, D> {
 
     /// Inference mode, as the paper's code measures.
     fn forward_hidden(&self, x: Batch<usize, D>) -> HiddenOutputs<C, D> {
-        let mut hidden = Vec::with_capacity(1 + self.spec.num_blocks());
+        let mut hidden = Vec::with_capacity(self.num_hidden());
         let logits = self.forward_mode(x, Mode::Infer, Some(&mut hidden));
         HiddenOutputs { hidden, logits }
     }
 
-    /// The stem and one output per block.
+    /// The rows of [`ConvSpec::rows`]: stem, blocks (and branches), pooled.
     fn num_hidden(&self) -> usize {
-        1 + self.spec.num_blocks()
+        self.spec.rows().len()
     }
 
     /// Largest absolute conv weight (stem, blocks, projections).
@@ -573,8 +654,13 @@ impl<const C: usize, D: ConvDevice> Classifier<usize, C, D> for ConvNet<C, D> {
         self.stages
             .iter()
             .flatten()
-            .map(Block::w_max)
+            .map(Block::max_abs)
             .fold(max_abs(&self.stem.conv.weight), f32::max)
+    }
+
+    /// The authors' per-layer amplitude ([`ConvNet::row_w_max`]).
+    fn layer_w_max(&self) -> Vec<f32> {
+        self.row_w_max()
     }
 }
 
@@ -609,7 +695,10 @@ fn conv_params(
     let mut total = conv(inputs, channels[0], 7)?;
     let mut from = channels[0];
     for (&n, &to) in spec.blocks.iter().zip(&channels) {
-        let rest = block(to, to)?.checked_mul(n.checked_sub(1)?)?;
+        let Some(rest) = n.checked_sub(1) else {
+            continue; // an empty stage
+        };
+        let rest = block(to, to)?.checked_mul(rest)?;
         total = total.checked_add(block(from, to)?)?.checked_add(rest)?;
         from = to;
     }

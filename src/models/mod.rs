@@ -49,6 +49,16 @@ pub trait Classifier<I: Dim, const C: usize, D: Device<f32>>: Params<f32, D> {
     fn num_hidden(&self) -> usize;
     /// Largest absolute weight of the hidden layers (resolution mode's `w_max`).
     fn w_max(&self) -> f32;
+    /// Resolution mode's `w_max` for each hidden layer; by default
+    /// [`Classifier::w_max`] for all of them.
+    fn layer_w_max(&self) -> Vec<f32> {
+        vec![self.w_max(); self.num_hidden()]
+    }
+}
+
+/// Mean absolute entry of a tensor, reduced on its device.
+pub(crate) fn mean_abs<S: Shape, D: Device<f32>>(t: &Tensor<S, f32, D>) -> f32 {
+    t.clone().abs().mean::<Rank0, _>().as_vec()[0]
 }
 
 /// Largest absolute entry of a tensor, reduced on its device.

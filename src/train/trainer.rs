@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use super::checkpoint;
 use super::progress::{EpochProgress, ProgressMode};
 use super::ranger::{Ranger, RangerConfig};
-use crate::bundle::{measure_tensors, BundleConfig, Criterion, LayerReport, Precision};
+use crate::bundle::{measure_tensors_per_layer, BundleConfig, Criterion, LayerReport, Precision};
 use crate::data::{
     epoch_seed, gather_into, shuffled_batches, AugmentConfig, Augmenter, Batch, Dataset,
 };
@@ -116,7 +116,12 @@ pub struct BundlePoint {
     /// Epochs completed (0 = before training).
     pub epoch: usize,
     pub step: usize,
+    /// The largest of the layers' `w_max`.
     pub w_max: f32,
+    /// `w_max` of each layer where the model takes it per layer (conv nets);
+    /// empty where one value serves all layers.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub layer_w_max: Vec<f32>,
     /// `H^l` for l = 1..L.
     pub entropy: Vec<f64>,
     /// Number of bundles for l = 1..L.
@@ -125,11 +130,14 @@ pub struct BundlePoint {
 }
 
 impl BundlePoint {
-    fn new(epoch: usize, step: usize, w_max: f32, layers: &[LayerReport]) -> Self {
+    fn new(epoch: usize, step: usize, layer_w_max: &[f32], layers: &[LayerReport]) -> Self {
+        let w_max = layer_w_max.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        let uniform = layer_w_max.iter().all(|&w| w == w_max);
         Self {
             epoch,
             step,
             w_max,
+            layer_w_max: if uniform { vec![] } else { layer_w_max.to_vec() },
             entropy: layers.iter().map(|r| r.bundle_entropy).collect(),
             num_bundles: layers.iter().map(|r| r.num_bundles).collect(),
             non_finite: layers.iter().map(|r| r.non_finite).collect(),
@@ -503,7 +511,7 @@ pub fn measure_hidden_in<I: Dim, const C: usize, D: Device<f32>, M: Classifier<I
 ) -> Result<Vec<BundlePoint>> {
     let x = upload(dev, &samples.images, (samples.len(), model.input_dim()));
     let out = model.forward_hidden(x);
-    let w_max = model.w_max();
+    let w_max = model.layer_w_max();
     let labels = samples.labels_usize();
     precisions
         .iter()
@@ -512,10 +520,13 @@ pub fn measure_hidden_in<I: Dim, const C: usize, D: Device<f32>, M: Classifier<I
                 lr,
                 batch_size,
                 num_classes: C,
-                criterion: Criterion::Resolution { w_max, precision },
+                criterion: Criterion::Resolution {
+                    w_max: w_max.first().copied().unwrap_or(0.0),
+                    precision,
+                },
             };
-            let layers = measure_tensors(&out.hidden, &labels, &cfg)?;
-            Ok(BundlePoint::new(0, 0, w_max, &layers))
+            let layers = measure_tensors_per_layer(&out.hidden, &labels, &cfg, &w_max)?;
+            Ok(BundlePoint::new(0, 0, &w_max, &layers))
         })
         .collect()
 }
