@@ -3,9 +3,9 @@
 
 use std::collections::HashMap;
 
+use conflicting_bundles::layers::params::alloc_grads;
 use conflicting_bundles::models::convnet::*;
 use conflicting_bundles::models::Classifier;
-use conflicting_bundles::layers::params::alloc_grads;
 use conflicting_bundles::train::checkpoint::{export_params, import_params};
 use conflicting_bundles::train::Ranger;
 use conflicting_bundles::util::ImageShape;

@@ -6,7 +6,10 @@ use dfdx::prelude::*;
 use rayon::prelude::*;
 
 use super::device::resolution_bundles_on_device;
-use super::{measure_layer, measure_layers, report, BundleConfig, BundleError, Criterion, LayerReport, Precision};
+use super::{
+    measure_layer, measure_layers, report, BundleConfig, BundleError, Criterion, LayerReport,
+    Precision,
+};
 
 /// Measures every hidden layer given as N × D_l tensors (on any device).
 ///
@@ -66,7 +69,9 @@ pub fn measure_tensors_per_layer<D: Device<f32>>(
         return layers
             .iter()
             .zip(&cfgs)
-            .map(|(t, c)| Ok(measure_tensors_on_device(std::slice::from_ref(t), labels, c)?.remove(0)))
+            .map(|(t, c)| {
+                Ok(measure_tensors_on_device(std::slice::from_ref(t), labels, c)?.remove(0))
+            })
             .collect();
     }
     let host: Vec<Vec<f32>> = layers.iter().map(|t| t.as_vec()).collect();

@@ -350,12 +350,7 @@ impl LesionReport {
     pub fn table(&self) -> Table {
         let mut t = Table::new(
             format!("Lesion study of {}: residual branches", self.spec),
-            &[
-                "block",
-                "branch H",
-                "branch bundles",
-                "removal rank",
-            ],
+            &["block", "branch H", "branch bundles", "removal rank"],
         );
         for (i, &b) in self.blocks.iter().enumerate() {
             let rank = self.order.iter().position(|&o| o == b).map_or(0, |r| r + 1);
@@ -416,7 +411,9 @@ pub fn prune_examples(spec: ConvSpec, layers: &[usize]) -> Table {
             .map_or(("-".to_string(), "-".to_string()), |(s, b)| {
                 ((s + 1).to_string(), (b + 1).to_string())
             });
-        let to = prune(spec, l).map_or("nothing to cut (not a block)".to_string(), |p| p.to_string());
+        let to = prune(spec, l).map_or("nothing to cut (not a block)".to_string(), |p| {
+            p.to_string()
+        });
         t.row(vec![l.to_string(), stage, block, to]);
     }
     t
@@ -445,7 +442,15 @@ pub fn run_autotune_shard<D: ConvDevice>(
     shard: Shard,
     progress: ProgressMode,
 ) -> Result<AutotuneReport> {
-    autotune(dev, cfg, data_dir, out, Some(shard), progress, &|_, _, _| {})
+    autotune(
+        dev,
+        cfg,
+        data_dir,
+        out,
+        Some(shard),
+        progress,
+        &|_, _, _| {},
+    )
 }
 
 /// Changes a measurement before auto-tune reads it: `(net, epoch, point)`,
@@ -585,7 +590,10 @@ fn autotune<D: ConvDevice>(
         };
         note(
             progress,
-            &format!("run {seed}: {stopped}; training {spec} to {} epochs", cfg.epochs),
+            &format!(
+                "run {seed}: {stopped}; training {spec} to {} epochs",
+                cfg.epochs
+            ),
         );
         let r = fit(&dir, &mut net, seed, cfg.epochs)?;
         let stats = net_stats(dev, &mut net, &test_set, &dir)?;

@@ -237,7 +237,6 @@ impl ConvSpec {
             Row::Stem | Row::Pooled => None,
         }
     }
-
 }
 
 impl fmt::Display for ConvSpec {
@@ -363,7 +362,9 @@ impl<D: ConvDevice> Block<D> {
             if let Some(rows) = rows {
                 rows.push(flat(&x));
                 // The branch row keeps the rows aligned with the spec's.
-                let branch = self.b.forward(self.a.forward(x.retaped::<NoneTape>(), mode), mode);
+                let branch = self
+                    .b
+                    .forward(self.a.forward(x.retaped::<NoneTape>(), mode), mode);
                 rows.push(flat(&branch.relu()));
             }
             return x;
@@ -481,8 +482,18 @@ impl<const C: usize, D: ConvDevice> ConvNet<C, D> {
             let stride = if s == 0 { 1 } else { 2 };
             let mut blocks = Vec::with_capacity(n);
             for i in 0..n {
-                let (from, stride) = if i == 0 { (inputs, stride) } else { (outputs, 1) };
-                blocks.push(Block::new(dev, spec.arch, (from, outputs), stride, &mut rng));
+                let (from, stride) = if i == 0 {
+                    (inputs, stride)
+                } else {
+                    (outputs, 1)
+                };
+                blocks.push(Block::new(
+                    dev,
+                    spec.arch,
+                    (from, outputs),
+                    stride,
+                    &mut rng,
+                ));
             }
             if n > 0 {
                 inputs = outputs;

@@ -131,13 +131,20 @@ pub struct BundlePoint {
 
 impl BundlePoint {
     fn new(epoch: usize, step: usize, layer_w_max: &[f32], layers: &[LayerReport]) -> Self {
-        let w_max = layer_w_max.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        let w_max = layer_w_max
+            .iter()
+            .copied()
+            .fold(f32::NEG_INFINITY, f32::max);
         let uniform = layer_w_max.iter().all(|&w| w == w_max);
         Self {
             epoch,
             step,
             w_max,
-            layer_w_max: if uniform { vec![] } else { layer_w_max.to_vec() },
+            layer_w_max: if uniform {
+                vec![]
+            } else {
+                layer_w_max.to_vec()
+            },
             entropy: layers.iter().map(|r| r.bundle_entropy).collect(),
             num_bundles: layers.iter().map(|r| r.num_bundles).collect(),
             non_finite: layers.iter().map(|r| r.non_finite).collect(),
