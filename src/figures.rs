@@ -117,6 +117,7 @@ impl Figures for AutotuneReport {
             ),
         ];
         charts.push(("accuracy_per_epoch".into(), plots::autotune_accuracy(self)));
+        charts.push(("entropy_per_epoch".into(), plots::autotune_entropy(self)));
         for run in &self.runs {
             charts.push((
                 format!("changes_run{}", run.seed),

@@ -501,8 +501,34 @@ pub fn autotune_accuracy(report: &AutotuneReport) -> Plot {
     }
     plot.set_layout(layout(
         "Test accuracy per epoch: the pruned net and the baseline",
-        "epoch (auto-tune: the final net's epochs, its probe included)",
+        "epoch (auto-tune: the final net's own epochs)",
         "test accuracy [%]",
+    ));
+    plot
+}
+
+/// `H^L` after each epoch of every net auto-tune trained (each pruned net
+/// up to the epoch whose conflict pruned it, then the final net) and of the
+/// baseline, per run: where the checks found conflicts.
+pub fn autotune_entropy(report: &AutotuneReport) -> Plot {
+    let mut plot = Plot::new();
+    for run in &report.runs {
+        let nets = (run.changes.iter())
+            .map(|c| (c.from, &c.epoch_entropy))
+            .chain([
+                (run.autotuned.spec, &run.autotuned.epoch_entropy),
+                (run.baseline.spec, &run.baseline.epoch_entropy),
+            ]);
+        for (spec, h) in nets {
+            let x = (1..=h.len()).map(|e| e as f64).collect();
+            let label = format!("{spec} (run {})", run.seed);
+            plot.add_trace(line(x, h.clone(), &label).mode(Mode::LinesMarkers));
+        }
+    }
+    plot.set_layout(layout(
+        "H^L after each epoch of every net of the search, and of the baseline",
+        "epoch of that net",
+        "H^L (nats)",
     ));
     plot
 }

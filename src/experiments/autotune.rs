@@ -289,7 +289,7 @@ impl AutotuneReport {
             "Auto-tune: architecture changes per run",
             &[
                 "run",
-                "after epoch",
+                "after epoch (of the run, of the net)",
                 "H^L",
                 "first conflicting layer",
                 "from",
@@ -300,19 +300,23 @@ impl AutotuneReport {
             for c in &r.changes {
                 runs.row(vec![
                     r.seed.to_string(),
-                    c.epoch.to_string(),
+                    format!("{}, {}", c.epoch, c.net_epoch),
                     format!("{:.3}", c.entropy.last().copied().unwrap_or(0.0)),
                     c.first_conflicting_layer.to_string(),
                     c.from.to_string(),
                     c.to.to_string(),
                 ]);
             }
+            let per_epoch: Vec<String> = (r.autotuned.epoch_entropy.iter())
+                .map(|h| format!("{h:.3}"))
+                .collect();
             runs.note(format!(
-                "run {}: {}; final {} with H^L {:.3}, test accuracy {} ({:.0} s)",
+                "run {}: {}; final {} with H^L {:.3} (per epoch: {}), test accuracy {} ({:.0} s)",
                 r.seed,
                 r.stopped,
                 r.autotuned.spec,
                 r.autotuned.final_entropy,
+                per_epoch.join(" "),
                 percent(r.autotuned.test_accuracy),
                 r.seconds
             ));
