@@ -47,7 +47,12 @@ fn deep_vgg_conflicts_where_the_resnet_of_the_same_depth_does_not() {
             c.blocks,
             ConvSpec::for_depth(c.arch, c.depth).unwrap().blocks
         );
-        assert_eq!(c.entropy.len(), 1 + c.blocks.iter().sum::<usize>());
+        // Stem, one row per block (two for a ResNet's: output and branch), pooled.
+        let per_block = if c.arch == Arch::Resnet { 2 } else { 1 };
+        assert_eq!(
+            c.entropy.len(),
+            2 + per_block * c.blocks.iter().sum::<usize>()
+        );
     }
     let cell = |a, d| r.cell(a, d).unwrap();
     // The shallow nets and every ResNet keep all samples apart ...

@@ -147,8 +147,8 @@ fn the_sweep_reports_every_net_in_every_format_and_resumes() {
         assert_eq!(n.net, *net);
         let layers = match *net {
             PrecisionNet::Fc { depth, .. } => depth,
-            // The stem and one block per stage.
-            PrecisionNet::Conv { .. } => 5,
+            // The stem, one block per stage, the pooled features.
+            PrecisionNet::Conv { .. } => 6,
         };
         assert_eq!(n.num_hidden, layers);
         for s in [&n.init, &n.trained] {
