@@ -5,7 +5,7 @@
 //! trainer's subset for that seed, cut to the size).
 //!
 //! ```sh
-//! cargo run --release --example probe_samples -- ../shared/data/mnist 0,1,2 64,512,1024,2048 results/autotune/probe_samples.json
+//! cargo run --release --example probe_samples -- ../shared/data/mnist 0,1,2 64,512,1024,2048 results/studies/probe_samples.json
 //! ```
 //!
 //! Prints a table and writes the measurements (with the command) as JSON.

@@ -91,7 +91,7 @@ augmented, buffer-10-shuffled stream.
 Usage:
   .cache/torch-venv/bin/python scripts/autotune_probe_torch.py --self-test
   .cache/torch-venv/bin/python scripts/autotune_probe_torch.py --seeds 0,1,2 \
-      --out results/autotune_probe_torch
+      --out results/studies/autotune_probe_torch
 """
 import argparse
 import gzip

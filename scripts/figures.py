@@ -59,7 +59,8 @@ def draw(driver, page: Path, png: Path):
 
 def main():
     OUT.mkdir(parents=True, exist_ok=True)
-    runs = sorted((ROOT / "results").glob("*/*.json"))
+    # results/studies/ holds studies made by scripts, not `cb` runs.
+    runs = sorted(r for r in (ROOT / "results").glob("*/*.json") if r.parent.name != "studies")
     rows, failed = [], 0
     with tempfile.TemporaryDirectory() as tmp:
         driver = start_chromium(Path(tmp) / "profile")
