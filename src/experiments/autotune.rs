@@ -95,7 +95,7 @@ impl Presets for AutotuneConfig {
             test_samples: None,
             bundle_samples: 512,
             runs: 3,
-            baseline_depth: 76,
+            baseline_depth: table1_baseline(DatasetKind::Cifar10),
             max_prunes: 10,
             lesion_random_orders: 3,
         }
@@ -130,6 +130,15 @@ impl Presets for AutotuneConfig {
             baseline_depth: 50,
             ..Self::full()
         }
+    }
+}
+
+/// The depth of Table 1's ResNet for `dataset`: ResNet-76 for CIFAR-10 (the
+/// best of §3.5), ResNet-50 for the others.
+pub fn table1_baseline(dataset: DatasetKind) -> usize {
+    match dataset {
+        DatasetKind::Cifar10 => 76,
+        _ => 50,
     }
 }
 

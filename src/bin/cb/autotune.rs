@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 use conflicting_bundles::data::{resolve_data_dir, DatasetKind};
 use conflicting_bundles::experiments::autotune::{
-    run_autotune, run_autotune_shard, AutotuneConfig,
+    run_autotune, run_autotune_shard, table1_baseline, AutotuneConfig,
 };
 use conflicting_bundles::experiments::recorded::RunStart;
 use conflicting_bundles::train::ProgressMode;
@@ -27,7 +27,8 @@ pub struct AutotuneArgs {
     /// Divide the paper's 64/128/256/512 filters by 1, 2, 4, 8 or 16
     #[arg(long)]
     width_divisor: Option<usize>,
-    /// Depth of the ResNet baseline
+    /// Depth of the ResNet baseline (default: Table 1's for the dataset:
+    /// 76 for cifar10, 50 for the others)
     #[arg(long)]
     baseline_depth: Option<usize>,
     #[command(flatten)]
@@ -44,7 +45,10 @@ pub struct AutotuneArgs {
 pub fn run(a: AutotuneArgs) -> Result<()> {
     let start = RunStart::now();
     let mut cfg: AutotuneConfig = a.preset.config();
-    cfg.dataset = a.dataset.unwrap_or(cfg.dataset);
+    if let Some(d) = a.dataset {
+        cfg.dataset = d;
+        cfg.baseline_depth = table1_baseline(d);
+    }
     cfg.runs = a.runs.unwrap_or(cfg.runs);
     cfg.epochs = a.epochs.unwrap_or(cfg.epochs);
     cfg.width_divisor = a.width_divisor.unwrap_or(cfg.width_divisor);
