@@ -377,7 +377,7 @@ pub fn entropy_per_layer(title: &str, profiles: &[(String, Vec<f64>)]) -> Plot {
     }
     plot.set_layout(layout(
         title,
-        "hidden layer l (1 = stem, then blocks)",
+        "hidden row l (1 = stem, then the blocks' rows, the pooled features last)",
         "H^l (nats)",
     ));
     plot
@@ -467,22 +467,32 @@ fn entropy_and_bundles(
 }
 
 /// Auto-tune, step by step: the `H^l` profile that triggered each pruning of
-/// one run (bars per layer, one series per architecture change).
+/// one run (bars per row, one series per architecture change), then the
+/// final net's at the end of its training.
 pub fn autotune_changes(report: &AutotuneReport, seed: u64) -> Plot {
-    let profiles: Vec<(String, Vec<f64>)> = report
-        .runs
-        .iter()
-        .filter(|r| r.seed == seed)
-        .flat_map(|r| &r.changes)
-        .map(|c| {
-            (
-                format!("{} (cut at layer {})", c.from, c.first_conflicting_layer),
-                c.entropy.clone(),
-            )
-        })
-        .collect();
+    let mut profiles: Vec<(String, Vec<f64>)> = Vec::new();
+    for r in report.runs.iter().filter(|r| r.seed == seed) {
+        for c in &r.changes {
+            let name = format!(
+                "{} after its epoch {} (cut at row {})",
+                c.from, c.net_epoch, c.first_conflicting_layer
+            );
+            profiles.push((name, c.entropy.clone()));
+        }
+        let last = &r.autotuned;
+        if !last.final_profile.is_empty() {
+            let name = format!(
+                "final {} after {} epochs",
+                last.spec,
+                last.epoch_accuracy.len()
+            );
+            profiles.push((name, last.final_profile.clone()));
+        }
+    }
     entropy_per_layer(
-        &format!("Auto-tune run {seed}: H^l that triggered each pruning"),
+        &format!(
+            "Auto-tune run {seed}: H^l per row that triggered each pruning, and the final net's"
+        ),
         &profiles,
     )
 }

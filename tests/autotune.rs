@@ -238,6 +238,14 @@ fn autotune_runs_with_its_baseline_and_lesion_study_and_resumes() {
         None => assert_eq!(run.autotuned.spec.blocks, [3, 4, 4, 3]),
     }
     assert_eq!(run.autotuned.epoch_entropy.len(), 2);
+    assert_eq!(
+        run.autotuned.final_profile.len(),
+        run.autotuned.spec.rows().len()
+    );
+    assert_eq!(
+        run.autotuned.final_profile.last(),
+        Some(&run.autotuned.final_entropy)
+    );
     // Table 1 rows with real sizes and times.
     let table = r.table();
     assert_eq!(table.len(), 2);

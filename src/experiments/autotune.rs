@@ -172,6 +172,10 @@ pub struct NetResult {
     /// `H^L` after each epoch.
     pub epoch_entropy: Vec<f64>,
     pub final_entropy: f64,
+    /// `H^l` of every hidden row at the end of training (empty in runs
+    /// recorded before it).
+    #[serde(default)]
+    pub final_profile: Vec<f64>,
     pub params: usize,
     /// Size of a weights-only safetensors checkpoint (batch-norm statistics included).
     pub checkpoint_mb: f64,
@@ -689,6 +693,7 @@ fn net_result(spec: ConvSpec, r: &TrainReport, stats: NetStats) -> NetResult {
             .map(|p| p.last_entropy())
             .collect(),
         final_entropy: r.final_entropy().unwrap_or(0.0),
+        final_profile: r.bundles.last().map_or(vec![], |p| p.entropy.clone()),
         params: stats.params,
         checkpoint_mb: stats.checkpoint_mb,
         inference_ms: stats.inference_ms,
