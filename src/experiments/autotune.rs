@@ -172,8 +172,8 @@ pub struct NetResult {
     /// `H^L` after each epoch.
     pub epoch_entropy: Vec<f64>,
     pub final_entropy: f64,
-    /// `H^l` of every hidden row at the end of training (empty in runs
-    /// recorded before it).
+    /// `H^l` of every hidden row at the end of training (a report without
+    /// it reads as empty).
     #[serde(default)]
     pub final_profile: Vec<f64>,
     pub params: usize,
