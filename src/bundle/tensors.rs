@@ -25,13 +25,10 @@ pub fn measure_tensors<D: Device<f32>>(
     cfg: &BundleConfig,
 ) -> Result<Vec<LayerReport>, BundleError> {
     match cfg.criterion {
-        Criterion::Resolution {
-            precision: Precision::F32,
-            ..
-        } if TypeId::of::<D>() != TypeId::of::<Cpu>() => {
-            measure_tensors_on_device(layers, labels, cfg)
+        Criterion::Resolution { w_max, .. } => {
+            measure_tensors_per_layer(layers, labels, cfg, &vec![w_max; layers.len()])
         }
-        _ => {
+        Criterion::Threshold { .. } => {
             let host: Vec<Vec<f32>> = layers.iter().map(|t| t.as_vec()).collect();
             let views: Vec<&[f32]> = host.iter().map(|v| v.as_slice()).collect();
             measure_layers(&views, labels, cfg)
@@ -51,6 +48,7 @@ pub fn measure_tensors_per_layer<D: Device<f32>>(
     let Criterion::Resolution { precision, .. } = cfg.criterion else {
         return measure_tensors(layers, labels, cfg);
     };
+    cfg.validate(labels)?;
     if w_max.len() != layers.len() {
         return Err(BundleError::BadParameter(format!(
             "{} max weights for {} layers",

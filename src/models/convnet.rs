@@ -290,15 +290,13 @@ impl<D: ConvDevice> ConvBn<D> {
         self.bn.visit_params(&format!("{prefix}.bn"), v);
     }
 
-    /// The mean absolute value of each trainable tensor: kernel, batch-norm
-    /// scale and shift. (The authors' convs also carry a bias, initialised at
-    /// 0 and redundant before a batch norm; ours have none.)
-    fn mean_abs(&self) -> [f32; 3] {
-        [
-            mean_abs(&self.conv.weight),
-            mean_abs(&self.bn.scale),
-            mean_abs(&self.bn.bias),
-        ]
+    /// The largest mean absolute value among its trainable tensors: kernel,
+    /// batch-norm scale and shift. (The authors' convs also carry a bias,
+    /// initialised at 0 and redundant before a batch norm; ours have none.)
+    fn amplitude(&self) -> f32 {
+        mean_abs(&self.conv.weight)
+            .max(mean_abs(&self.bn.scale))
+            .max(mean_abs(&self.bn.bias))
     }
 }
 
@@ -416,13 +414,11 @@ impl<D: ConvDevice> Block<D> {
     /// The authors' amplitude of a block: the largest mean absolute value
     /// among its trainable tensors (the projection shortcut's included).
     fn amplitude(&self) -> f32 {
-        let mut m = self.a.mean_abs().into_iter().chain(self.b.mean_abs());
-        let first = m.next().expect("a block has tensors");
         let shortcut = match &self.shortcut {
-            Shortcut::Projection(p) => p.mean_abs().into_iter().fold(0.0, f32::max),
+            Shortcut::Projection(p) => p.amplitude(),
             _ => 0.0,
         };
-        m.fold(first, f32::max).max(shortcut)
+        self.a.amplitude().max(self.b.amplitude()).max(shortcut)
     }
 }
 
@@ -590,7 +586,7 @@ impl<const C: usize, D: ConvDevice> ConvNet<C, D> {
     /// pooling layer has none, and that commit leaves the row out): they take
     /// the head's, the layer whose update the row enters.
     pub fn row_w_max(&self) -> Vec<f32> {
-        let mut w = vec![self.stem.mean_abs().into_iter().fold(0.0, f32::max)];
+        let mut w = vec![self.stem.amplitude()];
         for block in self.stages.iter().flatten() {
             let a = block.amplitude();
             w.push(a);
