@@ -46,7 +46,7 @@ fn main() -> Result<()> {
         arch: Arch::Vgg,
         blocks: cfg.start_blocks,
     };
-    let (train, test) = load_images(cfg.dataset, &data, cfg.train_samples, cfg.test_samples)?;
+    let (train, test) = load_images(cfg.run.dataset, &data, cfg.run.train_samples, cfg.run.test_samples)?;
     let mut runs = Vec::new();
     println!("| seed | samples | first conflicting layer (stage, block) | pruned net | H of that row | H^L (pooled) | H last block | test acc |");
     println!("|---|---|---|---|---|---|---|---|");
@@ -55,8 +55,8 @@ fn main() -> Result<()> {
         let config = TrainConfig {
             epochs: 1,
             seed: seed as u64,
-            bundle_samples: cfg.bundle_samples,
-            max_steps_per_epoch: cfg.max_steps_per_epoch,
+            bundle_samples: cfg.run.bundle_samples,
+            max_steps_per_epoch: cfg.run.max_steps_per_epoch,
             measure_at_start: false,
             ..Default::default()
         };

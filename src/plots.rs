@@ -333,7 +333,7 @@ fn conv_series(
         );
     }
     plot.set_layout(layout(
-        &format!("{title} ({})", report.config.dataset.name()),
+        &format!("{title} ({})", report.config.run.dataset.name()),
         "depth (layers)",
         y,
     ));
@@ -565,7 +565,7 @@ pub fn table1_bars(
     plot.set_layout(layout(
         &format!(
             "Table 1 ({}, {} runs): {column}",
-            report.config.dataset.name(),
+            report.config.run.dataset.name(),
             report.runs.len()
         ),
         "method",

@@ -6,6 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use conflicting_bundles::experiments::autotune::*;
+use conflicting_bundles::experiments::settings::RunSettings;
 use conflicting_bundles::experiments::Presets;
 use conflicting_bundles::models::convnet::{Arch, ConvSpec, Row, BLOCKS_120};
 use conflicting_bundles::train::ProgressMode;
@@ -77,7 +78,7 @@ fn the_presets_compare_against_table_1s_resnets_with_the_authors_sample_count() 
         AutotuneConfig::lesson(),
         AutotuneConfig::quick(),
     ] {
-        assert_eq!(cfg.bundle_samples, 512);
+        assert_eq!(cfg.run.bundle_samples, 512);
         assert_eq!(cfg.check_epochs, 10);
         assert_eq!(cfg.start_blocks, BLOCKS_120);
     }
@@ -91,12 +92,15 @@ fn data() -> PathBuf {
 /// numbers.
 fn tiny() -> AutotuneConfig {
     AutotuneConfig {
+        run: RunSettings {
+            epochs: 3,
+            max_steps_per_epoch: Some(4),
+            train_samples: Some(256),
+            test_samples: Some(100),
+            bundle_samples: 64,
+            ..AutotuneConfig::quick().run
+        },
         start_blocks: [2, 2, 2, 1],
-        epochs: 3,
-        max_steps_per_epoch: Some(4),
-        train_samples: Some(256),
-        test_samples: Some(100),
-        bundle_samples: 64,
         runs: 1,
         baseline_depth: 10,
         lesion_random_orders: 0,
@@ -168,7 +172,10 @@ fn a_conflict_in_a_later_epoch_prunes_again_and_restarts_from_scratch() {
 fn a_conflict_no_block_explains_or_too_many_prunes_stop_the_search() {
     let dev: Cpu = Default::default();
     let cfg = AutotuneConfig {
-        epochs: 2,
+        run: RunSettings {
+            epochs: 2,
+            ..tiny().run
+        },
         ..tiny()
     };
     // Only the pooled features conflict: nothing to cut, the net trains on.
@@ -212,12 +219,15 @@ fn autotune_runs_with_its_baseline_and_lesion_study_and_resumes() {
     let out = tempfile::tempdir().unwrap();
     let dev: Cpu = Default::default();
     let cfg = AutotuneConfig {
+        run: RunSettings {
+            epochs: 2,
+            max_steps_per_epoch: Some(10),
+            train_samples: Some(640),
+            test_samples: Some(200),
+            bundle_samples: 256,
+            ..tiny().run
+        },
         start_blocks: [3, 4, 4, 3],
-        epochs: 2,
-        max_steps_per_epoch: Some(10),
-        train_samples: Some(640),
-        test_samples: Some(200),
-        bundle_samples: 256,
         baseline_depth: 12,
         lesion_random_orders: 1,
         ..tiny()

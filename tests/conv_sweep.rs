@@ -6,6 +6,7 @@ use std::process::Command;
 
 use conflicting_bundles::experiments::conv_sweep::*;
 use conflicting_bundles::experiments::recorded::{read, Recorded};
+use conflicting_bundles::experiments::settings::RunSettings;
 use conflicting_bundles::experiments::Presets;
 use conflicting_bundles::models::convnet::{Arch, ConvSpec};
 use conflicting_bundles::train::ProgressMode;
@@ -19,11 +20,14 @@ fn data_dir() -> PathBuf {
 /// for the 120-layer VGG to show its fully conflicting bundle.
 fn tiny() -> ConvSweepConfig {
     ConvSweepConfig {
+        run: RunSettings {
+            train_samples: Some(1_280),
+            test_samples: Some(200),
+            max_steps_per_epoch: Some(20),
+            bundle_samples: 256,
+            ..ConvSweepConfig::quick().run
+        },
         depths: vec![10, 120],
-        train_samples: Some(1_280),
-        test_samples: Some(200),
-        max_steps_per_epoch: Some(20),
-        bundle_samples: 256,
         trace_every_steps: 10,
         ..ConvSweepConfig::quick()
     }

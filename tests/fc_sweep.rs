@@ -3,6 +3,7 @@
 use std::path::Path;
 
 use conflicting_bundles::experiments::fc_sweep::*;
+use conflicting_bundles::experiments::settings::RunSettings;
 use conflicting_bundles::experiments::Presets;
 use conflicting_bundles::train::ProgressMode;
 use dfdx::prelude::*;
@@ -136,13 +137,16 @@ fn grid_net_at_boundary_depth_is_the_first_boundary_net() {
     let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/mnist");
     let dev: Cpu = Default::default();
     let shared = FcSweepConfig {
+        run: RunSettings {
+            epochs: 2,
+            train_samples: Some(640),
+            test_samples: Some(200),
+            max_steps_per_epoch: Some(10),
+            bundle_samples: 256,
+            ..FcSweepConfig::quick().run
+        },
         widths: vec![10],
         depths: vec![30],
-        epochs: 2,
-        train_samples: Some(640),
-        test_samples: Some(200),
-        max_steps_per_epoch: Some(10),
-        bundle_samples: 256,
         trace: vec![(10, 30)],
         trace_every_steps: 4,
         boundary_depth: 30,

@@ -8,6 +8,7 @@ use std::process::Command;
 use conflicting_bundles::bundle::{measure_layer, BundleConfig, Criterion, Precision};
 use conflicting_bundles::data::{train_test, Dataset, DatasetKind, Prepare};
 use conflicting_bundles::experiments::precision::*;
+use conflicting_bundles::experiments::settings::RunSettings;
 use conflicting_bundles::experiments::Presets;
 use conflicting_bundles::models::convnet::Arch;
 use conflicting_bundles::models::{Classifier, MnistFnn};
@@ -22,6 +23,14 @@ fn data_dir() -> PathBuf {
 /// images: seconds.
 fn tiny() -> PrecisionConfig {
     PrecisionConfig {
+        run: RunSettings {
+            epochs: 1,
+            train_samples: Some(640),
+            test_samples: Some(200),
+            max_steps_per_epoch: Some(10),
+            bundle_samples: 200,
+            ..PrecisionConfig::quick().run
+        },
         nets: vec![
             PrecisionNet::Fc {
                 width: 3,
@@ -37,11 +46,6 @@ fn tiny() -> PrecisionConfig {
             },
         ],
         width_divisor: 16,
-        epochs: 1,
-        train_samples: Some(640),
-        test_samples: Some(200),
-        max_steps_per_epoch: Some(10),
-        bundle_samples: 200,
         ..PrecisionConfig::quick()
     }
 }
@@ -235,7 +239,10 @@ fn bad_configurations_are_one_line_errors() {
     );
     check(
         PrecisionConfig {
-            dataset: DatasetKind::Cifar10,
+            run: RunSettings {
+                dataset: DatasetKind::Cifar10,
+                ..tiny().run
+            },
             ..tiny()
         },
         "28×28",
@@ -259,7 +266,10 @@ fn bad_configurations_are_one_line_errors() {
     );
     check(
         PrecisionConfig {
-            epochs: 0,
+            run: RunSettings {
+                epochs: 0,
+                ..tiny().run
+            },
             ..tiny()
         },
         "epochs",

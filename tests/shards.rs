@@ -14,19 +14,17 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use conflicting_bundles::experiments::autotune::{
-    self, run_autotune, run_autotune_shard, AutotuneConfig,
-};
-use conflicting_bundles::experiments::conv_sweep::{
-    self, run_conv_sweep, run_conv_sweep_shard, ConvSweepConfig,
-};
+use conflicting_bundles::experiments::autotune::{self, run_autotune, Autotune, AutotuneConfig};
+use conflicting_bundles::experiments::conv_sweep::{self, run_conv_sweep, ConvSweepConfig};
 use conflicting_bundles::experiments::fc_sweep::{
-    nets, run_fc_sweep, run_fc_sweep_shard, FcSweepConfig, FcSweepReport, Net,
+    nets, run_fc_sweep, FcSweepConfig, FcSweepReport, Net,
 };
 use conflicting_bundles::experiments::merge::{merge, sweep_in};
 use conflicting_bundles::experiments::precision::{
-    self, run_precision_sweep, run_precision_sweep_shard, PrecisionConfig, PrecisionNet,
+    self, run_precision_sweep, PrecisionConfig, PrecisionNet,
 };
+use conflicting_bundles::experiments::runner::{self, RunOptions, Sweep};
+use conflicting_bundles::experiments::settings::RunSettings;
 use conflicting_bundles::experiments::shard::{config_hash, Shard, ShardedReport, SHARD_FILE};
 use conflicting_bundles::experiments::Presets;
 use conflicting_bundles::models::convnet::Arch;
@@ -43,6 +41,17 @@ fn repo() -> &'static Path {
 }
 
 const OFF: ProgressMode = ProgressMode::Off;
+
+/// Runs shard `shard` of `sweep` into `out/shard-I-of-N/`.
+fn run_shard<S: Sweep>(sweep: &S, out: &Path, shard: Shard) -> anyhow::Result<S::Report> {
+    let opts = RunOptions {
+        out: Some(out),
+        shard: Some(shard),
+        progress: OFF,
+        jobs: None,
+    };
+    runner::run(&Cpu::default(), sweep, &data_dir(), &opts)
+}
 
 fn shards(count: usize) -> impl Iterator<Item = Shard> {
     (0..count).map(move |index| Shard { index, count })
@@ -79,13 +88,16 @@ fn assert_merges_to<R: ShardedReport + Serialize>(out: &Path, whole: &R) {
 /// six nets of 10 steps.
 fn tiny_fc() -> FcSweepConfig {
     FcSweepConfig {
+        run: RunSettings {
+            epochs: 1,
+            train_samples: Some(640),
+            test_samples: Some(200),
+            max_steps_per_epoch: Some(10),
+            bundle_samples: 128,
+            ..FcSweepConfig::quick().run
+        },
         widths: vec![5, 10],
         depths: vec![2, 6],
-        epochs: 1,
-        train_samples: Some(640),
-        test_samples: Some(200),
-        max_steps_per_epoch: Some(10),
-        bundle_samples: 128,
         trace: vec![(5, 6), (10, 2)],
         trace_every_steps: 5,
         boundary_depth: 6,
@@ -116,7 +128,7 @@ fn fc_sweep_three_shards_merge_to_the_unsharded_run() {
     let out = dir.path();
     let [s0, s1, s2]: [Shard; 3] = shards(3).collect::<Vec<_>>().try_into().unwrap();
     for s in [s0, s2] {
-        run_fc_sweep_shard(&dev, &cfg, &data_dir(), out, s, OFF).unwrap();
+        run_shard(&cfg, out, s).unwrap();
     }
     // Shard 1 never ran: its two nets are missing, in one line.
     let partial = merge::<FcSweepReport>(out).unwrap();
@@ -139,15 +151,18 @@ fn fc_sweep_three_shards_merge_to_the_unsharded_run() {
     assert!(String::from_utf8_lossy(&o.stderr).contains(&line));
     // A shard started with another configuration is refused at once.
     let other = FcSweepConfig {
-        seed: 7,
+        run: RunSettings {
+            seed: 7,
+            ..cfg.clone().run
+        },
         ..cfg.clone()
     };
-    let err = run_fc_sweep_shard(&dev, &other, &data_dir(), out, s1, OFF)
+    let err = run_shard(&other, out, s1)
         .unwrap_err()
         .to_string();
     assert!(err.contains("a shard of another configuration"), "{err}");
     assert!(!err.contains('\n'));
-    run_fc_sweep_shard(&dev, &cfg, &data_dir(), out, s1, OFF).unwrap();
+    run_shard(&cfg, out, s1).unwrap();
     assert_merges_to(out, &whole);
     let o = cb(&["merge", "--out", out_s]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
@@ -158,7 +173,7 @@ fn fc_sweep_three_shards_merge_to_the_unsharded_run() {
     // A rerun of a finished shard trains nothing and leaves its file.
     let file = out.join(s0.folder_name()).join(SHARD_FILE);
     let before = std::fs::read(&file).unwrap();
-    run_fc_sweep_shard(&dev, &cfg, &data_dir(), out, s0, OFF).unwrap();
+    run_shard(&cfg, out, s0).unwrap();
     assert_eq!(std::fs::read(&file).unwrap(), before);
 
     // A shard file of another configuration (its hash says so) is refused
@@ -166,7 +181,10 @@ fn fc_sweep_three_shards_merge_to_the_unsharded_run() {
     let mut json: serde_json::Value = serde_json::from_slice(&before).unwrap();
     json["report"]["config"]["epochs"] = 2.into();
     let changed = FcSweepConfig {
-        epochs: 2,
+        run: RunSettings {
+            epochs: 2,
+            ..cfg.clone().run
+        },
         ..cfg.clone()
     };
     json["config_hash"] = config_hash(&changed).into();
@@ -199,11 +217,14 @@ fn fc_sweep_three_shards_merge_to_the_unsharded_run() {
 fn conv_sweep_three_shards_merge_to_the_unsharded_run() {
     let dev: Cpu = Default::default();
     let cfg = ConvSweepConfig {
+        run: RunSettings {
+            train_samples: Some(640),
+            test_samples: Some(200),
+            max_steps_per_epoch: Some(5),
+            bundle_samples: 128,
+            ..ConvSweepConfig::quick().run
+        },
         depths: vec![10, 12],
-        train_samples: Some(640),
-        test_samples: Some(200),
-        max_steps_per_epoch: Some(5),
-        bundle_samples: 128,
         trace_every_steps: 5,
         ..ConvSweepConfig::quick()
     };
@@ -211,7 +232,7 @@ fn conv_sweep_three_shards_merge_to_the_unsharded_run() {
     assert_eq!((whole.cells.len(), whole.traces.len()), (4, 2));
     let dir = tempfile::tempdir().unwrap();
     for s in shards(3) {
-        run_conv_sweep_shard(&dev, &cfg, &data_dir(), dir.path(), s, OFF).unwrap();
+        run_shard(&cfg, dir.path(), s).unwrap();
     }
     assert_eq!(sweep_in(dir.path()).unwrap(), "conv_sweep");
     assert_merges_to(dir.path(), &whole);
@@ -222,6 +243,14 @@ fn conv_sweep_three_shards_merge_to_the_unsharded_run() {
 fn precision_sweep_three_shards_merge_to_the_unsharded_run() {
     let dev: Cpu = Default::default();
     let cfg = PrecisionConfig {
+        run: RunSettings {
+            epochs: 1,
+            train_samples: Some(640),
+            test_samples: Some(200),
+            max_steps_per_epoch: Some(5),
+            bundle_samples: 128,
+            ..PrecisionConfig::quick().run
+        },
         nets: vec![
             PrecisionNet::Fc { width: 3, depth: 6 },
             PrecisionNet::Fc { width: 8, depth: 3 },
@@ -231,17 +260,12 @@ fn precision_sweep_three_shards_merge_to_the_unsharded_run() {
             },
         ],
         width_divisor: 16,
-        epochs: 1,
-        train_samples: Some(640),
-        test_samples: Some(200),
-        max_steps_per_epoch: Some(5),
-        bundle_samples: 128,
         ..PrecisionConfig::quick()
     };
     let whole = run_precision_sweep(&dev, &cfg, &data_dir(), None, OFF).unwrap();
     let dir = tempfile::tempdir().unwrap();
     for s in shards(3) {
-        run_precision_sweep_shard(&dev, &cfg, &data_dir(), dir.path(), s, OFF).unwrap();
+        run_shard(&cfg, dir.path(), s).unwrap();
     }
     assert_merges_to(dir.path(), &whole);
 }
@@ -252,12 +276,15 @@ fn precision_sweep_three_shards_merge_to_the_unsharded_run() {
 fn autotune_three_shards_merge_to_the_unsharded_run() {
     let dev: Cpu = Default::default();
     let cfg = AutotuneConfig {
+        run: RunSettings {
+            epochs: 1,
+            max_steps_per_epoch: Some(5),
+            train_samples: Some(640),
+            test_samples: Some(200),
+            bundle_samples: 128,
+            ..AutotuneConfig::quick().run
+        },
         start_blocks: [1, 2, 6, 1],
-        epochs: 1,
-        max_steps_per_epoch: Some(5),
-        train_samples: Some(640),
-        test_samples: Some(200),
-        bundle_samples: 128,
         runs: 3,
         baseline_depth: 10,
         max_prunes: 2,
@@ -269,7 +296,7 @@ fn autotune_three_shards_merge_to_the_unsharded_run() {
     assert!(whole.lesion.is_some());
     let dir = tempfile::tempdir().unwrap();
     for s in shards(3) {
-        run_autotune_shard(&dev, &cfg, &data_dir(), dir.path(), s, OFF).unwrap();
+        run_shard(&Autotune::new(&cfg), dir.path(), s).unwrap();
     }
     assert!(dir.path().join("shard-2-of-3/run2/baseline").is_dir());
     assert_merges_to(dir.path(), &whole);
@@ -291,7 +318,7 @@ fn quick_presets_deal_their_units_over_three_shards() {
             .collect()
     }
     let fc = FcSweepConfig::quick();
-    let fc_units: Vec<String> = nets(&fc, fc.train_samples.unwrap())
+    let fc_units: Vec<String> = nets(&fc, fc.run.train_samples.unwrap())
         .iter()
         .map(Net::to_string)
         .collect();

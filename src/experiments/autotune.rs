@@ -40,7 +40,9 @@ use rand::{seq::SliceRandom, SeedableRng};
 use serde::{Deserialize, Serialize};
 
 use super::conv_nets::{conv_net, load_images};
-use super::shard::{Output, Shard, ShardedReport};
+use super::runner::{self, RunOptions, Sweep, SweepDevice, UnitContext};
+use super::settings::RunSettings;
+use super::shard::ShardedReport;
 use super::{note, Presets};
 use crate::bundle::{measure_tensors_per_layer, BundleConfig};
 use crate::data::{Dataset, DatasetKind};
@@ -55,20 +57,17 @@ use crate::train::{BundlePoint, ProgressMode, TrainConfig, TrainReport, Trainer}
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct AutotuneConfig {
-    pub dataset: DatasetKind,
+    /// `epochs`: of the final net and of the ResNet baseline; `seed`: of the
+    /// first run (run `r` has seed `seed + r`).
+    #[serde(flatten)]
+    pub run: RunSettings,
     pub width_divisor: usize,
     /// Blocks per stage of the VGG auto-tune starts from.
     pub start_blocks: [usize; 4],
     /// `H^L` is checked after each of a net's first this many epochs (the
     /// authors: 10, "after 10 epochs conflicts rarely occur").
     pub check_epochs: usize,
-    /// Epochs of the final net and of the ResNet baseline.
-    pub epochs: usize,
-    pub max_steps_per_epoch: Option<usize>,
-    pub train_samples: Option<usize>,
-    pub test_samples: Option<usize>,
-    pub bundle_samples: usize,
-    /// Seeds `0..runs`: Table 1 reports mean ± std over them.
+    /// Runs, seeds `seed..seed + runs`: Table 1 reports mean ± std over them.
     pub runs: usize,
     /// Depth of the ResNet baseline (Table 1: ResNet-76 for CIFAR-10,
     /// ResNet-50 for Imagenette, SVHN and MNIST).
@@ -85,15 +84,13 @@ impl Presets for AutotuneConfig {
     /// auto-tune.
     fn full() -> Self {
         Self {
-            dataset: DatasetKind::Cifar10,
+            run: RunSettings {
+                bundle_samples: 512,
+                ..RunSettings::paper(DatasetKind::Cifar10, 120)
+            },
             width_divisor: 1,
             start_blocks: BLOCKS_120,
             check_epochs: 10,
-            epochs: 120,
-            max_steps_per_epoch: None,
-            train_samples: None,
-            test_samples: None,
-            bundle_samples: 512,
             runs: 3,
             baseline_depth: table1_baseline(DatasetKind::Cifar10),
             max_prunes: 10,
@@ -105,12 +102,14 @@ impl Presets for AutotuneConfig {
     /// epochs, two runs.
     fn quick() -> Self {
         Self {
-            dataset: DatasetKind::Mnist,
+            run: RunSettings {
+                max_steps_per_epoch: Some(100),
+                train_samples: Some(6_400),
+                test_samples: Some(1_000),
+                bundle_samples: 512,
+                ..RunSettings::paper(DatasetKind::Mnist, 3)
+            },
             width_divisor: 16,
-            epochs: 3,
-            max_steps_per_epoch: Some(100),
-            train_samples: Some(6_400),
-            test_samples: Some(1_000),
             runs: 2,
             baseline_depth: 50,
             ..Self::full()
@@ -123,9 +122,11 @@ impl Presets for AutotuneConfig {
     /// (time in `docs/results.md`).
     fn lesson() -> Self {
         Self {
-            dataset: DatasetKind::Mnist,
+            run: RunSettings {
+                bundle_samples: 512,
+                ..RunSettings::paper(DatasetKind::Mnist, 10)
+            },
             width_divisor: 8,
-            epochs: 10,
             runs: 1,
             baseline_depth: 50,
             ..Self::full()
@@ -437,215 +438,288 @@ pub fn prune_examples(spec: ConvSpec, layers: &[usize]) -> Table {
 }
 
 /// Runs auto-tune and the baseline for every seed (skipping seeds already in
-/// `out_dir/autotune.json`), then the lesion study.
-pub fn run_autotune<D: ConvDevice>(
+/// `out_dir/autotune.json`), then the lesion study. [`runner::run`] on an
+/// [`Autotune`] does the same with every option (shards).
+pub fn run_autotune<D: SweepDevice>(
     dev: &D,
     cfg: &AutotuneConfig,
     data_dir: &Path,
     out_dir: &Path,
     progress: ProgressMode,
 ) -> Result<AutotuneReport> {
-    autotune(dev, cfg, data_dir, out_dir, None, progress, &|_, _, _| {})
-}
-
-/// Runs shard `shard` of the seeds (seed `s` is unit `s`, see
-/// [`super::shard`]; the lesion study goes with seed 0) into
-/// `out/shard-I-of-N/`, run folders included, resumable as the whole run.
-pub fn run_autotune_shard<D: ConvDevice>(
-    dev: &D,
-    cfg: &AutotuneConfig,
-    data_dir: &Path,
-    out: &Path,
-    shard: Shard,
-    progress: ProgressMode,
-) -> Result<AutotuneReport> {
-    autotune(
-        dev,
-        cfg,
-        data_dir,
-        out,
-        Some(shard),
+    let opts = RunOptions {
+        out: Some(out_dir),
         progress,
-        &|_, _, _| {},
-    )
+        ..Default::default()
+    };
+    runner::run(dev, &Autotune::new(cfg), data_dir, &opts)
 }
 
 /// Changes a measurement before auto-tune reads it: `(net, epoch, point)`,
 /// net 0 the start, 1 the first pruned net, ... (tests plant conflicts).
-pub type Inject<'a> = &'a dyn Fn(usize, usize, &mut BundlePoint);
+pub type Inject<'a> = &'a (dyn Fn(usize, usize, &mut BundlePoint) + Sync);
 
 /// [`run_autotune`] with each net's epoch-end measurements passed through
 /// `inject` before the search reads them (the report records what it read).
 #[doc(hidden)]
-pub fn run_autotune_injected<D: ConvDevice>(
+pub fn run_autotune_injected<D: SweepDevice>(
     dev: &D,
     cfg: &AutotuneConfig,
     data_dir: &Path,
     out_dir: &Path,
     inject: Inject<'_>,
 ) -> Result<AutotuneReport> {
-    autotune(dev, cfg, data_dir, out_dir, None, ProgressMode::Off, inject)
+    let opts = RunOptions {
+        out: Some(out_dir),
+        ..Default::default()
+    };
+    let sweep = Autotune {
+        config: cfg,
+        inject,
+    };
+    runner::run(dev, &sweep, data_dir, &opts)
 }
 
-fn autotune<D: ConvDevice>(
+/// Auto-tune as a [`Sweep`]: its units are the runs, one per seed.
+pub struct Autotune<'a> {
+    pub config: &'a AutotuneConfig,
+    inject: Inject<'a>,
+}
+
+impl<'a> Autotune<'a> {
+    pub fn new(config: &'a AutotuneConfig) -> Self {
+        Self {
+            config,
+            inject: &|_, _, _| {},
+        }
+    }
+}
+
+/// One run of auto-tune and its baseline, shown as `run 0`.
+pub struct Run(pub u64);
+
+impl std::fmt::Display for Run {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&run_label(self.0))
+    }
+}
+
+/// The data all runs share: the training and test sets, and the subset the
+/// lesion study measures.
+pub struct AutotuneData {
+    train: Dataset,
+    test: Dataset,
+    bundle_subset: Dataset,
+}
+
+impl Sweep for Autotune<'_> {
+    type Report = AutotuneReport;
+    type Data = AutotuneData;
+    type Unit = Run;
+    type Output = (AutotuneRun, Option<LesionReport>);
+
+    fn config(&self) -> &AutotuneConfig {
+        self.config
+    }
+
+    /// One at a time: a conv net's step already keeps every core busy.
+    fn concurrent(&self) -> bool {
+        false
+    }
+
+    fn needs_out(&self) -> bool {
+        true
+    }
+
+    fn check(&self) -> Result<()> {
+        let cfg = self.config;
+        cfg.run.check()?;
+        Widths::divided(cfg.width_divisor)?;
+        anyhow::ensure!(cfg.runs >= 1, "auto-tune needs at least one run");
+        ConvSpec::for_depth(Arch::Resnet, cfg.baseline_depth)?;
+        Ok(())
+    }
+
+    fn load(&self, data_dir: &Path) -> Result<AutotuneData> {
+        let r = &self.config.run;
+        let (train, test) = load_images(r.dataset, data_dir, r.train_samples, r.test_samples)?;
+        let bundle_subset = train.take(r.bundle_samples);
+        Ok(AutotuneData {
+            train,
+            test,
+            bundle_subset,
+        })
+    }
+
+    fn plan(&self, _: &AutotuneData) -> Vec<Run> {
+        seeds(self.config).map(Run).collect()
+    }
+
+    fn run_unit<D: SweepDevice>(
+        &self,
+        dev: &D,
+        data: &AutotuneData,
+        &Run(seed): &Run,
+        ctx: &UnitContext<'_>,
+    ) -> Result<(AutotuneRun, Option<LesionReport>)> {
+        let out_dir = ctx.out.expect("needs_out");
+        autotune_run(dev, self, data, seed, &out_dir.join(format!("run{seed}")), ctx.progress)
+    }
+
+    fn add(report: &mut AutotuneReport, (run, lesion): (AutotuneRun, Option<LesionReport>)) {
+        report.runs.push(run);
+        report.lesion = report.lesion.take().or(lesion);
+    }
+}
+
+/// The runs' seeds, in order.
+fn seeds(cfg: &AutotuneConfig) -> impl Iterator<Item = u64> {
+    let first = cfg.run.seed;
+    first..first + cfg.runs as u64
+}
+
+/// One run: auto-tune's search from the start net, its final training, and
+/// the baseline (and, for the first run, the lesion study of the baseline),
+/// each net in its own folder under `run_dir`.
+fn autotune_run<D: SweepDevice>(
     dev: &D,
-    cfg: &AutotuneConfig,
-    data_dir: &Path,
-    out_dir: &Path,
-    shard: Option<Shard>,
+    sweep: &Autotune<'_>,
+    data: &AutotuneData,
+    seed: u64,
+    run_dir: &Path,
     progress: ProgressMode,
-    inject: Inject<'_>,
-) -> Result<AutotuneReport> {
+) -> Result<(AutotuneRun, Option<LesionReport>)> {
+    let (cfg, inject) = (sweep.config, sweep.inject);
     let widths = Widths::divided(cfg.width_divisor)?;
-    anyhow::ensure!(cfg.runs >= 1, "auto-tune needs at least one run");
-    anyhow::ensure!(cfg.epochs >= 1, "epochs must be at least 1");
     let baseline_spec = ConvSpec::for_depth(Arch::Resnet, cfg.baseline_depth)?;
-    let mut out = Output::lock(Some(out_dir), shard)?;
-    let mut report = out.resume(cfg, units(cfg), || AutotuneReport {
-        config: cfg.clone(),
-        runs: vec![],
-        lesion: None,
-    })?;
-    // The run folders go where the report goes: a shard's own folder.
-    let out_dir = out.dir().expect("locked a folder").to_path_buf();
-    let (train_set, test_set) =
-        load_images(cfg.dataset, data_dir, cfg.train_samples, cfg.test_samples)?;
-    let bundle_subset = train_set.take(cfg.bundle_samples);
+    let (train_set, test_set) = (&data.train, &data.test);
     // Trains `net` to `epochs` in `dir`, resuming its checkpoint there (also
     // one written further on: then nothing trains and the report has more).
-    let fit = |dir: &Path, net: &mut ConvNet<10, D>, seed: u64, epochs: usize| {
+    let fit = |dir: &Path, net: &mut ConvNet<10, D>, epochs: usize| {
         let trainer = Trainer {
             config: TrainConfig {
                 epochs,
                 seed,
-                bundle_samples: cfg.bundle_samples,
-                max_steps_per_epoch: cfg.max_steps_per_epoch,
                 measure_at_start: false,
-                ..Default::default()
+                ..cfg.run.train_config()
             },
             out_dir: Some(dir.to_path_buf()),
             progress,
             label: format!("run{seed} {}", net.spec()),
         };
-        trainer.fit(dev, net, &train_set, Some(&test_set))
+        trainer.fit(dev, net, train_set, Some(test_set))
     };
 
-    for seed in 0..cfg.runs as u64 {
-        if report.runs.iter().any(|r| r.seed == seed) || !out.owns(seed as usize) {
-            continue;
-        }
-        let started = Instant::now();
-        let run_dir = out_dir.join(format!("run{seed}"));
-        let mut spec = ConvSpec {
-            arch: Arch::Vgg,
-            blocks: cfg.start_blocks,
-        };
-        let mut changes: Vec<ArchChange> = Vec::new();
-        let mut trained_epochs = 0;
-        // Each net trains from scratch in its own folder, one epoch per fit,
-        // so a killed search resumes: nets already trained load their
-        // checkpoints and give the same measurements again.
-        let (stopped, mut net, dir) = 'search: loop {
-            let dir = run_dir.join(format!("net{}", changes.len()));
-            let mut net = conv_net(dev, spec, widths, &train_set, seed)?;
-            note(progress, &format!("run {seed}: training {spec}"));
-            let mut epoch_entropy = Vec::new();
-            for epoch in 1..=cfg.epochs.min(cfg.check_epochs) {
-                let r = fit(&dir, &mut net, seed, epoch)?;
-                trained_epochs += 1;
-                let mut point = r
-                    .bundles
-                    .iter()
-                    .find(|p| p.epoch == epoch)
-                    .context("measured at each epoch's end")?
-                    .clone();
-                inject(changes.len(), epoch, &mut point);
-                epoch_entropy.push(point.last_entropy());
-                if point.last_entropy() == 0.0 {
-                    continue;
-                }
-                let h = point.last_entropy();
-                let Some(layer) = first_conflicting_block(spec, &point.entropy) else {
-                    break 'search (
-                        format!("H^L = {h:.3} after epoch {epoch} of {spec} but no block conflicts (only the pooled features): nothing to cut"),
-                        net,
-                        dir,
-                    );
-                };
-                if changes.len() >= cfg.max_prunes {
-                    break 'search (
-                        format!("stopped after {} prunes (max_prunes) with H^L = {h:.3} after epoch {epoch}", cfg.max_prunes),
-                        net,
-                        dir,
-                    );
-                }
-                let next = prune(spec, layer).expect("a block's row");
-                note(
-                    progress,
-                    &format!("run {seed}: H^L = {h:.3} after epoch {epoch}, first conflicting layer {layer}: {spec} -> {next}"),
-                );
-                changes.push(ArchChange {
-                    epoch: trained_epochs,
-                    net_epoch: epoch,
-                    from: spec,
-                    to: next,
-                    first_conflicting_layer: layer,
-                    entropy: point.entropy.clone(),
-                    epoch_entropy,
-                });
-                spec = next;
-                continue 'search;
+    let started = Instant::now();
+    let mut spec = ConvSpec {
+        arch: Arch::Vgg,
+        blocks: cfg.start_blocks,
+    };
+    let mut changes: Vec<ArchChange> = Vec::new();
+    let mut trained_epochs = 0;
+    // Each net trains from scratch in its own folder, one epoch per fit,
+    // so a killed search resumes: nets already trained load their
+    // checkpoints and give the same measurements again.
+    let (stopped, mut net, dir) = 'search: loop {
+        let dir = run_dir.join(format!("net{}", changes.len()));
+        let mut net = conv_net(dev, spec, widths, train_set, seed)?;
+        note(progress, &format!("run {seed}: training {spec}"));
+        let mut epoch_entropy = Vec::new();
+        for epoch in 1..=cfg.run.epochs.min(cfg.check_epochs) {
+            let r = fit(&dir, &mut net, epoch)?;
+            trained_epochs += 1;
+            let mut point = r
+                .bundles
+                .iter()
+                .find(|p| p.epoch == epoch)
+                .context("measured at each epoch's end")?
+                .clone();
+            inject(changes.len(), epoch, &mut point);
+            epoch_entropy.push(point.last_entropy());
+            if point.last_entropy() == 0.0 {
+                continue;
             }
-            break (
-                format!(
-                    "no conflict in the first {} epochs",
-                    cfg.epochs.min(cfg.check_epochs)
-                ),
-                net,
-                dir,
+            let h = point.last_entropy();
+            let Some(layer) = first_conflicting_block(spec, &point.entropy) else {
+                break 'search (
+                    format!("H^L = {h:.3} after epoch {epoch} of {spec} but no block conflicts (only the pooled features): nothing to cut"),
+                    net,
+                    dir,
+                );
+            };
+            if changes.len() >= cfg.max_prunes {
+                break 'search (
+                    format!("stopped after {} prunes (max_prunes) with H^L = {h:.3} after epoch {epoch}", cfg.max_prunes),
+                    net,
+                    dir,
+                );
+            }
+            let next = prune(spec, layer).expect("a block's row");
+            note(
+                progress,
+                &format!("run {seed}: H^L = {h:.3} after epoch {epoch}, first conflicting layer {layer}: {spec} -> {next}"),
             );
-        };
-        note(
-            progress,
-            &format!(
-                "run {seed}: {stopped}; training {spec} to {} epochs",
-                cfg.epochs
+            changes.push(ArchChange {
+                epoch: trained_epochs,
+                net_epoch: epoch,
+                from: spec,
+                to: next,
+                first_conflicting_layer: layer,
+                entropy: point.entropy.clone(),
+                epoch_entropy,
+            });
+            spec = next;
+            continue 'search;
+        }
+        break (
+            format!(
+                "no conflict in the first {} epochs",
+                cfg.run.epochs.min(cfg.check_epochs)
             ),
+            net,
+            dir,
         );
-        let r = fit(&dir, &mut net, seed, cfg.epochs)?;
-        let stats = net_stats(dev, &mut net, &test_set, &dir)?;
-        let autotuned = net_result(spec, &r, stats);
-        let seconds = started.elapsed().as_secs_f64();
+    };
+    note(
+        progress,
+        &format!(
+            "run {seed}: {stopped}; training {spec} to {} epochs",
+            cfg.run.epochs
+        ),
+    );
+    let r = fit(&dir, &mut net, cfg.run.epochs)?;
+    let stats = net_stats(dev, &mut net, test_set, &dir)?;
+    let autotuned = net_result(spec, &r, stats);
+    let seconds = started.elapsed().as_secs_f64();
 
-        note(progress, &format!("run {seed}: baseline {baseline_spec}"));
-        let dir = run_dir.join("baseline");
-        let mut net = conv_net(dev, baseline_spec, widths, &train_set, seed)?;
-        let r = fit(&dir, &mut net, seed, cfg.epochs)?;
-        let stats = net_stats(dev, &mut net, &test_set, &dir)?;
-        if seed == 0 && cfg.lesion_random_orders > 0 {
+    note(progress, &format!("run {seed}: baseline {baseline_spec}"));
+    let dir = run_dir.join("baseline");
+    let mut net = conv_net(dev, baseline_spec, widths, train_set, seed)?;
+    let r = fit(&dir, &mut net, cfg.run.epochs)?;
+    let stats = net_stats(dev, &mut net, test_set, &dir)?;
+    let lesion = (seed == cfg.run.seed && cfg.lesion_random_orders > 0)
+        .then(|| {
             let lesion = LesionInput {
-                subset: &bundle_subset,
+                subset: &data.bundle_subset,
                 random_orders: cfg.lesion_random_orders,
             };
-            report.lesion = Some(lesion_study(dev, &mut net, &test_set, &lesion, seed)?);
-        }
-        report.runs.push(AutotuneRun {
-            seed,
-            changes,
-            stopped,
-            autotuned,
-            baseline: net_result(baseline_spec, &r, stats),
-            seconds,
-        });
-        out.save(&report)?;
-    }
-    Ok(report)
+            lesion_study(dev, &mut net, test_set, &lesion, seed)
+        })
+        .transpose()?;
+    let run = AutotuneRun {
+        seed,
+        changes,
+        stopped,
+        autotuned,
+        baseline: net_result(baseline_spec, &r, stats),
+        seconds,
+    };
+    Ok((run, lesion))
 }
 
-/// The runs by seed (`run 0`, `run 1`, ...): the units shards share; seed
-/// `s` is unit `s`.
+/// The runs by seed (`run 0`, `run 1`, ...): the units shards share.
 pub fn units(cfg: &AutotuneConfig) -> Vec<String> {
-    (0..cfg.runs as u64).map(run_label).collect()
+    seeds(cfg).map(run_label).collect()
 }
 
 /// Seed `seed`'s unit in a shard file: `run 0`.

@@ -11,29 +11,26 @@ use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
 
 use super::conv_nets::{load_images, train_conv};
-use super::shard::{Output, Shard, ShardedReport};
-use super::{note, Presets};
-use crate::data::DatasetKind;
-use crate::layers::ConvDevice;
+use super::runner::{self, RunOptions, Sweep, SweepDevice, UnitContext};
+use super::settings::RunSettings;
+use super::shard::ShardedReport;
+use super::Presets;
+use crate::data::{Dataset, DatasetKind};
 use crate::models::convnet::{Arch, ConvNet, ConvSpec, Widths};
 use crate::table::{layer, percent, Table};
 use crate::train::{ProgressMode, TrainConfig, TrainReport, Trainer};
+use dfdx::tensor::Cpu;
 
 /// What to sweep and how long to train.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ConvSweepConfig {
-    pub dataset: DatasetKind,
+    #[serde(flatten)]
+    pub run: RunSettings,
     pub archs: Vec<Arch>,
     /// Layers with weights: 2 + 2 × blocks.
     pub depths: Vec<usize>,
     /// The paper's 64/128/256/512 filters are divided by this (1 = the paper).
     pub width_divisor: usize,
-    pub epochs: usize,
-    pub train_samples: Option<usize>,
-    pub test_samples: Option<usize>,
-    pub max_steps_per_epoch: Option<usize>,
-    pub bundle_samples: usize,
-    pub seed: u64,
     /// `H^l(t)` of each architecture's deepest net every this many steps (6b).
     pub trace_every_steps: usize,
 }
@@ -43,16 +40,10 @@ impl Presets for ConvSweepConfig {
     /// full widths, 120 epochs (GPU work).
     fn full() -> Self {
         Self {
-            dataset: DatasetKind::Cifar10,
+            run: RunSettings::paper(DatasetKind::Cifar10, 120),
             archs: vec![Arch::Vgg, Arch::Resnet],
             depths: vec![4, 10, 20, 30, 50, 76, 100, 120],
             width_divisor: 1,
-            epochs: 120,
-            train_samples: None,
-            test_samples: None,
-            max_steps_per_epoch: None,
-            bundle_samples: 2048,
-            seed: 0,
             trace_every_steps: 500,
         }
     }
@@ -60,14 +51,15 @@ impl Presets for ConvSweepConfig {
     /// A few minutes on 2 CPU cores: MNIST, widths ÷ 16, short training.
     fn quick() -> Self {
         Self {
-            dataset: DatasetKind::Mnist,
+            run: RunSettings {
+                train_samples: Some(19_200),
+                test_samples: Some(1_000),
+                max_steps_per_epoch: Some(300),
+                bundle_samples: 512,
+                ..RunSettings::paper(DatasetKind::Mnist, 1)
+            },
             depths: vec![10, 30, 120],
             width_divisor: 16,
-            epochs: 1,
-            train_samples: Some(19_200),
-            test_samples: Some(1_000),
-            max_steps_per_epoch: Some(300),
-            bundle_samples: 512,
             trace_every_steps: 50,
             ..Self::full()
         }
@@ -79,10 +71,9 @@ impl Presets for ConvSweepConfig {
     /// allows at these depths.
     fn lesson() -> Self {
         Self {
-            dataset: DatasetKind::Mnist,
+            run: RunSettings::paper(DatasetKind::Mnist, 2),
             depths: vec![10, 20, 30, 50, 76, 120],
             width_divisor: 8,
-            epochs: 2,
             trace_every_steps: 100,
             ..Self::full()
         }
@@ -99,9 +90,7 @@ impl ConvSweepConfig {
         if self.archs.is_empty() || self.depths.is_empty() {
             bail!("the sweep needs at least one architecture and one depth");
         }
-        if self.epochs == 0 {
-            bail!("epochs must be at least 1");
-        }
+        self.run.check()?;
         self.widths()?;
         let mut specs = Vec::new();
         for &arch in &self.archs {
@@ -204,81 +193,93 @@ crate::show_tables!(ConvSweepReport);
 pub const REPORT: &str = "conv_sweep.json";
 
 /// Runs the sweep; `out_dir` (if any) receives `conv_sweep.json` after each
-/// net and lets an interrupted sweep resume.
-pub fn run_conv_sweep<D: ConvDevice>(
+/// net and lets an interrupted sweep resume. [`runner::run`] does the same
+/// with every option (shards).
+pub fn run_conv_sweep<D: SweepDevice>(
     dev: &D,
     cfg: &ConvSweepConfig,
     data_dir: &Path,
     out_dir: Option<&Path>,
     progress: ProgressMode,
 ) -> Result<ConvSweepReport> {
-    sweep(dev, cfg, data_dir, out_dir, None, progress)
+    let opts = RunOptions {
+        out: out_dir,
+        progress,
+        ..Default::default()
+    };
+    runner::run(dev, cfg, data_dir, &opts)
 }
 
-/// Runs shard `shard` of the sweep (its nets, architectures outer and
-/// depths inner, see [`super::shard`]) into `out/shard-I-of-N/`, resumable
-/// as the whole sweep.
-pub fn run_conv_sweep_shard<D: ConvDevice>(
-    dev: &D,
-    cfg: &ConvSweepConfig,
-    data_dir: &Path,
-    out: &Path,
-    shard: Shard,
-    progress: ProgressMode,
-) -> Result<ConvSweepReport> {
-    sweep(dev, cfg, data_dir, Some(out), Some(shard), progress)
-}
+/// One net of the sweep, shown as its label (`vgg-30`).
+pub struct ConvUnit(pub ConvSpec);
 
-fn sweep<D: ConvDevice>(
-    dev: &D,
-    cfg: &ConvSweepConfig,
-    data_dir: &Path,
-    out_dir: Option<&Path>,
-    shard: Option<Shard>,
-    progress: ProgressMode,
-) -> Result<ConvSweepReport> {
-    let specs = cfg.validate()?;
-    let widths = cfg.widths()?;
-    // Every net's size before any trains (3 image channels: the most any
-    // dataset here has).
-    for &spec in &specs {
-        ConvNet::<10, D>::check_size(spec, widths, 3)?;
+impl std::fmt::Display for ConvUnit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&label(self.0.arch, self.0.depth()))
     }
-    let mut out = Output::lock(out_dir, shard)?;
-    let mut report = out.resume(cfg, units(cfg), || ConvSweepReport {
-        config: cfg.clone(),
-        cells: vec![],
-        traces: vec![],
-    })?;
-    let (train_set, test_set) =
-        load_images(cfg.dataset, data_dir, cfg.train_samples, cfg.test_samples)?;
-    let deepest = *cfg.depths.iter().max().expect("validated non-empty");
-    let total = specs.len();
-    for (i, spec) in specs.into_iter().enumerate() {
-        let depth = spec.depth();
-        if report.cell(spec.arch, depth).is_some() || !out.owns(i) {
-            continue;
+}
+
+/// One net's result: its cell, and its training report when it is traced.
+pub type ConvOutput = (ConvCell, Option<TrainReport>);
+
+impl Sweep for ConvSweepConfig {
+    type Report = ConvSweepReport;
+    type Data = (Dataset, Dataset);
+    type Unit = ConvUnit;
+    type Output = ConvOutput;
+
+    fn config(&self) -> &Self {
+        self
+    }
+
+    /// One at a time: a conv net's step already keeps every core busy.
+    fn concurrent(&self) -> bool {
+        false
+    }
+
+    fn check(&self) -> Result<()> {
+        let specs = self.validate()?;
+        // Every net's size before any trains (3 image channels: the most any
+        // dataset here has).
+        for spec in specs {
+            ConvNet::<10, Cpu>::check_size(spec, self.widths()?, 3)?;
         }
-        note(progress, &format!("[{}/{total}] {spec}", i + 1));
+        Ok(())
+    }
+
+    fn load(&self, data_dir: &Path) -> Result<(Dataset, Dataset)> {
+        let r = &self.run;
+        load_images(r.dataset, data_dir, r.train_samples, r.test_samples)
+    }
+
+    fn plan(&self, _: &(Dataset, Dataset)) -> Vec<ConvUnit> {
+        let specs = self.validate().expect("checked before the plan");
+        specs.into_iter().map(ConvUnit).collect()
+    }
+
+    fn run_unit<D: SweepDevice>(
+        &self,
+        dev: &D,
+        (train_set, test_set): &(Dataset, Dataset),
+        &ConvUnit(spec): &ConvUnit,
+        ctx: &UnitContext<'_>,
+    ) -> Result<ConvOutput> {
+        let depth = spec.depth();
+        let deepest = *self.depths.iter().max().expect("validated non-empty");
         let traced = depth == deepest;
-        let tc = TrainConfig {
-            epochs: cfg.epochs,
-            seed: cfg.seed,
-            bundle_samples: cfg.bundle_samples,
-            max_steps_per_epoch: cfg.max_steps_per_epoch,
-            bundle_every_steps: traced.then_some(cfg.trace_every_steps),
-            ..Default::default()
-        };
         let trainer = Trainer {
-            config: tc,
+            config: TrainConfig {
+                bundle_every_steps: traced.then_some(self.trace_every_steps),
+                ..self.run.train_config()
+            },
             out_dir: None,
-            progress,
+            progress: ctx.progress,
             label: label(spec.arch, depth),
         };
         let started = Instant::now();
-        let r = train_conv(dev, spec, widths, &train_set, Some(&test_set), &trainer)?;
+        let r = train_conv(dev, spec, self.widths()?, train_set, Some(test_set), &trainer)?;
         let last = r.bundles.last();
-        report.cells.push(ConvCell {
+        let cell = ConvCell {
             arch: spec.arch,
             depth,
             blocks: spec.blocks,
@@ -289,13 +290,14 @@ fn sweep<D: ConvDevice>(
             first_conflicting_layer: last.and_then(|b| b.first_conflicting_layer()),
             entropy: last.map(|b| b.entropy.clone()).unwrap_or_default(),
             seconds: started.elapsed().as_secs_f64(),
-        });
-        if traced {
-            report.traces.push(r);
-        }
-        out.save(&report)?;
+        };
+        Ok((cell, traced.then_some(r)))
     }
-    Ok(report)
+
+    fn add(report: &mut ConvSweepReport, (cell, trace): ConvOutput) {
+        report.cells.push(cell);
+        report.traces.extend(trace);
+    }
 }
 
 /// The sweep's nets in the order it trains them (architectures outer,

@@ -12,8 +12,10 @@ use anyhow::{bail, Result};
 use dfdx::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::shard::{Output, Shard, ShardedReport};
-use super::{note, Presets};
+use super::runner::{self, RunOptions, Sweep, SweepDevice, UnitContext};
+use super::settings::RunSettings;
+use super::shard::ShardedReport;
+use super::Presets;
 use crate::data::{train_test, Dataset, DatasetKind, Prepare};
 use crate::models::fnn::MnistFnn;
 use crate::table::{layer, percent, Table};
@@ -22,16 +24,10 @@ use crate::train::{BundlePoint, ProgressMode, TrainConfig, TrainReport, Trainer}
 /// What to sweep and how long to train.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct FcSweepConfig {
-    pub dataset: DatasetKind,
+    #[serde(flatten)]
+    pub run: RunSettings,
     pub widths: Vec<usize>,
     pub depths: Vec<usize>,
-    pub epochs: usize,
-    /// Use only the first this many training / test samples.
-    pub train_samples: Option<usize>,
-    pub test_samples: Option<usize>,
-    pub max_steps_per_epoch: Option<usize>,
-    pub bundle_samples: usize,
-    pub seed: u64,
     /// Nets `(width, depth)` whose `H^l(t)` is traced every `trace_every_steps`.
     pub trace: Vec<(usize, usize)>,
     pub trace_every_steps: usize,
@@ -41,7 +37,7 @@ pub struct FcSweepConfig {
     pub boundary_steps: usize,
     /// Boundary nets per width, seeds `seed, seed + 1, ...`: one net's first
     /// conflicting layer hangs on a pair or two of samples, so the boundary
-    /// is their median and range. (Reports written before this field: 1.)
+    /// is their median and range. A report without the field measured one.
     #[serde(default = "one")]
     pub boundary_seeds: usize,
 }
@@ -54,15 +50,9 @@ impl Presets for FcSweepConfig {
     /// The paper's scale: 50 epochs on the full data (GPU-sized work).
     fn full() -> Self {
         Self {
-            dataset: DatasetKind::Mnist,
+            run: RunSettings::paper(DatasetKind::Mnist, 50),
             widths: vec![5, 10, 25, 50, 100, 250, 500, 1000],
             depths: vec![1, 2, 3, 5, 10, 25, 50, 100, 150],
-            epochs: 50,
-            train_samples: None,
-            test_samples: None,
-            max_steps_per_epoch: None,
-            bundle_samples: 2048,
-            seed: 0,
             trace: vec![(10, 25), (25, 25), (10, 150), (25, 150)],
             trace_every_steps: 100,
             boundary_depth: 150,
@@ -74,13 +64,15 @@ impl Presets for FcSweepConfig {
     /// A few minutes on 2 CPU cores: fewer nets, a data subset, short epochs.
     fn quick() -> Self {
         Self {
+            run: RunSettings {
+                train_samples: Some(19_200),
+                test_samples: Some(2_000),
+                max_steps_per_epoch: Some(300),
+                bundle_samples: 1024,
+                ..RunSettings::paper(DatasetKind::Mnist, 2)
+            },
             widths: vec![10, 25, 100],
             depths: vec![2, 10, 50],
-            epochs: 2,
-            train_samples: Some(19_200),
-            test_samples: Some(2_000),
-            max_steps_per_epoch: Some(300),
-            bundle_samples: 1024,
             trace: vec![(10, 10), (25, 10), (10, 50), (25, 50)],
             trace_every_steps: 50,
             boundary_steps: 300,
@@ -90,13 +82,13 @@ impl Presets for FcSweepConfig {
     }
 
     /// All of MNIST, widths 10 to 100, depths up to 100, three epochs, five
-    /// boundary nets per width: 8.7 minutes on 2 cores (recorded in
+    /// boundary nets per width (time recorded in
     /// `results/fc_sweep/lesson.json`).
     fn lesson() -> Self {
         Self {
+            run: RunSettings::paper(DatasetKind::Mnist, 3),
             widths: vec![10, 25, 50, 100],
             depths: vec![1, 2, 5, 10, 25, 50, 100],
-            epochs: 3,
             trace: vec![(10, 25), (25, 25), (10, 100), (25, 100)],
             ..Self::full()
         }
@@ -122,8 +114,8 @@ pub struct SweepCell {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct BoundaryPoint {
     pub width: usize,
-    /// Its initialisation and data-order seed. (Reports written before this
-    /// field read as 0, the default sweep seed.)
+    /// Its initialisation and data-order seed; absent reads as 0, the
+    /// default sweep seed, which a report measuring one seed per width used.
     #[serde(default)]
     pub seed: u64,
     pub depth: usize,
@@ -346,127 +338,111 @@ pub fn pearson(x: &[f64], y: &[f64]) -> Option<f64> {
 }
 
 /// Runs the sweep; `out_dir` (if any) receives `fc_sweep.json` after each net
-/// and lets an interrupted sweep resume.
-pub fn run_fc_sweep<D: Device<f32>>(
+/// and lets an interrupted sweep resume. [`runner::run`] does the same with
+/// every option (shards, units at once).
+pub fn run_fc_sweep<D: SweepDevice>(
     dev: &D,
     cfg: &FcSweepConfig,
     data_dir: &Path,
     out_dir: Option<&Path>,
     progress: ProgressMode,
 ) -> Result<FcSweepReport> {
-    sweep(dev, cfg, data_dir, out_dir, None, progress)
+    let opts = RunOptions {
+        out: out_dir,
+        progress,
+        ..Default::default()
+    };
+    runner::run(dev, cfg, data_dir, &opts)
 }
 
-/// Runs shard `shard` of the sweep (its nets of [`nets`], see
-/// [`super::shard`]) into `out/shard-I-of-N/`, resumable as the whole sweep.
-pub fn run_fc_sweep_shard<D: Device<f32>>(
-    dev: &D,
-    cfg: &FcSweepConfig,
-    data_dir: &Path,
-    out: &Path,
-    shard: Shard,
-    progress: ProgressMode,
-) -> Result<FcSweepReport> {
-    sweep(dev, cfg, data_dir, Some(out), Some(shard), progress)
+/// One net's result.
+pub enum FcOutput {
+    Cell {
+        cell: SweepCell,
+        /// The first seed's boundary point, when this grid net gives it
+        /// ([`grid_gives_boundary`]).
+        boundary: Option<BoundaryPoint>,
+        trace: Option<TrainReport>,
+    },
+    Boundary(BoundaryPoint),
 }
 
-fn sweep<D: Device<f32>>(
-    dev: &D,
-    cfg: &FcSweepConfig,
-    data_dir: &Path,
-    out_dir: Option<&Path>,
-    shard: Option<Shard>,
-    progress: ProgressMode,
-) -> Result<FcSweepReport> {
-    if cfg.widths.is_empty() || cfg.depths.is_empty() {
-        bail!("the sweep needs at least one width and one depth");
-    }
-    if cfg.widths.contains(&0) || cfg.depths.contains(&0) || cfg.boundary_depth == 0 {
-        bail!("widths and depths must be at least 1");
-    }
-    if cfg.boundary_seeds == 0 {
-        bail!("boundary_seeds must be at least 1");
-    }
-    if cfg.epochs == 0 || cfg.boundary_steps == 0 {
-        bail!("epochs and boundary steps must be at least 1");
-    }
-    for &depth in cfg.depths.iter().chain([&cfg.boundary_depth]) {
-        for &width in &cfg.widths {
-            MnistFnn::<D>::check_size(width, depth)?;
-        }
-    }
-    let mut out = Output::lock(out_dir, shard)?;
-    let (train_set, test_set) = load(cfg, data_dir)?;
-    let plan = nets(cfg, train_set.len());
-    let labels = plan.iter().map(Net::to_string).collect();
-    let mut report = out.resume(cfg, labels, || FcSweepReport {
-        config: cfg.clone(),
-        cells: vec![],
-        boundary: vec![],
-        traces: vec![],
-    })?;
-    let plan: Vec<Net> = plan
-        .into_iter()
-        .enumerate()
-        .filter(|&(i, _)| out.owns(i))
-        .map(|(_, net)| net)
-        .collect();
-    let total = plan.len();
-    let mut done = plan.iter().filter(|n| n.done(&report)).count();
+impl Sweep for FcSweepConfig {
+    type Report = FcSweepReport;
+    type Data = (Dataset, Dataset);
+    type Unit = Net;
+    type Output = FcOutput;
 
-    for net in plan {
-        if net.done(&report) {
-            continue;
+    fn config(&self) -> &Self {
+        self
+    }
+
+    fn check(&self) -> Result<()> {
+        self.run.check()?;
+        if self.widths.is_empty() || self.depths.is_empty() {
+            bail!("the sweep needs at least one width and one depth");
         }
-        done += 1;
-        match net {
+        if self.widths.contains(&0) || self.depths.contains(&0) || self.boundary_depth == 0 {
+            bail!("widths and depths must be at least 1");
+        }
+        if self.boundary_seeds == 0 {
+            bail!("boundary_seeds must be at least 1");
+        }
+        if self.boundary_steps == 0 {
+            bail!("boundary_steps must be at least 1");
+        }
+        for &depth in self.depths.iter().chain([&self.boundary_depth]) {
+            for &width in &self.widths {
+                MnistFnn::<Cpu>::check_size(width, depth)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn load(&self, data_dir: &Path) -> Result<(Dataset, Dataset)> {
+        load(self, data_dir)
+    }
+
+    fn plan(&self, (train_set, _): &(Dataset, Dataset)) -> Vec<Net> {
+        nets(self, train_set.len())
+    }
+
+    fn run_unit<D: SweepDevice>(
+        &self,
+        dev: &D,
+        (train_set, test_set): &(Dataset, Dataset),
+        net: &Net,
+        ctx: &UnitContext<'_>,
+    ) -> Result<FcOutput> {
+        let cfg = self;
+        match *net {
             Net::Boundary { width, seed } => {
-                note(
-                    progress,
-                    &format!(
-                        "[{done}/{total}] boundary: width {width}, depth {}, seed {seed}",
-                        cfg.boundary_depth
-                    ),
-                );
                 let tc = TrainConfig {
                     epochs: 1,
                     max_steps_per_epoch: Some(cfg.boundary_steps),
                     measure_at_start: false,
                     seed,
-                    ..train_config(cfg)
+                    ..cfg.run.train_config()
                 };
-                let r = train_net(
-                    dev,
-                    width,
-                    cfg.boundary_depth,
-                    &train_set,
-                    None,
-                    &trainer(tc, width, cfg.boundary_depth, progress),
-                )?;
+                let trainer = trainer(tc, width, cfg.boundary_depth, ctx.progress);
+                let r = train_net(dev, width, cfg.boundary_depth, train_set, None, &trainer)?;
                 let p = r.bundles.last().expect("measured at the end of the epoch");
-                report
-                    .boundary
-                    .push(BoundaryPoint::new(width, seed, cfg.boundary_depth, p));
+                Ok(FcOutput::Boundary(BoundaryPoint::new(
+                    width,
+                    seed,
+                    cfg.boundary_depth,
+                    p,
+                )))
             }
             Net::Cell { width, depth } => {
-                note(
-                    progress,
-                    &format!("[{done}/{total}] width {width}, depth {depth}"),
-                );
                 let traced = cfg.trace.contains(&(width, depth));
                 let tc = TrainConfig {
                     bundle_every_steps: traced.then_some(cfg.trace_every_steps),
-                    ..train_config(cfg)
+                    ..cfg.run.train_config()
                 };
-                let r = train_net(
-                    dev,
-                    width,
-                    depth,
-                    &train_set,
-                    Some(&test_set),
-                    &trainer(tc, width, depth, progress),
-                )?;
-                report.cells.push(SweepCell {
+                let trainer = trainer(tc, width, depth, ctx.progress);
+                let r = train_net(dev, width, depth, train_set, Some(test_set), &trainer)?;
+                let cell = SweepCell {
                     width,
                     depth,
                     test_accuracy: r.test_accuracy().unwrap_or(0.0),
@@ -477,26 +453,41 @@ fn sweep<D: Device<f32>>(
                         .bundles
                         .last()
                         .and_then(|b| b.first_conflicting_layer()),
-                });
+                };
                 // This net's first epoch was the first seed's boundary net.
-                if depth == cfg.boundary_depth && grid_gives_boundary(cfg, train_set.len()) {
+                let boundary = (depth == cfg.boundary_depth
+                    && grid_gives_boundary(cfg, train_set.len()))
+                .then(|| {
                     let p = r
                         .bundles
                         .iter()
                         .find(|p| p.step == cfg.boundary_steps)
                         .expect("measured at the end of the first epoch");
-                    report
-                        .boundary
-                        .push(BoundaryPoint::new(width, cfg.seed, depth, p));
-                }
-                if traced {
-                    report.traces.push(r);
-                }
+                    BoundaryPoint::new(width, cfg.run.seed, depth, p)
+                });
+                Ok(FcOutput::Cell {
+                    cell,
+                    boundary,
+                    trace: traced.then_some(r),
+                })
             }
         }
-        out.save(&report)?;
     }
-    Ok(report)
+
+    fn add(report: &mut FcSweepReport, output: FcOutput) {
+        match output {
+            FcOutput::Boundary(b) => report.boundary.push(b),
+            FcOutput::Cell {
+                cell,
+                boundary,
+                trace,
+            } => {
+                report.cells.push(cell);
+                report.boundary.extend(boundary);
+                report.traces.extend(trace);
+            }
+        }
+    }
 }
 
 /// One net the sweep trains.
@@ -506,22 +497,6 @@ pub enum Net {
     Cell { width: usize, depth: usize },
     /// A boundary net: `boundary_depth` deep, `boundary_steps` long.
     Boundary { width: usize, seed: u64 },
-}
-
-impl Net {
-    /// Whether `report` already holds this net's result.
-    fn done(&self, report: &FcSweepReport) -> bool {
-        match *self {
-            Net::Cell { width, depth } => report
-                .cells
-                .iter()
-                .any(|c| (c.width, c.depth) == (width, depth)),
-            Net::Boundary { width, seed } => report
-                .boundary
-                .iter()
-                .any(|b| (b.width, b.seed) == (width, seed)),
-        }
-    }
 }
 
 impl std::fmt::Display for Net {
@@ -595,12 +570,14 @@ impl ShardedReport for FcSweepReport {
 /// training (same initialisation, same batches), and its end-of-epoch
 /// measurement is the boundary point.
 fn grid_gives_boundary(cfg: &FcSweepConfig, train_len: usize) -> bool {
-    let tc = train_config(cfg);
-    let steps = train_len.div_ceil(tc.batch_size);
+    let steps = train_len.div_ceil(cfg.run.batch_size);
     let first_epoch = cfg
+        .run
         .max_steps_per_epoch
         .map_or(steps, |m| steps.min(m.max(1)));
-    cfg.epochs >= 1 && cfg.depths.contains(&cfg.boundary_depth) && first_epoch == cfg.boundary_steps
+    cfg.run.epochs >= 1
+        && cfg.depths.contains(&cfg.boundary_depth)
+        && first_epoch == cfg.boundary_steps
 }
 
 /// The nets a sweep trains on `train_len` samples, in order: per width, the
@@ -612,10 +589,10 @@ pub fn nets(cfg: &FcSweepConfig, train_len: usize) -> Vec<Net> {
     let mut nets = vec![];
     for &width in &cfg.widths {
         nets.extend(cfg.depths.iter().map(|&depth| Net::Cell { width, depth }));
-        let seeds = (0..cfg.boundary_seeds as u64).map(|s| cfg.seed + s);
+        let seeds = (0..cfg.boundary_seeds as u64).map(|s| cfg.run.seed + s);
         nets.extend(
             seeds
-                .filter(|&seed| !(shared && seed == cfg.seed))
+                .filter(|&seed| !(shared && seed == cfg.run.seed))
                 .map(|seed| Net::Boundary { width, seed }),
         );
     }
@@ -631,25 +608,15 @@ fn trainer(config: TrainConfig, width: usize, depth: usize, progress: ProgressMo
     }
 }
 
-fn train_config(cfg: &FcSweepConfig) -> TrainConfig {
-    TrainConfig {
-        epochs: cfg.epochs,
-        seed: cfg.seed,
-        bundle_samples: cfg.bundle_samples,
-        max_steps_per_epoch: cfg.max_steps_per_epoch,
-        ..Default::default()
-    }
-}
-
 /// The normalised train and test splits (the first `train_samples` /
 /// `test_samples` of each, as configured).
 pub fn load(cfg: &FcSweepConfig, data_dir: &Path) -> Result<(Dataset, Dataset)> {
     Ok(train_test(
         data_dir,
-        cfg.dataset,
+        cfg.run.dataset,
         &Prepare::default(),
-        cfg.train_samples,
-        cfg.test_samples,
+        cfg.run.train_samples,
+        cfg.run.test_samples,
     )?)
 }
 

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Result};
 
-use super::shard::{read_shard_file, shard_folders, short, Shard, ShardedReport, SHARD_FILE};
+use super::shard::{check_layout, read_shard_file, shard_folders, short, Shard, ShardedReport, SHARD_FILE};
 
 /// The shards' results put together.
 #[derive(Debug)]
@@ -148,7 +148,9 @@ pub fn merge<R: ShardedReport>(out: &Path) -> Result<Merged<R>> {
     }
     let mut parts = vec![];
     for (_, path) in &files {
-        parts.push(read_shard_file::<R>(path)?.report);
+        let file = read_shard_file::<R>(path)?;
+        check_layout(path, &file)?;
+        parts.push(file.report);
     }
     let config = parts[0].config().clone();
     let done: HashSet<String> = parts.iter().flat_map(|p| p.units_done()).collect();

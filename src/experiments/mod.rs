@@ -6,8 +6,11 @@ pub mod conv_nets;
 pub mod conv_sweep;
 pub mod fc_sweep;
 pub mod merge;
+pub mod overrides;
 pub mod precision;
 pub mod recorded;
+pub mod runner;
+pub mod settings;
 pub mod shard;
 pub mod toy;
 

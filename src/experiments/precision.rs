@@ -31,12 +31,13 @@ use dfdx::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::conv_nets::{conv_net, load_images};
-use super::shard::{Output, Shard, ShardedReport};
+use super::runner::{self, RunOptions, Sweep, SweepDevice, UnitContext};
+use super::settings::RunSettings;
+use super::shard::ShardedReport;
 use super::{note, Presets};
 /// The formats, re-exported for the charts (which do not use the metric).
 pub use crate::bundle::Precision;
 use crate::data::{train_test, Dataset, DatasetKind, Prepare};
-use crate::layers::ConvDevice;
 use crate::models::convnet::{Arch, ConvNet, ConvSpec, Widths};
 use crate::models::{Classifier, MnistFnn};
 use crate::table::{layer, percent, Table};
@@ -68,21 +69,16 @@ impl fmt::Display for PrecisionNet {
 /// What to measure and how long to train.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct PrecisionConfig {
-    /// MNIST or Fashion-MNIST: the FC nets take 784 pixels; the conv nets
-    /// take the same images zero-padded to 32×32.
-    pub dataset: DatasetKind,
+    /// On MNIST or Fashion-MNIST: the FC nets take 784 pixels; the conv nets
+    /// take the same images zero-padded to 32×32. `bundle_samples` is the
+    /// fixed training subset the metric is measured on (the trainer's).
+    #[serde(flatten)]
+    pub run: RunSettings,
     pub nets: Vec<PrecisionNet>,
     /// The conv nets' channels: the paper's 64/128/256/512 divided by this.
     pub width_divisor: usize,
     /// The formats every layer is measured in.
     pub precisions: Vec<Precision>,
-    pub epochs: usize,
-    pub train_samples: Option<usize>,
-    pub test_samples: Option<usize>,
-    pub max_steps_per_epoch: Option<usize>,
-    /// The fixed training subset the metric is measured on (the trainer's).
-    pub bundle_samples: usize,
-    pub seed: u64,
 }
 
 /// The four widths of Figure 1's boundary nets this sweep measures.
@@ -108,16 +104,10 @@ impl Presets for PrecisionConfig {
     /// GPU work.
     fn full() -> Self {
         Self {
-            dataset: DatasetKind::Mnist,
+            run: RunSettings::paper(DatasetKind::Mnist, 50),
             nets: [fc_nets(&FC_WIDTHS, 150), vgg_and_resnet(&[50, 120])].concat(),
             width_divisor: 1,
             precisions: Precision::ALL.to_vec(),
-            epochs: 50,
-            train_samples: None,
-            test_samples: None,
-            max_steps_per_epoch: None,
-            bundle_samples: 2048,
-            seed: 0,
         }
     }
 
@@ -128,25 +118,26 @@ impl Presets for PrecisionConfig {
         Self {
             nets: [fc_nets(&[10, 25], 50), vgg_and_resnet(&[30])].concat(),
             width_divisor: 16,
-            epochs: 1,
-            train_samples: Some(3_200),
-            test_samples: Some(500),
-            max_steps_per_epoch: Some(50),
-            bundle_samples: 256,
+            run: RunSettings {
+                train_samples: Some(3_200),
+                test_samples: Some(500),
+                max_steps_per_epoch: Some(50),
+                bundle_samples: 256,
+                ..RunSettings::paper(DatasetKind::Mnist, 1)
+            },
             ..Self::full()
         }
     }
 
     /// Figure 1's boundary nets at the paper's depth (150 layers, widths
     /// 10–100) and a 50-layer VGG and ResNet at widths ÷ 8 (the conv
-    /// sweep's lesson width), two epochs each on all of MNIST: 6.6 minutes
-    /// on 2 cores shared with other builds (recorded in
-    /// `results/precision_sweep/lesson.json`).
+    /// sweep's lesson width), two epochs each on all of MNIST (time
+    /// recorded in `results/precision_sweep/lesson.json`).
     fn lesson() -> Self {
         Self {
             nets: [fc_nets(&FC_WIDTHS, 150), vgg_and_resnet(&[50])].concat(),
             width_divisor: 8,
-            epochs: 2,
+            run: RunSettings::paper(DatasetKind::Mnist, 2),
             ..Self::full()
         }
     }
@@ -172,7 +163,8 @@ impl PrecisionConfig {
 
     /// Checks every setting and every net's size before anything loads or
     /// trains.
-    pub fn validate<D: ConvDevice>(&self) -> Result<()> {
+    pub fn validate(&self) -> Result<()> {
+        self.run.check()?;
         if self.nets.is_empty() {
             bail!("the sweep needs at least one net");
         }
@@ -185,17 +177,12 @@ impl PrecisionConfig {
         if self.nets.iter().collect::<HashSet<_>>().len() != self.nets.len() {
             bail!("each net may be listed once");
         }
-        if self.epochs == 0 {
-            bail!("epochs must be at least 1");
-        }
-        if self.bundle_samples == 0 {
-            bail!("bundle_samples must be at least 1");
-        }
-        if self.has_fc() && !matches!(self.dataset, DatasetKind::Mnist | DatasetKind::FashionMnist)
+        if self.has_fc()
+            && !matches!(self.run.dataset, DatasetKind::Mnist | DatasetKind::FashionMnist)
         {
             bail!(
                 "the FC nets take 28×28 grey images: use mnist or fashion-mnist, not {}",
-                self.dataset.name()
+                self.run.dataset.name()
             );
         }
         for net in &self.nets {
@@ -204,11 +191,11 @@ impl PrecisionConfig {
                     if width == 0 || depth == 0 {
                         bail!("FC nets need width and depth of at least 1 (got {net})");
                     }
-                    MnistFnn::<D>::check_size(width, depth)?;
+                    MnistFnn::<Cpu>::check_size(width, depth)?;
                 }
                 PrecisionNet::Conv { arch, depth } => {
                     let spec = ConvSpec::for_depth(arch, depth)?;
-                    ConvNet::<10, D>::check_size(spec, self.widths()?, 1)?;
+                    ConvNet::<10, Cpu>::check_size(spec, self.widths()?, 1)?;
                 }
             }
         }
@@ -379,9 +366,9 @@ impl PrecisionReport {
             "How large an activation difference one spacing of each format at w_max is",
             &header,
         );
-        // The nets train with the trainer's defaults, which the metric uses.
-        let tc = TrainConfig::default();
-        let (lr, bs) = (tc.optimizer.lr, tc.batch_size as f64);
+        // The metric's resolution takes the nets' learning rate and batch.
+        let run = &self.config.run;
+        let (lr, bs) = (run.learning_rate, run.batch_size as f64);
         for r in &self.nets {
             for stage in Stage::ALL {
                 let s = r.at(stage);
@@ -410,94 +397,100 @@ crate::show_tables!(PrecisionReport);
 pub const REPORT: &str = "precision_sweep.json";
 
 /// Runs the sweep; `out_dir` (if any) receives `precision_sweep.json` after
-/// each net and lets an interrupted sweep resume.
-pub fn run_precision_sweep<D: ConvDevice>(
+/// each net and lets an interrupted sweep resume. [`runner::run`] does the
+/// same with every option (shards, units at once).
+pub fn run_precision_sweep<D: SweepDevice>(
     dev: &D,
     cfg: &PrecisionConfig,
     data_dir: &Path,
     out_dir: Option<&Path>,
     progress: ProgressMode,
 ) -> Result<PrecisionReport> {
-    sweep(dev, cfg, data_dir, out_dir, None, progress)
+    let opts = RunOptions {
+        out: out_dir,
+        progress,
+        ..Default::default()
+    };
+    runner::run(dev, cfg, data_dir, &opts)
 }
 
-/// Runs shard `shard` of the sweep (its nets of the config's list, see
-/// [`super::shard`]) into `out/shard-I-of-N/`, resumable as the whole sweep.
-pub fn run_precision_sweep_shard<D: ConvDevice>(
-    dev: &D,
-    cfg: &PrecisionConfig,
-    data_dir: &Path,
-    out: &Path,
-    shard: Shard,
-    progress: ProgressMode,
-) -> Result<PrecisionReport> {
-    sweep(dev, cfg, data_dir, Some(out), Some(shard), progress)
+/// The sweep's data: the FC nets take the 28×28 rows, the conv nets the
+/// same images padded to 32×32 (the same samples in the same order, so the
+/// same bundle subset); each loaded only when a net needs it.
+pub struct PrecisionData {
+    rows: Option<(Dataset, Dataset)>,
+    images: Option<(Dataset, Dataset)>,
 }
 
-fn sweep<D: ConvDevice>(
-    dev: &D,
-    cfg: &PrecisionConfig,
-    data_dir: &Path,
-    out_dir: Option<&Path>,
-    shard: Option<Shard>,
-    progress: ProgressMode,
-) -> Result<PrecisionReport> {
-    cfg.validate::<D>()?;
-    let mut out = Output::lock(out_dir, shard)?;
-    let mut report = out.resume(cfg, units(cfg), || PrecisionReport {
-        config: cfg.clone(),
-        nets: vec![],
-    })?;
-    // The FC nets take the 28×28 rows, the conv nets the same images padded
-    // to 32×32: the same samples in the same order, so the same bundle subset.
-    let rows = cfg
-        .has_fc()
-        .then(|| {
-            train_test(
-                data_dir,
-                cfg.dataset,
-                &Prepare::default(),
-                cfg.train_samples,
-                cfg.test_samples,
-            )
-        })
-        .transpose()?;
-    let images = cfg
-        .has_conv()
-        .then(|| load_images(cfg.dataset, data_dir, cfg.train_samples, cfg.test_samples))
-        .transpose()?;
-    let total = cfg.nets.len();
-    for (i, &net) in cfg.nets.iter().enumerate() {
-        if report.net(net).is_some() || !out.owns(i) {
-            continue;
-        }
-        note(progress, &format!("[{}/{total}] {net}", i + 1));
+impl Sweep for PrecisionConfig {
+    type Report = PrecisionReport;
+    type Data = PrecisionData;
+    type Unit = PrecisionNet;
+    type Output = NetResult;
+
+    fn config(&self) -> &Self {
+        self
+    }
+
+    fn check(&self) -> Result<()> {
+        self.validate()
+    }
+
+    fn load(&self, data_dir: &Path) -> Result<PrecisionData> {
+        let r = &self.run;
+        let rows = self
+            .has_fc()
+            .then(|| {
+                train_test(
+                    data_dir,
+                    r.dataset,
+                    &Prepare::default(),
+                    r.train_samples,
+                    r.test_samples,
+                )
+            })
+            .transpose()?;
+        let images = self
+            .has_conv()
+            .then(|| load_images(r.dataset, data_dir, r.train_samples, r.test_samples))
+            .transpose()?;
+        Ok(PrecisionData { rows, images })
+    }
+
+    fn plan(&self, _: &PrecisionData) -> Vec<PrecisionNet> {
+        self.nets.clone()
+    }
+
+    fn run_unit<D: SweepDevice>(
+        &self,
+        dev: &D,
+        data: &PrecisionData,
+        &net: &PrecisionNet,
+        ctx: &UnitContext<'_>,
+    ) -> Result<NetResult> {
+        let seed = self.run.seed;
         let trainer = Trainer {
             config: TrainConfig {
-                epochs: cfg.epochs,
-                seed: cfg.seed,
-                bundle_samples: cfg.bundle_samples,
-                max_steps_per_epoch: cfg.max_steps_per_epoch,
                 // This sweep measures the start itself, in every format.
                 measure_at_start: false,
-                ..Default::default()
+                ..self.run.train_config()
             },
             out_dir: None,
-            progress,
+            progress: ctx.progress,
             label: net.to_string(),
         };
         let started = Instant::now();
         let (init, trained, r) = match net {
             PrecisionNet::Fc { width, depth } => {
-                let (train, test) = rows.as_ref().expect("loaded for FC nets");
-                let mut model = MnistFnn::new(dev, width, depth, cfg.seed)?;
-                train_and_measure(dev, &mut model, train, test, &trainer, &cfg.precisions)?
+                let (train, test) = data.rows.as_ref().expect("loaded for FC nets");
+                let mut model = MnistFnn::new(dev, width, depth, seed)?;
+                train_and_measure(dev, &mut model, train, test, &trainer, &self.precisions)?
             }
             PrecisionNet::Conv { arch, depth } => {
-                let (train, test) = images.as_ref().expect("loaded for conv nets");
+                let (train, test) = data.images.as_ref().expect("loaded for conv nets");
                 let spec = ConvSpec::for_depth(arch, depth)?;
-                let mut model = conv_net(dev, spec, cfg.widths()?, train, cfg.seed)?;
-                train_and_measure(dev, &mut model, train, test, &trainer, &cfg.precisions)?
+                let mut model = conv_net(dev, spec, self.widths()?, train, seed)?;
+                train_and_measure(dev, &mut model, train, test, &trainer, &self.precisions)?
             }
         };
         let result = NetResult {
@@ -509,11 +502,13 @@ fn sweep<D: ConvDevice>(
             trained,
             seconds: started.elapsed().as_secs_f64(),
         };
-        note(progress, &summary(&result));
-        report.nets.push(result);
-        out.save(&report)?;
+        note(ctx.progress, &summary(&result));
+        Ok(result)
     }
-    Ok(report)
+
+    fn add(report: &mut PrecisionReport, result: NetResult) {
+        report.nets.push(result);
+    }
 }
 
 /// The sweep's nets in the config's order, labelled as in a shard file
@@ -627,7 +622,7 @@ mod tests {
         assert!(lesson.nets.contains(&fc) && lesson.nets.contains(&vgg));
         assert_eq!(lesson.precisions, Precision::ALL);
         for cfg in [PrecisionConfig::quick(), lesson, PrecisionConfig::full()] {
-            cfg.validate::<Cpu>().unwrap();
+            cfg.validate().unwrap();
         }
     }
 }

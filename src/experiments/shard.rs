@@ -218,6 +218,9 @@ impl Output {
         let out = dir.parent().expect("a shard folder lies in --out");
         let hash = config_hash(config);
         for (path, header) in shard_headers(out)? {
+            if header.sweep == R::SWEEP && header.config_hash != hash {
+                check_layout(&path, &read_shard_file::<R>(&path)?)?;
+            }
             if header.sweep != R::SWEEP || header.config_hash != hash {
                 bail!(
                     "{}: a shard of another configuration ({} {}, this run {} {}); use another --out",
@@ -245,6 +248,7 @@ impl Output {
             return Ok(report);
         }
         let file = read_shard_file::<R>(&path)?;
+        check_layout(&path, &file)?;
         if file.report.config() != config {
             bail!(
                 "{}: written by a run with another configuration; use another --out",
@@ -274,6 +278,24 @@ impl Output {
             ),
         }
     }
+}
+
+/// Refuses a shard file whose recorded hash is not the hash of its own
+/// configuration as this version computes it: a file of another layout of
+/// the configuration (other fields, other order), whose shards cannot be
+/// compared with this version's by hash.
+pub fn check_layout<R: ShardedReport>(path: &Path, file: &ShardFile<R>) -> Result<()> {
+    let now = config_hash(file.report.config());
+    if now != file.config_hash {
+        bail!(
+            "{}: a shard file of another layout of the {} configuration (hash {}, by this cb {}); finish its shards and merge them with the cb that wrote it, or start again in another --out",
+            path.display(),
+            file.sweep,
+            short(&file.config_hash),
+            short(&now)
+        );
+    }
+    Ok(())
 }
 
 /// The first 12 hex digits of a hash: enough to tell two apart in a message.

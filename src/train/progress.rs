@@ -9,6 +9,9 @@ pub enum ProgressMode {
     /// A bar on a terminal, one line per epoch otherwise (on stderr).
     #[default]
     Auto,
+    /// One line per epoch on stderr, never a bar: for nets trained side by
+    /// side, whose bars would overwrite each other.
+    AutoLines,
     /// One line per epoch (and per net of a sweep) on stdout, printed as it
     /// happens: what a notebook shows as plain output, not as an error box.
     Lines,
@@ -63,7 +66,7 @@ impl ProgressMode {
     /// Prints one progress line where this mode shows them.
     pub fn line(self, text: &str) {
         match self {
-            ProgressMode::Auto => eprintln!("{text}"),
+            ProgressMode::Auto | ProgressMode::AutoLines => eprintln!("{text}"),
             ProgressMode::Lines => {
                 use std::io::Write;
                 let mut out = std::io::stdout().lock();

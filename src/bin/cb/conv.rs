@@ -1,20 +1,15 @@
 //! `cb conv-sweep` and `cb train conv`: VGG / ResNet experiments (§3.4–3.5).
 
-use std::path::PathBuf;
-
 use anyhow::Result;
 use conflicting_bundles::data::{resolve_data_dir, DatasetKind};
 use conflicting_bundles::experiments::conv_nets::{load_images, train_conv};
-use conflicting_bundles::experiments::conv_sweep::{
-    run_conv_sweep, run_conv_sweep_shard, ConvSweepConfig,
-};
+use conflicting_bundles::experiments::conv_sweep::ConvSweepConfig;
 use conflicting_bundles::experiments::recorded::RunStart;
 use conflicting_bundles::lock::OutLock;
 use conflicting_bundles::models::convnet::{Arch, ConvSpec, Widths};
-use conflicting_bundles::train::ProgressMode;
 use conflicting_bundles::with_device;
 
-use crate::experiments::{finish_sweep, DataAndDevice, PresetArgs, RunArgs, ShardArgs};
+use crate::experiments::{flag, list_flag, DataAndDevice, RunArgs, SweepArgs};
 
 #[derive(clap::Args)]
 pub struct ConvSweepArgs {
@@ -32,38 +27,28 @@ pub struct ConvSweepArgs {
     /// Divide the paper's 64/128/256/512 filters by this (1..=64, rounded down)
     #[arg(long)]
     width_divisor: Option<usize>,
-    #[command(flatten)]
-    preset: PresetArgs,
     #[arg(long)]
     seed: Option<u64>,
-    /// Output folder (receives conv_sweep.json and charts; rerun to resume)
-    #[arg(long)]
-    out: PathBuf,
     #[command(flatten)]
-    shard: ShardArgs,
-    #[command(flatten)]
-    env: DataAndDevice,
+    sweep: SweepArgs,
 }
 
 pub fn conv_sweep(a: ConvSweepArgs) -> Result<()> {
     let start = RunStart::now();
-    let mut cfg: ConvSweepConfig = a.preset.config();
-    if !a.arch.is_empty() {
-        cfg.archs = a.arch;
-    }
-    cfg.dataset = a.dataset.unwrap_or(cfg.dataset);
-    if !a.depths.is_empty() {
-        cfg.depths = a.depths;
-    }
-    cfg.epochs = a.epochs.unwrap_or(cfg.epochs);
-    cfg.width_divisor = a.width_divisor.unwrap_or(cfg.width_divisor);
-    cfg.seed = a.seed.unwrap_or(cfg.seed);
-    let dir = resolve_data_dir(a.env.data_dir.as_deref());
-    let r = with_device!(a.env.device, dev => match a.shard.shard {
-        None => run_conv_sweep(dev, &cfg, &dir, Some(&a.out), ProgressMode::Auto),
-        Some(s) => run_conv_sweep_shard(dev, &cfg, &dir, &a.out, s, ProgressMode::Auto),
+    let cfg: ConvSweepConfig = a.sweep.config(|_| {
+        [
+            list_flag("archs", a.arch),
+            flag("dataset", a.dataset),
+            list_flag("depths", a.depths),
+            flag("epochs", a.epochs),
+            flag("width_divisor", a.width_divisor),
+            flag("seed", a.seed),
+        ]
+        .into_iter()
+        .flatten()
+        .collect()
     })?;
-    finish_sweep(&r, &a.out, a.shard.shard, &a.preset, &start)
+    a.sweep.run(&cfg, &start)
 }
 
 #[derive(clap::Args)]

@@ -5,17 +5,18 @@ use std::path::PathBuf;
 use anyhow::{bail, Result};
 use conflicting_bundles::data::{resolve_data_dir, DatasetKind};
 use conflicting_bundles::device::DeviceChoice;
-use conflicting_bundles::experiments::fc_sweep::{
-    load, run_fc_sweep, run_fc_sweep_shard, train_net, FcSweepConfig,
-};
+use conflicting_bundles::experiments::fc_sweep::{load, train_net, FcSweepConfig};
+use conflicting_bundles::experiments::overrides;
 use conflicting_bundles::experiments::recorded::{Recorded, RunStart};
 use conflicting_bundles::experiments::shard::{Shard, ShardedReport, SHARD_FILE};
 use conflicting_bundles::experiments::toy::{run_toy, ToyConfig};
+use conflicting_bundles::experiments::runner::{self, RunOptions, Sweep};
 use conflicting_bundles::experiments::{write_json, Preset, Presets};
 use conflicting_bundles::figures::{write_figures, Figures};
 use conflicting_bundles::lock::OutLock;
 use conflicting_bundles::train::{ProgressMode, TrainConfig, Trainer};
 use conflicting_bundles::with_device;
+use serde::{de::DeserializeOwned, Serialize};
 
 #[derive(clap::Args)]
 pub struct ToyArgs {
@@ -115,11 +116,87 @@ pub struct DataAndDevice {
     pub device: DeviceChoice,
 }
 
+/// What every sweep command takes besides its own flags. A setting's value
+/// comes from, last wins: the preset, `--config FILE`, the command's own
+/// flags, `--set KEY=VALUE`.
 #[derive(clap::Args)]
 pub struct SweepArgs {
-    #[arg(long, default_value = "mnist")]
-    dataset: DatasetKind,
-    /// Comma-separated widths (default: the mode's list)
+    #[command(flatten)]
+    preset: PresetArgs,
+    /// Settings from a JSON or TOML file (.toml: TOML), e.g. {"epochs": 3};
+    /// keys as in the report's "config"
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Set any field of the sweep's configuration (repeatable): epochs=3,
+    /// depths=10,30, train_samples=none, nets.0.width=25 (keys as in the
+    /// report's "config"; values JSON, a string or a comma-separated list)
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    set: Vec<String>,
+    /// Output folder (receives the report and charts; rerun to resume)
+    #[arg(long)]
+    out: PathBuf,
+    #[command(flatten)]
+    shard: ShardArgs,
+    /// Nets trained at once (default: one per CPU thread on the CPU where the
+    /// sweep's nets are small, else 1); results do not depend on it
+    #[arg(long, value_name = "N")]
+    jobs: Option<usize>,
+    #[command(flatten)]
+    env: DataAndDevice,
+}
+
+impl SweepArgs {
+    /// The sweep's configuration: the preset, then `--config`, then the
+    /// command's own flags as `flags` gives them (`key=json` assignments,
+    /// see [`flag`]) for the configuration so far, then `--set`.
+    pub fn config<C: Presets + Serialize + DeserializeOwned>(
+        &self,
+        flags: impl FnOnce(&C) -> Vec<String>,
+    ) -> Result<C> {
+        let mut cfg: C = self.preset.config();
+        if let Some(path) = &self.config {
+            cfg = overrides::set_from_file(&cfg, path)?;
+        }
+        let assignments = flags(&cfg);
+        cfg = overrides::set_all(&cfg, &assignments)?;
+        overrides::set_all(&cfg, &self.set)
+    }
+
+    /// Runs `sweep` as these flags say, then prints and writes what
+    /// [`finish_sweep`] does.
+    pub fn run<S: Sweep>(&self, sweep: &S, start: &RunStart) -> Result<()>
+    where
+        S::Report: Figures + std::fmt::Display,
+    {
+        let dir = resolve_data_dir(self.env.data_dir.as_deref());
+        let opts = RunOptions {
+            out: Some(&self.out),
+            shard: self.shard.shard,
+            progress: ProgressMode::Auto,
+            jobs: self.jobs,
+        };
+        let r = with_device!(self.env.device, dev => runner::run(dev, sweep, &dir, &opts))?;
+        finish_sweep(&r, &self.out, self.shard.shard, &self.preset, start)
+    }
+}
+
+/// `key=<value as JSON>` when a flag was given: how a command's own flags
+/// become settings.
+pub fn flag<T: Serialize>(key: &str, value: Option<T>) -> Option<String> {
+    value.map(|v| format!("{key}={}", serde_json::to_string(&v).expect("flags serialise")))
+}
+
+/// [`flag`] for a list flag, given when not empty.
+pub fn list_flag<T: Serialize>(key: &str, values: Vec<T>) -> Option<String> {
+    flag(key, (!values.is_empty()).then_some(values))
+}
+
+#[derive(clap::Args)]
+pub struct FcSweepArgs {
+    /// Default: mnist
+    #[arg(long)]
+    dataset: Option<DatasetKind>,
+    /// Comma-separated widths (default: the preset's list)
     #[arg(long, value_delimiter = ',')]
     widths: Vec<usize>,
     /// Comma-separated depths (hidden layers)
@@ -127,37 +204,27 @@ pub struct SweepArgs {
     depths: Vec<usize>,
     #[arg(long)]
     epochs: Option<usize>,
-    #[command(flatten)]
-    preset: PresetArgs,
     #[arg(long)]
     seed: Option<u64>,
-    /// Output folder (receives fc_sweep.json; rerun to resume)
-    #[arg(long)]
-    out: PathBuf,
     #[command(flatten)]
-    shard: ShardArgs,
-    #[command(flatten)]
-    env: DataAndDevice,
+    sweep: SweepArgs,
 }
 
-pub fn fc_sweep(a: SweepArgs) -> Result<()> {
+pub fn fc_sweep(a: FcSweepArgs) -> Result<()> {
     let start = RunStart::now();
-    let mut cfg: FcSweepConfig = a.preset.config();
-    cfg.dataset = a.dataset;
-    if !a.widths.is_empty() {
-        cfg.widths = a.widths;
-    }
-    if !a.depths.is_empty() {
-        cfg.depths = a.depths;
-    }
-    cfg.epochs = a.epochs.unwrap_or(cfg.epochs);
-    cfg.seed = a.seed.unwrap_or(cfg.seed);
-    let dir = resolve_data_dir(a.env.data_dir.as_deref());
-    let r = with_device!(a.env.device, dev => match a.shard.shard {
-        None => run_fc_sweep(dev, &cfg, &dir, Some(&a.out), ProgressMode::Auto),
-        Some(s) => run_fc_sweep_shard(dev, &cfg, &dir, &a.out, s, ProgressMode::Auto),
+    let cfg: FcSweepConfig = a.sweep.config(|_| {
+        [
+            flag("dataset", a.dataset),
+            list_flag("widths", a.widths),
+            list_flag("depths", a.depths),
+            flag("epochs", a.epochs),
+            flag("seed", a.seed),
+        ]
+        .into_iter()
+        .flatten()
+        .collect()
     })?;
-    finish_sweep(&r, &a.out, a.shard.shard, &a.preset, &start)
+    a.sweep.run(&cfg, &start)
 }
 
 /// `--shard I/N`.
@@ -266,10 +333,8 @@ pub fn train(cmd: TrainCommand) -> Result<()> {
         bail!("--width and --depth must be at least 1");
     }
     OutLock::check(&a.run.out)?; // a bad --out costs no data loading
-    let sweep = FcSweepConfig {
-        dataset: a.dataset,
-        ..FcSweepConfig::full()
-    };
+    let mut sweep = FcSweepConfig::full();
+    sweep.run.dataset = a.dataset;
     let (train_set, test_set) = load(&sweep, &resolve_data_dir(a.env.data_dir.as_deref()))?;
     let trainer = a.run.trainer(format!("fnn w{} d{}", a.width, a.depth));
     let r = with_device!(a.env.device, dev => train_net(dev, a.width, a.depth, &train_set, Some(&test_set), &trainer))?;

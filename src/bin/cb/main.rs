@@ -45,7 +45,7 @@ enum Command {
     /// §3.2: the toy net with and without a fully conflicting bundle
     Toy(experiments::ToyArgs),
     /// §3.3: FC nets over width x depth, H^L and the conflict boundary
-    FcSweep(experiments::SweepArgs),
+    FcSweep(experiments::FcSweepArgs),
     /// §3.4-3.5: VGG vs ResNet over depth, H^L and accuracy
     ConvSweep(conv::ConvSweepArgs),
     /// §3.6, Table 1: auto-tune (conflicting-layer removal) vs ResNet, lesion study

@@ -1,20 +1,14 @@
 //! `cb precision-sweep`: where conflicting layers appear in f32, f16 and
 //! bf16 resolution mode (beyond the paper, issue 15).
 
-use std::path::PathBuf;
-
 use anyhow::Result;
 use conflicting_bundles::bundle::Precision;
-use conflicting_bundles::data::{resolve_data_dir, DatasetKind};
-use conflicting_bundles::experiments::precision::{
-    run_precision_sweep, run_precision_sweep_shard, PrecisionConfig, PrecisionNet,
-};
+use conflicting_bundles::data::DatasetKind;
+use conflicting_bundles::experiments::precision::{PrecisionConfig, PrecisionNet};
 use conflicting_bundles::experiments::recorded::RunStart;
 use conflicting_bundles::models::convnet::Arch;
-use conflicting_bundles::train::ProgressMode;
-use conflicting_bundles::with_device;
 
-use crate::experiments::{finish_sweep, DataAndDevice, PresetArgs, ShardArgs};
+use crate::experiments::{flag, list_flag, SweepArgs};
 
 #[derive(clap::Args)]
 pub struct PrecisionArgs {
@@ -41,44 +35,59 @@ pub struct PrecisionArgs {
     #[arg(long)]
     seed: Option<u64>,
     #[command(flatten)]
-    preset: PresetArgs,
-    /// Output folder (receives precision_sweep.json and charts; rerun to resume)
-    #[arg(long)]
-    out: PathBuf,
-    #[command(flatten)]
-    shard: ShardArgs,
-    #[command(flatten)]
-    env: DataAndDevice,
+    sweep: SweepArgs,
 }
 
 pub fn precision_sweep(a: PrecisionArgs) -> Result<()> {
     let start = RunStart::now();
-    let mut cfg: PrecisionConfig = a.preset.config();
-    if !a.precisions.is_empty() {
-        cfg.precisions = a.precisions;
-    }
-    let (mut widths, mut fc_depth, mut conv_depths) = (vec![], None, vec![]);
-    for net in &cfg.nets {
+    let cfg: PrecisionConfig = a.sweep.config(|cfg: &PrecisionConfig| {
+        let nets = (!a.widths.is_empty() || a.fc_depth.is_some() || !a.conv_depths.is_empty())
+            .then(|| nets(&cfg.nets, a.widths, a.fc_depth, a.conv_depths));
+        [
+            list_flag("precisions", a.precisions),
+            flag("nets", nets),
+            flag("width_divisor", a.width_divisor),
+            flag("dataset", a.dataset),
+            flag("epochs", a.epochs),
+            flag("seed", a.seed),
+        ]
+        .into_iter()
+        .flatten()
+        .collect()
+    })?;
+    a.sweep.run(&cfg, &start)
+}
+
+/// The nets of `--widths`, `--fc-depth` and `--conv-depths`, each flag not
+/// given taking the list's (`now`'s) values.
+fn nets(
+    now: &[PrecisionNet],
+    widths: Vec<usize>,
+    fc_depth: Option<usize>,
+    conv_depths: Vec<usize>,
+) -> Vec<PrecisionNet> {
+    let (mut now_widths, mut now_fc_depth, mut now_conv_depths) = (vec![], None, vec![]);
+    for net in now {
         match *net {
             PrecisionNet::Fc { width, depth } => {
-                widths.push(width);
-                fc_depth = Some(depth);
+                now_widths.push(width);
+                now_fc_depth = Some(depth);
             }
-            PrecisionNet::Conv { depth, .. } if !conv_depths.contains(&depth) => {
-                conv_depths.push(depth)
+            PrecisionNet::Conv { depth, .. } if !now_conv_depths.contains(&depth) => {
+                now_conv_depths.push(depth)
             }
             PrecisionNet::Conv { .. } => {}
         }
     }
-    if !a.widths.is_empty() {
-        widths = a.widths;
-    }
-    if !a.conv_depths.is_empty() {
-        conv_depths = a.conv_depths;
-    }
-    // Every preset has FC nets; the fallback only serves a preset without.
-    let fc_depth = a.fc_depth.or(fc_depth).unwrap_or(150);
-    cfg.nets = widths
+    let widths = if widths.is_empty() { now_widths } else { widths };
+    let conv_depths = if conv_depths.is_empty() {
+        now_conv_depths
+    } else {
+        conv_depths
+    };
+    // Every preset has FC nets; the fallback only serves a list without.
+    let fc_depth = fc_depth.or(now_fc_depth).unwrap_or(150);
+    widths
         .iter()
         .map(|&width| PrecisionNet::Fc {
             width,
@@ -87,15 +96,5 @@ pub fn precision_sweep(a: PrecisionArgs) -> Result<()> {
         .chain(conv_depths.iter().flat_map(|&depth| {
             [Arch::Vgg, Arch::Resnet].map(|arch| PrecisionNet::Conv { arch, depth })
         }))
-        .collect();
-    cfg.width_divisor = a.width_divisor.unwrap_or(cfg.width_divisor);
-    cfg.dataset = a.dataset.unwrap_or(cfg.dataset);
-    cfg.epochs = a.epochs.unwrap_or(cfg.epochs);
-    cfg.seed = a.seed.unwrap_or(cfg.seed);
-    let dir = resolve_data_dir(a.env.data_dir.as_deref());
-    let r = with_device!(a.env.device, dev => match a.shard.shard {
-        None => run_precision_sweep(dev, &cfg, &dir, Some(&a.out), ProgressMode::Auto),
-        Some(s) => run_precision_sweep_shard(dev, &cfg, &dir, &a.out, s, ProgressMode::Auto),
-    })?;
-    finish_sweep(&r, &a.out, a.shard.shard, &a.preset, &start)
+        .collect()
 }
