@@ -1,5 +1,5 @@
 //! Beyond the paper: where conflicting layers appear when resolution mode
-//! computes in f32 (the paper's setting), f16 or bf16 (issue 15).
+//! computes in f32 (the paper's setting), f16 or bf16.
 //!
 //! The paper's eq. (1) bundles two samples when the weight update cannot
 //! tell their activations apart at the float resolution. Its experiments ran

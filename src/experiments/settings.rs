@@ -2,9 +2,9 @@
 //! optimiser's batch and step size, how many samples the metric sees.
 //!
 //! Each sweep's configuration embeds one [`RunSettings`] with
-//! `#[serde(flatten)]`, so its JSON (recorded runs, shard files, `--config`
-//! files, `--set` keys) has these fields at the top level, as it had before
-//! they were gathered here.
+//! `#[serde(flatten)]`: its JSON (recorded runs, shard files, `--config`
+//! files, `--set` keys) has these fields at the top level beside the
+//! sweep's own, so a key names a setting the same way in every sweep.
 
 use serde::{Deserialize, Serialize};
 

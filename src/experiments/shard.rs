@@ -1,4 +1,4 @@
-//! Sweeps split across machines (issue 16): `--shard I/N` runs one share of
+//! Sweeps split across machines: `--shard I/N` runs one share of
 //! a sweep's units (its nets, or auto-tune's seeds), and `cb merge` puts the
 //! shares back together ([`super::merge`]). A scheduler (Slurm job arrays,
 //! `scripts/slurm/`) starts the shards; nothing here talks to a scheduler.

@@ -1,5 +1,5 @@
 //! `cb merge`: the shard files of a sweep run with `--shard I/N` put
-//! together into its usual report and charts (issue 16).
+//! together into its usual report and charts.
 
 use std::fmt::Display;
 use std::path::PathBuf;

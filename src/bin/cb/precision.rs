@@ -1,5 +1,5 @@
 //! `cb precision-sweep`: where conflicting layers appear in f32, f16 and
-//! bf16 resolution mode (beyond the paper, issue 15).
+//! bf16 resolution mode (beyond the paper).
 
 use anyhow::Result;
 use conflicting_bundles::bundle::Precision;
