@@ -46,7 +46,12 @@ fn main() -> Result<()> {
         arch: Arch::Vgg,
         blocks: cfg.start_blocks,
     };
-    let (train, test) = load_images(cfg.run.dataset, &data, cfg.run.train_samples, cfg.run.test_samples)?;
+    let (train, test) = load_images(
+        cfg.run.dataset,
+        &data,
+        cfg.run.train_samples,
+        cfg.run.test_samples,
+    )?;
     let mut runs = Vec::new();
     println!("| seed | samples | first conflicting layer (stage, block) | pruned net | H of that row | H^L (pooled) | H last block | test acc |");
     println!("|---|---|---|---|---|---|---|---|");

@@ -152,7 +152,6 @@ fn grid_net_at_boundary_depth_is_the_first_boundary_net() {
         boundary_depth: 30,
         boundary_steps: 10,
         boundary_seeds: 2,
-        ..FcSweepConfig::quick()
     };
     assert_eq!(nets(&shared, 640).len(), 2, "one grid net and seed 1");
     let r = run_fc_sweep(&dev, &shared, &data, None, ProgressMode::Off).unwrap();

@@ -103,7 +103,6 @@ fn tiny_fc() -> FcSweepConfig {
         boundary_depth: 6,
         boundary_steps: 10,
         boundary_seeds: 2,
-        ..FcSweepConfig::quick()
     }
 }
 
@@ -157,9 +156,7 @@ fn fc_sweep_three_shards_merge_to_the_unsharded_run() {
         },
         ..cfg.clone()
     };
-    let err = run_shard(&other, out, s1)
-        .unwrap_err()
-        .to_string();
+    let err = run_shard(&other, out, s1).unwrap_err().to_string();
     assert!(err.contains("a shard of another configuration"), "{err}");
     assert!(!err.contains('\n'));
     run_shard(&cfg, out, s1).unwrap();

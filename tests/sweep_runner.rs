@@ -127,7 +127,8 @@ fn shard_files_of_another_configuration_layout_are_refused() {
     runner::run(&Cpu::default(), &cfg, &data_dir(), &opts).unwrap();
     let file = dir.path().join(shard.folder_name()).join(SHARD_FILE);
     // The file as a version without the batch and learning-rate keys wrote it.
-    let mut json: serde_json::Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+    let mut json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
     let config = json["report"]["config"].as_object_mut().unwrap();
     config.remove("batch_size");
     config.remove("learning_rate");
@@ -209,7 +210,12 @@ fn every_sweep_refuses_unknown_keys_and_bad_values_before_it_starts() {
         );
         // --set comes after the file and the flags.
         assert_refused(
-            &args(&["--config", file.to_str().unwrap(), "--set", "bundle_samples=0"]),
+            &args(&[
+                "--config",
+                file.to_str().unwrap(),
+                "--set",
+                "bundle_samples=0",
+            ]),
             &out,
             "bundle_samples must be at least 1",
         );

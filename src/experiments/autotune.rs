@@ -563,7 +563,14 @@ impl Sweep for Autotune<'_> {
         ctx: &UnitContext<'_>,
     ) -> Result<(AutotuneRun, Option<LesionReport>)> {
         let out_dir = ctx.out.expect("needs_out");
-        autotune_run(dev, self, data, seed, &out_dir.join(format!("run{seed}")), ctx.progress)
+        autotune_run(
+            dev,
+            self,
+            data,
+            seed,
+            &out_dir.join(format!("run{seed}")),
+            ctx.progress,
+        )
     }
 
     fn add(report: &mut AutotuneReport, (run, lesion): (AutotuneRun, Option<LesionReport>)) {

@@ -277,7 +277,14 @@ impl Sweep for ConvSweepConfig {
             label: label(spec.arch, depth),
         };
         let started = Instant::now();
-        let r = train_conv(dev, spec, self.widths()?, train_set, Some(test_set), &trainer)?;
+        let r = train_conv(
+            dev,
+            spec,
+            self.widths()?,
+            train_set,
+            Some(test_set),
+            &trainer,
+        )?;
         let last = r.bundles.last();
         let cell = ConvCell {
             arch: spec.arch,

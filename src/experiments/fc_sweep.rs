@@ -362,7 +362,7 @@ pub enum FcOutput {
         /// The first seed's boundary point, when this grid net gives it
         /// ([`grid_gives_boundary`]).
         boundary: Option<BoundaryPoint>,
-        trace: Option<TrainReport>,
+        trace: Option<Box<TrainReport>>,
     },
     Boundary(BoundaryPoint),
 }
@@ -468,7 +468,7 @@ impl Sweep for FcSweepConfig {
                 Ok(FcOutput::Cell {
                     cell,
                     boundary,
-                    trace: traced.then_some(r),
+                    trace: traced.then(|| Box::new(r)),
                 })
             }
         }
@@ -484,7 +484,7 @@ impl Sweep for FcSweepConfig {
             } => {
                 report.cells.push(cell);
                 report.boundary.extend(boundary);
-                report.traces.extend(trace);
+                report.traces.extend(trace.map(|t| *t));
             }
         }
     }

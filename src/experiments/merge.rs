@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Result};
 
-use super::shard::{check_layout, read_shard_file, shard_folders, short, Shard, ShardedReport, SHARD_FILE};
+use super::shard::{
+    check_layout, read_shard_file, shard_folders, short, Shard, ShardedReport, SHARD_FILE,
+};
 
 /// The shards' results put together.
 #[derive(Debug)]

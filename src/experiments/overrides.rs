@@ -105,10 +105,7 @@ fn assign<C: DeserializeOwned>(
             Value::Object(map) => {
                 let keys: Vec<String> = map.keys().cloned().collect();
                 map.get_mut(part).ok_or_else(|| {
-                    anyhow!(
-                        "unknown key {part:?} in {here} (keys: {})",
-                        keys.join(", ")
-                    )
+                    anyhow!("unknown key {part:?} in {here} (keys: {})", keys.join(", "))
                 })?
             }
             Value::Array(items) => {
@@ -154,7 +151,10 @@ fn parse(text: &str, old: &Value) -> Value {
 }
 
 fn one_line(e: &dyn std::fmt::Display) -> String {
-    e.to_string().split_whitespace().collect::<Vec<_>>().join(" ")
+    e.to_string()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 #[cfg(test)]
@@ -213,7 +213,13 @@ mod tests {
         assert_eq!(c.kind, Kind::Cifar10);
         assert_eq!(c.depths, [10, 30, 120]);
         assert_eq!(c.pairs, [(3, 4), (5, 6)]);
-        assert_eq!(c.inner, Inner { a: 7, b: Some(1e-3) });
+        assert_eq!(
+            c.inner,
+            Inner {
+                a: 7,
+                b: Some(1e-3)
+            }
+        );
         assert_eq!(c.limit, None);
         assert_eq!(set(&["depths=[4]", "depths.0=9"]).unwrap().depths, [9]);
         assert_eq!(set(&["depths=8"]).unwrap().depths, [8]);
@@ -226,8 +232,14 @@ mod tests {
             (&["inner.c=1"], "unknown key \"c\" in inner (keys: a, b)"),
             (&["depths.5=1"], "depths is a list of 2"),
             (&["limit.x=1"], "limit has no fields"),
-            (&["kind=imagenet"], "--set kind=imagenet: unknown variant `imagenet`"),
-            (&["inner.a=abc"], "--set inner.a=abc: invalid type: string \"abc\", expected usize"),
+            (
+                &["kind=imagenet"],
+                "--set kind=imagenet: unknown variant `imagenet`",
+            ),
+            (
+                &["inner.a=abc"],
+                "--set inner.a=abc: invalid type: string \"abc\", expected usize",
+            ),
             (&["inner.a=-1"], "--set inner.a=-1"),
             (&["depths=a,b"], "--set depths=a,b"),
             (&["epochs"], "expected KEY=VALUE"),
@@ -250,9 +262,16 @@ mod tests {
         let toml = dir.path().join("c.toml");
         std::fs::write(&toml, "kind = \"cifar10\"\n[inner]\na = 4\n").unwrap();
         let c = set_from_file(&cfg(), &toml).unwrap();
-        assert_eq!((c.kind, c.inner.a, c.depths), (Kind::Cifar10, 4, vec![1, 2]));
+        assert_eq!(
+            (c.kind, c.inner.a, c.depths),
+            (Kind::Cifar10, 4, vec![1, 2])
+        );
         for (text, name, want) in [
-            ("{\"inner\": {\"z\": 1}}", "u.json", "inner.z: unknown key \"z\""),
+            (
+                "{\"inner\": {\"z\": 1}}",
+                "u.json",
+                "inner.z: unknown key \"z\"",
+            ),
             ("[1]", "l.json", "expected an object"),
             ("{", "b.json", "not JSON"),
             ("a = ", "b.toml", "not TOML"),

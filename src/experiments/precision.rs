@@ -178,7 +178,10 @@ impl PrecisionConfig {
             bail!("each net may be listed once");
         }
         if self.has_fc()
-            && !matches!(self.run.dataset, DatasetKind::Mnist | DatasetKind::FashionMnist)
+            && !matches!(
+                self.run.dataset,
+                DatasetKind::Mnist | DatasetKind::FashionMnist
+            )
         {
             bail!(
                 "the FC nets take 28×28 grey images: use mnist or fashion-mnist, not {}",

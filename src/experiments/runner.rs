@@ -168,10 +168,13 @@ pub fn run<S: Sweep, D: SweepDevice>(
     };
     let mut save = |output: S::Output| -> Result<()> {
         S::add(&mut report, output);
-        let ordered = S::Report::assemble(config.clone(), vec![std::mem::replace(
-            &mut report,
-            S::Report::assemble(config.clone(), vec![]),
-        )]);
+        let ordered = S::Report::assemble(
+            config.clone(),
+            vec![std::mem::replace(
+                &mut report,
+                S::Report::assemble(config.clone(), vec![]),
+            )],
+        );
         report = ordered;
         out.save(&report)
     };

@@ -8,9 +8,9 @@ use conflicting_bundles::device::DeviceChoice;
 use conflicting_bundles::experiments::fc_sweep::{load, train_net, FcSweepConfig};
 use conflicting_bundles::experiments::overrides;
 use conflicting_bundles::experiments::recorded::{Recorded, RunStart};
+use conflicting_bundles::experiments::runner::{self, RunOptions, Sweep};
 use conflicting_bundles::experiments::shard::{Shard, ShardedReport, SHARD_FILE};
 use conflicting_bundles::experiments::toy::{run_toy, ToyConfig};
-use conflicting_bundles::experiments::runner::{self, RunOptions, Sweep};
 use conflicting_bundles::experiments::{write_json, Preset, Presets};
 use conflicting_bundles::figures::{write_figures, Figures};
 use conflicting_bundles::lock::OutLock;
@@ -183,7 +183,12 @@ impl SweepArgs {
 /// `key=<value as JSON>` when a flag was given: how a command's own flags
 /// become settings.
 pub fn flag<T: Serialize>(key: &str, value: Option<T>) -> Option<String> {
-    value.map(|v| format!("{key}={}", serde_json::to_string(&v).expect("flags serialise")))
+    value.map(|v| {
+        format!(
+            "{key}={}",
+            serde_json::to_string(&v).expect("flags serialise")
+        )
+    })
 }
 
 /// [`flag`] for a list flag, given when not empty.

@@ -79,7 +79,11 @@ fn nets(
             PrecisionNet::Conv { .. } => {}
         }
     }
-    let widths = if widths.is_empty() { now_widths } else { widths };
+    let widths = if widths.is_empty() {
+        now_widths
+    } else {
+        widths
+    };
     let conv_depths = if conv_depths.is_empty() {
         now_conv_depths
     } else {
