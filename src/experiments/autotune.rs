@@ -40,7 +40,7 @@ use rand::{seq::SliceRandom, SeedableRng};
 use serde::{Deserialize, Serialize};
 
 use super::conv_nets::{conv_net, load_images};
-use super::runner::{self, RunOptions, Sweep, SweepDevice, UnitContext};
+use super::runner::{self, Sweep, SweepDevice, UnitContext};
 use super::settings::RunSettings;
 use super::shard::ShardedReport;
 use super::{note, Presets};
@@ -447,12 +447,7 @@ pub fn run_autotune<D: SweepDevice>(
     out_dir: &Path,
     progress: ProgressMode,
 ) -> Result<AutotuneReport> {
-    let opts = RunOptions {
-        out: Some(out_dir),
-        progress,
-        ..Default::default()
-    };
-    runner::run(dev, &Autotune::new(cfg), data_dir, &opts)
+    runner::run_in(dev, &Autotune::new(cfg), data_dir, Some(out_dir), progress)
 }
 
 /// Changes a measurement before auto-tune reads it: `(net, epoch, point)`,
@@ -469,15 +464,11 @@ pub fn run_autotune_injected<D: SweepDevice>(
     out_dir: &Path,
     inject: Inject<'_>,
 ) -> Result<AutotuneReport> {
-    let opts = RunOptions {
-        out: Some(out_dir),
-        ..Default::default()
-    };
     let sweep = Autotune {
         config: cfg,
         inject,
     };
-    runner::run(dev, &sweep, data_dir, &opts)
+    runner::run_in(dev, &sweep, data_dir, Some(out_dir), ProgressMode::Off)
 }
 
 /// Auto-tune as a [`Sweep`]: its units are the runs, one per seed.

@@ -11,7 +11,7 @@ use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
 
 use super::conv_nets::{load_images, train_conv};
-use super::runner::{self, RunOptions, Sweep, SweepDevice, UnitContext};
+use super::runner::{self, Sweep, SweepDevice, UnitContext};
 use super::settings::RunSettings;
 use super::shard::ShardedReport;
 use super::Presets;
@@ -202,12 +202,7 @@ pub fn run_conv_sweep<D: SweepDevice>(
     out_dir: Option<&Path>,
     progress: ProgressMode,
 ) -> Result<ConvSweepReport> {
-    let opts = RunOptions {
-        out: out_dir,
-        progress,
-        ..Default::default()
-    };
-    runner::run(dev, cfg, data_dir, &opts)
+    runner::run_in(dev, cfg, data_dir, out_dir, progress)
 }
 
 /// One net of the sweep, shown as its label (`vgg-30`).

@@ -12,7 +12,7 @@ use anyhow::{bail, Result};
 use dfdx::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::runner::{self, RunOptions, Sweep, SweepDevice, UnitContext};
+use super::runner::{self, Sweep, SweepDevice, UnitContext};
 use super::settings::RunSettings;
 use super::shard::ShardedReport;
 use super::Presets;
@@ -347,12 +347,7 @@ pub fn run_fc_sweep<D: SweepDevice>(
     out_dir: Option<&Path>,
     progress: ProgressMode,
 ) -> Result<FcSweepReport> {
-    let opts = RunOptions {
-        out: out_dir,
-        progress,
-        ..Default::default()
-    };
-    runner::run(dev, cfg, data_dir, &opts)
+    runner::run_in(dev, cfg, data_dir, out_dir, progress)
 }
 
 /// One net's result.

@@ -31,7 +31,7 @@ use dfdx::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::conv_nets::{conv_net, load_images};
-use super::runner::{self, RunOptions, Sweep, SweepDevice, UnitContext};
+use super::runner::{self, Sweep, SweepDevice, UnitContext};
 use super::settings::RunSettings;
 use super::shard::ShardedReport;
 use super::{note, Presets};
@@ -409,12 +409,7 @@ pub fn run_precision_sweep<D: SweepDevice>(
     out_dir: Option<&Path>,
     progress: ProgressMode,
 ) -> Result<PrecisionReport> {
-    let opts = RunOptions {
-        out: out_dir,
-        progress,
-        ..Default::default()
-    };
-    runner::run(dev, cfg, data_dir, &opts)
+    runner::run_in(dev, cfg, data_dir, out_dir, progress)
 }
 
 /// The sweep's data: the FC nets take the 28×28 rows, the conv nets the

@@ -194,6 +194,23 @@ pub fn run<S: Sweep, D: SweepDevice>(
     Ok(report)
 }
 
+/// [`run`] with the usual options: the whole sweep, the device's units at
+/// once, its report in `out` (if any) after every unit, resumed from there.
+pub fn run_in<S: Sweep, D: SweepDevice>(
+    dev: &D,
+    sweep: &S,
+    data_dir: &Path,
+    out: Option<&Path>,
+    progress: ProgressMode,
+) -> Result<S::Report> {
+    let opts = RunOptions {
+        out,
+        progress,
+        ..Default::default()
+    };
+    run(dev, sweep, data_dir, &opts)
+}
+
 /// Runs `todo` on `jobs` threads, each with its own device, handing every
 /// result to `done` on the calling thread as it arrives. After a failure no
 /// further unit starts; the units running finish (and are saved), then the

@@ -34,16 +34,13 @@ pub fn run(a: AutotuneArgs) -> Result<()> {
     let start = RunStart::now();
     let baseline = a.baseline_depth.or(a.dataset.map(table1_baseline));
     let cfg: AutotuneConfig = a.sweep.config(|_| {
-        [
+        vec![
             flag("dataset", a.dataset),
             flag("runs", a.runs),
             flag("epochs", a.epochs),
             flag("width_divisor", a.width_divisor),
             flag("baseline_depth", baseline),
         ]
-        .into_iter()
-        .flatten()
-        .collect()
     })?;
     a.sweep.run(&Autotune::new(&cfg), &start)
 }

@@ -36,7 +36,7 @@ pub struct ConvSweepArgs {
 pub fn conv_sweep(a: ConvSweepArgs) -> Result<()> {
     let start = RunStart::now();
     let cfg: ConvSweepConfig = a.sweep.config(|_| {
-        [
+        vec![
             list_flag("archs", a.arch),
             flag("dataset", a.dataset),
             list_flag("depths", a.depths),
@@ -44,9 +44,6 @@ pub fn conv_sweep(a: ConvSweepArgs) -> Result<()> {
             flag("width_divisor", a.width_divisor),
             flag("seed", a.seed),
         ]
-        .into_iter()
-        .flatten()
-        .collect()
     })?;
     a.sweep.run(&cfg, &start)
 }

@@ -147,17 +147,18 @@ pub struct SweepArgs {
 
 impl SweepArgs {
     /// The sweep's configuration: the preset, then `--config`, then the
-    /// command's own flags as `flags` gives them (`key=json` assignments,
-    /// see [`flag`]) for the configuration so far, then `--set`.
+    /// command's own flags as `flags` gives them for the configuration so
+    /// far (`key=json` assignments of the flags given, see [`flag`]), then
+    /// `--set`.
     pub fn config<C: Presets + Serialize + DeserializeOwned>(
         &self,
-        flags: impl FnOnce(&C) -> Vec<String>,
+        flags: impl FnOnce(&C) -> Vec<Option<String>>,
     ) -> Result<C> {
         let mut cfg: C = self.preset.config();
         if let Some(path) = &self.config {
             cfg = overrides::set_from_file(&cfg, path)?;
         }
-        let assignments = flags(&cfg);
+        let assignments: Vec<String> = flags(&cfg).into_iter().flatten().collect();
         cfg = overrides::set_all(&cfg, &assignments)?;
         overrides::set_all(&cfg, &self.set)
     }
@@ -218,16 +219,13 @@ pub struct FcSweepArgs {
 pub fn fc_sweep(a: FcSweepArgs) -> Result<()> {
     let start = RunStart::now();
     let cfg: FcSweepConfig = a.sweep.config(|_| {
-        [
+        vec![
             flag("dataset", a.dataset),
             list_flag("widths", a.widths),
             list_flag("depths", a.depths),
             flag("epochs", a.epochs),
             flag("seed", a.seed),
         ]
-        .into_iter()
-        .flatten()
-        .collect()
     })?;
     a.sweep.run(&cfg, &start)
 }

@@ -43,7 +43,7 @@ pub fn precision_sweep(a: PrecisionArgs) -> Result<()> {
     let cfg: PrecisionConfig = a.sweep.config(|cfg: &PrecisionConfig| {
         let nets = (!a.widths.is_empty() || a.fc_depth.is_some() || !a.conv_depths.is_empty())
             .then(|| nets(&cfg.nets, a.widths, a.fc_depth, a.conv_depths));
-        [
+        vec![
             list_flag("precisions", a.precisions),
             flag("nets", nets),
             flag("width_divisor", a.width_divisor),
@@ -51,9 +51,6 @@ pub fn precision_sweep(a: PrecisionArgs) -> Result<()> {
             flag("epochs", a.epochs),
             flag("seed", a.seed),
         ]
-        .into_iter()
-        .flatten()
-        .collect()
     })?;
     a.sweep.run(&cfg, &start)
 }
