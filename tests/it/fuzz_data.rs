@@ -2,20 +2,18 @@
 //! every parser, and the reproducers.
 //!
 //! The fuzzing starts from small valid files written by
-//! tests/support/formats.rs (IDX raw and gzip, CIFAR binary, MATLAB v5 plain
+//! tests/it/support/formats.rs (IDX raw and gzip, CIFAR binary, MATLAB v5 plain
 //! and compressed, JPEG baseline and progressive) and mutates them: bytes
 //! flipped, the file cut, declared sizes set to huge values, pieces spliced
 //! in, bytes appended. Every parse must give a correct value or an error of
 //! one line, never panic, and finish quickly: sizes are checked before
 //! anything is allocated, so nothing large is.
 
-#[path = "support/formats.rs"]
-mod formats;
-
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use crate::support::formats::*;
 use conflicting_bundles::data::cifar::MAX_CIFAR_FILE;
 use conflicting_bundles::data::idx::{
     parse_images, parse_labels, read_idx, IMAGES_MAGIC, LABELS_MAGIC, MAX_IDX_BYTES,
@@ -26,7 +24,6 @@ use conflicting_bundles::data::{DataError, Dataset};
 use flate2::read::MultiGzDecoder;
 use flate2::write::GzEncoder;
 use flate2::Compression;
-use formats::*;
 use proptest::collection::vec;
 use proptest::prelude::*;
 

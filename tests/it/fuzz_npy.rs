@@ -3,13 +3,11 @@
 //! one-line error of bounded length, quickly, never a panic. Then each of the
 //! issue's reproducers as a fixed case.
 
-mod common;
-#[path = "support/mutation.rs"]
-mod mutation;
+use crate::support::mutation;
 
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use conflicting_bundles::npy::{read_activations, read_labels, Activations, MAX_HEADER_LEN};
 use mutation::Mutation;
 use proptest::prelude::*;

@@ -1,11 +1,9 @@
 //! `cb bundles` end to end: output format and one-line errors.
 
-mod common;
-
 use std::path::Path;
 use std::process::Command;
 
-use common::*;
+use crate::common::*;
 
 fn cb(args: &[&str]) -> (i32, String, String) {
     output(Command::new(env!("CARGO_BIN_EXE_cb")).args(args))
