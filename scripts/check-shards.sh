@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# The check issue 16 asks of the quick presets, run by hand (each sweep's
-# quick preset trains for minutes, twice: too long for CI, whose
-# tests/shards.rs runs the same code paths on smaller configs): for each
+# Checks by hand that sharding leaves the quick presets' reports unchanged
+# (each sweep's quick preset trains for minutes, twice: too long for CI, whose
+# tests/it/shards.rs runs the same code paths on smaller configs): for each
 # SWEEP, the quick preset unsharded and as 3 shards on the CPU, then
 # `cb merge`, and the two reports compared with every wall time left out.
 #   scripts/check-shards.sh [SWEEP...]   (default: all four; MNIST from

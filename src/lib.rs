@@ -18,7 +18,7 @@
 //! | [`plots`] | the result types of `train`, `experiments` and `report`; `table`'s HTML escaping |
 //! | [`figures`] (each report's named charts) | `plots`, the result types |
 //!
-//! [`prelude`] (one `use` for notebooks) and the `cb` binary sit on top of all of them; `tests/layering.rs` checks
+//! [`prelude`] (one `use` for notebooks) and the `cb` binary sit on top of all of them; `tests/it/layering.rs` checks
 //! the table against the `use crate::` lines of every module.
 pub mod bundle;
 pub mod data;

@@ -24,8 +24,8 @@ pub const LOCK_FILE: &str = ".cb.lock";
 /// An exclusive lock on an output folder, released when dropped.
 #[derive(Debug)]
 pub struct OutLock {
-    // Closing the file releases the lock.
-    _file: File,
+    // Unlocked when dropped (see `Drop`).
+    file: File,
     dir: PathBuf,
 }
 
@@ -71,7 +71,7 @@ impl OutLock {
         write_pid(&mut file)
             .with_context(|| format!("{}: cannot write in the output folder", dir.display()))?;
         let lock = Self {
-            _file: file,
+            file,
             dir: dir.to_path_buf(),
         };
         // Holding it, nothing else writes here: what a killed run left goes.
@@ -116,6 +116,18 @@ impl OutLock {
     }
 }
 
+impl Drop for OutLock {
+    /// Unlocks before the file is closed: the lock belongs to the open file,
+    /// which a child process forked by another thread shares until it execs,
+    /// so closing alone could leave the folder locked for that instant and a
+    /// run that takes it again at once (auto-tune's fits, one epoch each)
+    /// would be refused with this process's own PID. Unlocking frees it
+    /// whatever copies exist.
+    fn drop(&mut self) {
+        let _ = self.file.unlock();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -148,6 +160,31 @@ mod tests {
         let fresh = dir.path().join("fresh");
         OutLock::check(&fresh).unwrap();
         assert!(!fresh.exists());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_dropped_lock_is_free_at_once_while_a_child_holds_a_copy_of_it() {
+        use std::os::unix::process::CommandExt;
+        use std::time::Duration;
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("run");
+        let held = OutLock::acquire(&out).unwrap();
+        // A child forked by another thread holds a copy of every descriptor
+        // of this process until it execs; this one waits half a second first.
+        let mut child = std::process::Command::new("true");
+        // SAFETY: the closure only sleeps (nanosleep is async-signal-safe).
+        unsafe {
+            child.pre_exec(|| {
+                std::thread::sleep(Duration::from_millis(500));
+                Ok(())
+            });
+        }
+        let spawner = std::thread::spawn(move || child.status());
+        std::thread::sleep(Duration::from_millis(100));
+        drop(held);
+        OutLock::acquire(&out).unwrap();
+        assert!(spawner.join().unwrap().unwrap().success());
     }
 
     #[test]

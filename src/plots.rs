@@ -618,7 +618,7 @@ fn format_color(p: Precision) -> &'static str {
     }
 }
 
-/// Beyond the paper (issue 15): the first conflicting layer of every net in
+/// Beyond the paper: the first conflicting layer of every net in
 /// every format, at initialisation (open markers) and after training
 /// (filled). A net without a conflicting layer in a format is drawn one
 /// above its last hidden layer and labelled "none"; a dash marks each net's
@@ -711,7 +711,7 @@ pub fn precision_boundary(report: &PrecisionReport) -> Plot {
     plot
 }
 
-/// Beyond the paper (issue 15): `H^l` over the hidden layers of one net in
+/// Beyond the paper: `H^l` over the hidden layers of one net in
 /// every format, after training (solid) and at initialisation (dotted).
 pub fn precision_layers(report: &PrecisionReport, net: PrecisionNet) -> Plot {
     let mut plot = Plot::new();

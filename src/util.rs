@@ -232,7 +232,7 @@ pub(crate) fn owned_to_vec<S: dfdx::shapes::Shape, D: dfdx::tensor::CopySlice<f3
     data
 }
 
-/// Fault injection for the crash tests (`tests/crash_resume.rs`): with
+/// Fault injection for the crash tests (`tests/it/crash_resume.rs`): with
 /// `CB_CRASH_AT=NAME:N` in the environment, the N-th time this process
 /// passes the point `NAME` it aborts on the spot, like `kill -9` (no
 /// destructors, no flushing, temporary files left behind). Points:

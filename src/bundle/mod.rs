@@ -42,7 +42,7 @@ pub enum Criterion {
     /// Float-resolution equality after the weight-update mapping; `w_max` is
     /// the largest absolute weight of the model's hidden layers, `precision`
     /// the format the mapping is computed and compared in (f32 when a stored
-    /// config predates it).
+    /// config has no such field).
     Resolution {
         w_max: f32,
         #[serde(default)]

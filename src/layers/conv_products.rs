@@ -19,7 +19,7 @@
 //! of chunks adds its chunks' products in row order (`matmul` with
 //! accumulate), and the groups' sums are added in group order, so the result
 //! does not depend on the thread count, but rounds differently from one
-//! product over all pixels (`tests/conv_layers.rs` compares the two within f32
+//! product over all pixels (`tests/it/conv_layers.rs` compares the two within f32
 //! rounding).
 
 use rayon::prelude::*;

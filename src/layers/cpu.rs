@@ -25,7 +25,7 @@
 //! chunks of rows (`CHUNK_ROWS`, independent of the thread count, so results do
 //! not depend on it), each channel's sum split over the row positions of a
 //! block (`block_width`) and added up in position order, and rounded to f32
-//! once, where dfdx sums in f32 in row order. `tests/conv_layers.rs` compares the two within f32 rounding.
+//! once, where dfdx sums in f32 in row order. `tests/it/conv_layers.rs` compares the two within f32 rounding.
 
 use dfdx::prelude::*;
 use rayon::prelude::*;

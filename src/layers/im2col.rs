@@ -16,7 +16,7 @@
 //!   element by element and is several times slower here.
 //!
 //! The two are checked against each other and against finite differences in
-//! `tests/conv_layers.rs`.
+//! `tests/it/conv_layers.rs`.
 
 use dfdx::prelude::*;
 use rayon::prelude::*;

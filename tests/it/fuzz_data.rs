@@ -1,21 +1,20 @@
-//! Hostile and damaged dataset files (issue 14): property-based fuzzing of
-//! every parser, and the issue's reproducers.
+//! Hostile and damaged dataset files: property-based fuzzing of every
+//! parser, and fixed cases for the worst inputs known (a gzip bomb, JPEG
+//! bombs, folders and link loops where files should be, huge MAT sizes).
 //!
 //! The fuzzing starts from small valid files written by
-//! tests/support/formats.rs (IDX raw and gzip, CIFAR binary, MATLAB v5 plain
+//! tests/it/support/formats.rs (IDX raw and gzip, CIFAR binary, MATLAB v5 plain
 //! and compressed, JPEG baseline and progressive) and mutates them: bytes
 //! flipped, the file cut, declared sizes set to huge values, pieces spliced
 //! in, bytes appended. Every parse must give a correct value or an error of
 //! one line, never panic, and finish quickly: sizes are checked before
 //! anything is allocated, so nothing large is.
 
-#[path = "support/formats.rs"]
-mod formats;
-
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use crate::support::formats::*;
 use conflicting_bundles::data::cifar::MAX_CIFAR_FILE;
 use conflicting_bundles::data::idx::{
     parse_images, parse_labels, read_idx, IMAGES_MAGIC, LABELS_MAGIC, MAX_IDX_BYTES,
@@ -26,7 +25,6 @@ use conflicting_bundles::data::{DataError, Dataset};
 use flate2::read::MultiGzDecoder;
 use flate2::write::GzEncoder;
 use flate2::Compression;
-use formats::*;
 use proptest::collection::vec;
 use proptest::prelude::*;
 
@@ -400,9 +398,8 @@ fn gzip_bomb(header: &[u8], mib: usize) -> Vec<u8> {
     out
 }
 
-/// Issue 14, reproducer 1: a 28 MB gzip that inflates to 6 GB was read whole
-/// (6.2 GB peak) before it was refused. Reading now stops one byte past the
-/// length the header declares.
+/// A gzip bomb: 6 MiB that inflate to 6 GiB. Reading stops one byte past
+/// the length the header declares, so no more than that is ever inflated.
 #[test]
 fn idx_gzip_bomb_is_refused_past_the_declared_length() {
     let header = idx_images(3, 4, 5);
@@ -491,9 +488,9 @@ fn patched_jpeg(width: u16, height: u16, keep: f64) -> Vec<u8> {
     bytes
 }
 
-/// Issue 14, reproducer 2: an Imagenette JPEG whose header claims 65500×65500
-/// pixels with truncated data pushed memory past 10 GB in 16 s; 65500×8000 was
-/// silently accepted. Both are now refused from the header.
+/// JPEG bombs: an Imagenette JPEG whose header claims 65500×65500 pixels over
+/// truncated data (decoding it would take more than 10 GB), and one of
+/// 65500×8000. Both are refused from the header, before the decoder allocates.
 #[test]
 fn jpeg_bombs_are_refused_from_the_header() {
     for (w, h) in [(65_500u16, 65_500u16), (65_500, 8_000)] {
@@ -552,9 +549,9 @@ fn truncated_jpegs_are_refused() {
     assert_eq!((img.width, img.height), (40, 30));
 }
 
-/// Issue 14, reproducer 3: a folder or a symbolic-link loop where a file
-/// should be was reported as "file not found". The error now says what is
-/// there.
+/// A folder or a symbolic-link loop where a file should be: the error says
+/// what is there, not "file not found", which would send the user looking for
+/// a missing file.
 #[cfg(unix)]
 #[test]
 fn folders_and_links_where_files_should_be() {
@@ -629,9 +626,8 @@ fn folders_and_links_where_files_should_be() {
     assert!(msg.contains("is a regular file, not a folder"), "{msg}");
 }
 
-/// Issue 14, part 4: MAT-file sizes (declared lengths, dimensions, the
-/// length of a compressed element once inflated) are checked before anything
-/// that size is allocated.
+/// MAT-file sizes (declared lengths, dimensions, the length of a compressed
+/// element once inflated) are checked before anything that size is allocated.
 #[test]
 fn mat_declared_sizes_are_checked_before_allocating() {
     let mat = Mat { big_endian: false };

@@ -8,13 +8,11 @@
 //! zip64 archive byte by byte), .safetensors by the `safetensors` crate or
 //! by hand where the crate would not write what is tested.
 
-mod common;
-
 use std::collections::HashMap;
 use std::io::{Cursor, Write};
 use std::path::{Path, PathBuf};
 
-use common::*;
+use crate::common::*;
 use conflicting_bundles::layer_file::{LayerFile, LayerFileError, LayerInfo};
 use half::{bf16, f16};
 use safetensors::tensor::{Dtype, TensorView};

@@ -1,16 +1,14 @@
 //! IDX loading: the real MNIST in ../shared/data/mnist, and generated small
 //! files for every way a file can be missing or damaged.
 
-#[path = "support/formats.rs"]
-mod formats;
-
 use std::path::{Path, PathBuf};
+use std::process::Command;
 
+use crate::support::formats::{gz, idx_images, idx_labels};
 use conflicting_bundles::data::idx::{parse_images, parse_labels};
 use conflicting_bundles::data::{
     load_mnist, resolve_data_dir, DataError, Dataset, DatasetKind, Split, DATA_DIR_ENV,
 };
-use formats::{gz, idx_images, idx_labels};
 use proptest::prelude::*;
 
 fn mnist_dir() -> PathBuf {
@@ -252,18 +250,53 @@ fn label_out_of_range() {
     assert!(err.to_string().contains(LABELS), "{err}");
 }
 
+/// The path `data_dir_from_env` expects, set by `data_dir_resolution` in the
+/// child's environment.
+const EXPECTED_DATA_DIR: &str = "CB_TEST_EXPECTED_DATA_DIR";
+
+/// `--data-dir` wins, then `$CB_DATA_DIR` when set and non-empty, then data/.
+/// The environment cases run in child processes (this test binary again, with
+/// only `data_dir_from_env`): all integration tests share one process, so
+/// setting CB_DATA_DIR here would reach the tests running beside this one and
+/// the `cb` processes they start.
 #[test]
 fn data_dir_resolution() {
-    // The only test in this binary that touches CB_DATA_DIR.
     let flag = Path::new("/some/flag");
-    std::env::set_var(DATA_DIR_ENV, "/from/env");
     assert_eq!(resolve_data_dir(Some(flag)), flag);
-    assert_eq!(resolve_data_dir(None), PathBuf::from("/from/env"));
-    std::env::set_var(DATA_DIR_ENV, "");
     let default = Path::new(env!("CARGO_MANIFEST_DIR")).join("data");
-    assert_eq!(resolve_data_dir(None), default);
-    std::env::remove_var(DATA_DIR_ENV);
-    assert_eq!(resolve_data_dir(None), default);
+    let cases = [
+        (Some("/from/env"), Path::new("/from/env")),
+        (Some(""), default.as_path()),
+        (None, default.as_path()),
+    ];
+    for (env, want) in cases {
+        let mut child = Command::new(std::env::current_exe().unwrap());
+        child
+            .args(["--exact", "data_idx::data_dir_from_env", "--ignored"])
+            .env(EXPECTED_DATA_DIR, want);
+        match env {
+            Some(value) => child.env(DATA_DIR_ENV, value),
+            None => child.env_remove(DATA_DIR_ENV),
+        };
+        let out = child.output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && stdout.contains("1 passed"),
+            "CB_DATA_DIR={env:?}:\n{stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+/// One case of `data_dir_resolution`, in the environment that test gives it.
+#[test]
+#[ignore = "run by data_idx::data_dir_resolution in a child process"]
+fn data_dir_from_env() {
+    // Run by hand (`--include-ignored`) there is no case to check.
+    let Some(want) = std::env::var_os(EXPECTED_DATA_DIR) else {
+        return;
+    };
+    assert_eq!(resolve_data_dir(None), PathBuf::from(want));
 }
 
 #[test]

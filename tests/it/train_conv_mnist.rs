@@ -1,6 +1,6 @@
 //! VGG and ResNet learn real MNIST (padded to 32×32) at a shallow depth.
 //!
-//! The bar is 98 %: `cb train conv --arch vgg|resnet --depth 10
+//! The target is 98 %: `cb train conv --arch vgg|resnet --depth 10
 //! --width-divisor 8 --epochs 3 --dataset mnist` reaches 98.02 % for both
 //! (docs/results.md). Three epochs of both nets cost several minutes in CI,
 //! so this test trains two epochs, where those runs stood at 97.62 % (VGG)

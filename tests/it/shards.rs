@@ -1,4 +1,4 @@
-//! Issue 16: sweeps split with `--shard I/N` and put together by `cb merge`.
+//! Sweeps split with `--shard I/N` and put together by `cb merge`.
 //!
 //! The merged result of three shards must equal the unsharded run's. Each
 //! sweep's quick preset trains for minutes on 2 cores, so running each twice

@@ -1,18 +1,15 @@
 //! CIFAR-10 (binary), SVHN (MATLAB v5) and Imagenette (JPEG folders): small
-//! files written in the real formats by tests/support/formats.rs, loaded
+//! files written in the real formats by tests/it/support/formats.rs, loaded
 //! through `load`, and every way they can be missing or damaged.
-
-#[path = "support/formats.rs"]
-mod formats;
 
 use std::path::Path;
 
+use crate::support::formats::*;
 use conflicting_bundles::data::mat::{read_mat, MatClass, MatData};
 use conflicting_bundles::data::{
     load, load_mnist, load_with, DataError, Dataset, DatasetKind, LoadOptions, Split,
     IMAGENETTE_CLASSES,
 };
-use formats::*;
 use proptest::prelude::*;
 
 /// The error of loading `split` of `kind` from `dir`, checked to be one line

@@ -1,4 +1,4 @@
-//! The precision sweep (issue 15) at test scale: each format's `H^l` is the
+//! The precision sweep at test scale: each format's `H^l` is the
 //! metric's own on the same activations and weights, the report survives
 //! JSON and resumes, bad configurations and flags are one-line errors.
 

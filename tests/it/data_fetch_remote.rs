@@ -1,9 +1,6 @@
 //! Fetching CIFAR-10 / SVHN / Imagenette-style downloads against a loopback
 //! HTTP server: archive extraction, checksums, atomicity, resume with `Range`.
 
-#[path = "support/formats.rs"]
-mod formats;
-
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
@@ -12,12 +9,12 @@ use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::thread;
 
+use crate::support::formats::*;
 use conflicting_bundles::data::checksum::sha256_hex;
 use conflicting_bundles::data::remote::{part_path, MANIFEST};
 use conflicting_bundles::data::{
     fetch, fetch_remote, load, DataError, DatasetKind, FetchOutcome, RemoteFile, Split,
 };
-use formats::*;
 
 /// How the server behaves.
 #[derive(Clone, Copy, PartialEq, Eq)]

@@ -2,16 +2,14 @@
 //! weights file: the table, the three output files, each row against the
 //! metric called directly, `--precision`, `--weights`, and one-line errors
 //! that leave nothing behind. (The `.npz` and `.safetensors` activation
-//! readers are tested in tests/layer_file.rs, and with files made by numpy
+//! readers are tested in tests/it/layer_file.rs, and with files made by numpy
 //! in python/test_report_files.py.)
-
-mod common;
 
 use std::collections::HashMap;
 use std::path::Path;
 use std::process::Command;
 
-use common::*;
+use crate::common::*;
 use conflicting_bundles::bundle::{measure_layer, BundleConfig, Criterion, Precision};
 
 fn cb(args: &[&str]) -> (i32, String, String) {

@@ -3,15 +3,13 @@
 //! mutation or truncation of them gives values that fill the listed shapes
 //! or a one-line error of bounded length, quickly, never a panic.
 
-mod common;
-#[path = "support/mutation.rs"]
-mod mutation;
+use crate::support::mutation;
 
 use std::io::{Cursor, Write};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use conflicting_bundles::layer_file::LayerFile;
 use mutation::Mutation;
 use proptest::prelude::*;

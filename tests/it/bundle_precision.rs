@@ -29,7 +29,7 @@ fn format_of(p: Precision) -> Format {
     match p {
         Precision::F16 => F16,
         Precision::Bf16 => BF16,
-        Precision::F32 => unreachable!("f32 is checked by tests/bundle_metric.rs"),
+        Precision::F32 => unreachable!("f32 is checked by tests/it/bundle_metric.rs"),
     }
 }
 

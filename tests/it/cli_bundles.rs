@@ -1,11 +1,9 @@
 //! `cb bundles` end to end: output format and one-line errors.
 
-mod common;
-
 use std::path::Path;
 use std::process::Command;
 
-use common::*;
+use crate::common::*;
 
 fn cb(args: &[&str]) -> (i32, String, String) {
     output(Command::new(env!("CARGO_BIN_EXE_cb")).args(args))
@@ -190,8 +188,8 @@ fn bad_input_gives_one_line_errors() {
 
 #[test]
 fn huge_class_counts_give_the_same_result_without_huge_memory() {
-    // Issue 14: these panicked ("capacity overflow"), aborted, or allocated
-    // 8 bytes per class. Classes without samples add nothing to H.
+    // Nothing is sized or allocated per class (a count near usize::MAX would
+    // overflow or exhaust memory): classes without samples add nothing to H.
     let dir = tempfile::tempdir().unwrap();
     let (a, y) = files(dir.path());
     let mut args = base(&a, &y);

@@ -1,5 +1,6 @@
 //! The bundle metric against an O(N²) oracle written from the definitions
-//! (paper §2.3 and the exact semantics), plus pinned edge cases.
+//! (paper §2.3, made exact as `src/bundle/mod.rs` states it), plus pinned
+//! edge cases.
 
 use conflicting_bundles::bundle::*;
 use proptest::prelude::*;

@@ -9,7 +9,8 @@ use dfdx::prelude::*;
 
 /// The paper's optimizer (RAdam's warm-up is ~2/(1-beta2) = 2000 steps, two
 /// MNIST epochs at batch 64) lands this net at 96.7–97.1% after 3 epochs over
-/// seeds 0–3 (measured); see the issue note. The bound sits just below.
+/// seeds 0–3 (measured; docs/results.md says why not 97%). The bound sits
+/// just below.
 #[test]
 fn fnn_100x3_reaches_96_5_percent_in_3_epochs() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/mnist");

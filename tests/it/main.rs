@@ -1,0 +1,58 @@
+//! The integration tests, one module per area, in one test binary: each test
+//! binary links the crate and dfdx on its own, so one binary instead of one per
+//! file saves most of `cargo test`'s link time, and the harness runs the slow
+//! tests (training runs, sweeps) beside the quick ones instead of one file
+//! after another. Select a file's tests with its module path:
+//! `cargo test --test it recorded::`.
+//!
+//! The tests share one process and run on parallel threads, so none may change
+//! process-wide state: no `std::env::set_var` or `set_current_dir`. Environment
+//! for a `cb` run goes on its `Command` (`.env(..)`); a check of how the crate
+//! reads an environment variable runs in a child process
+//! (`data_idx::data_dir_resolution`).
+//!
+//! `tests/cuda_parity.rs` stays a binary of its own: `scripts/build-gpu.sh`
+//! builds it with CUDA and ships it alone to a GPU machine that has neither
+//! Rust nor this repository (nor the MNIST files and fixtures these tests read).
+
+mod common;
+mod support {
+    pub mod formats;
+    pub mod mutation;
+}
+
+mod autotune;
+mod bundle_metric;
+mod bundle_precision;
+mod checkpoint_compat;
+mod cli_bundles;
+mod cli_output;
+mod cli_report;
+mod cli_train;
+mod conv_layers;
+mod conv_sweep;
+mod convnet;
+mod crash_resume;
+mod data_augment;
+mod data_batch;
+mod data_fetch;
+mod data_fetch_remote;
+mod data_formats;
+mod data_idx;
+mod fc_sweep;
+mod fuzz_checkpoint;
+mod fuzz_data;
+mod fuzz_layer_file;
+mod fuzz_npy;
+mod layer_file;
+mod layering;
+mod plots;
+mod precision_sweep;
+mod ranger;
+mod recorded;
+mod shards;
+mod toy;
+mod train_conv_mnist;
+mod train_mnist;
+mod trainer;
+mod widths;
