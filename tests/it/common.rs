@@ -56,3 +56,22 @@ pub fn f32_bytes(v: &[f32]) -> Vec<u8> {
 pub fn f64_bytes(v: &[f64]) -> Vec<u8> {
     v.iter().flat_map(|x| x.to_le_bytes()).collect()
 }
+
+/// `value` as JSON without its wall times (`seconds`, `inference_ms`): what
+/// two runs of one configuration must agree on bit for bit.
+pub fn numbers<R: serde::Serialize>(value: &R) -> serde_json::Value {
+    fn strip(v: &mut serde_json::Value) {
+        match v {
+            serde_json::Value::Object(m) => {
+                m.remove("seconds");
+                m.remove("inference_ms");
+                m.values_mut().for_each(strip);
+            }
+            serde_json::Value::Array(a) => a.iter_mut().for_each(strip),
+            _ => {}
+        }
+    }
+    let mut v = serde_json::to_value(value).unwrap();
+    strip(&mut v);
+    v
+}

@@ -51,6 +51,7 @@ mod precision_sweep;
 mod ranger;
 mod recorded;
 mod shards;
+mod sweep_runner;
 mod toy;
 mod train_conv_mnist;
 mod train_mnist;

@@ -14,6 +14,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use crate::common::numbers;
 use conflicting_bundles::experiments::autotune::{self, run_autotune, Autotune, AutotuneConfig};
 use conflicting_bundles::experiments::conv_sweep::{self, run_conv_sweep, ConvSweepConfig};
 use conflicting_bundles::experiments::fc_sweep::{
@@ -55,24 +56,6 @@ fn run_shard<S: Sweep>(sweep: &S, out: &Path, shard: Shard) -> anyhow::Result<S:
 
 fn shards(count: usize) -> impl Iterator<Item = Shard> {
     (0..count).map(move |index| Shard { index, count })
-}
-
-/// `value` as JSON without its wall times.
-fn numbers<R: Serialize>(value: &R) -> serde_json::Value {
-    fn strip(v: &mut serde_json::Value) {
-        match v {
-            serde_json::Value::Object(m) => {
-                m.remove("seconds");
-                m.remove("inference_ms");
-                m.values_mut().for_each(strip);
-            }
-            serde_json::Value::Array(a) => a.iter_mut().for_each(strip),
-            _ => {}
-        }
-    }
-    let mut v = serde_json::to_value(value).unwrap();
-    strip(&mut v);
-    v
 }
 
 /// Merges `out` completely and checks it equals `whole` (wall times aside).

@@ -7,6 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use crate::common::numbers;
 use conflicting_bundles::data::DatasetKind;
 use conflicting_bundles::experiments::fc_sweep::{FcSweepConfig, FcSweepReport};
 use conflicting_bundles::experiments::precision::{PrecisionNet, PrecisionReport};
@@ -49,23 +50,6 @@ fn tiny_fc() -> FcSweepConfig {
         boundary_steps: 10,
         boundary_seeds: 2,
     }
-}
-
-/// `value` as JSON without its wall times.
-fn numbers<R: serde::Serialize>(value: &R) -> serde_json::Value {
-    fn strip(v: &mut serde_json::Value) {
-        match v {
-            serde_json::Value::Object(m) => {
-                m.remove("seconds");
-                m.values_mut().for_each(strip);
-            }
-            serde_json::Value::Array(a) => a.iter_mut().for_each(strip),
-            _ => {}
-        }
-    }
-    let mut v = serde_json::to_value(value).unwrap();
-    strip(&mut v);
-    v
 }
 
 #[test]
