@@ -9,12 +9,12 @@
 use std::path::Path;
 
 use anyhow::{bail, Result};
-use dfdx::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::shard::{Output, Shard, ShardedReport};
 use super::{note, Presets};
 use crate::data::{train_test, Dataset, DatasetKind, Prepare};
+use crate::device::TrainDevice;
 use crate::models::fnn::MnistFnn;
 use crate::table::{layer, percent, Table};
 use crate::train::{BundlePoint, ProgressMode, TrainConfig, TrainReport, Trainer};
@@ -347,7 +347,7 @@ pub fn pearson(x: &[f64], y: &[f64]) -> Option<f64> {
 
 /// Runs the sweep; `out_dir` (if any) receives `fc_sweep.json` after each net
 /// and lets an interrupted sweep resume.
-pub fn run_fc_sweep<D: Device<f32>>(
+pub fn run_fc_sweep<D: TrainDevice>(
     dev: &D,
     cfg: &FcSweepConfig,
     data_dir: &Path,
@@ -359,7 +359,7 @@ pub fn run_fc_sweep<D: Device<f32>>(
 
 /// Runs shard `shard` of the sweep (its nets of [`nets`], see
 /// [`super::shard`]) into `out/shard-I-of-N/`, resumable as the whole sweep.
-pub fn run_fc_sweep_shard<D: Device<f32>>(
+pub fn run_fc_sweep_shard<D: TrainDevice>(
     dev: &D,
     cfg: &FcSweepConfig,
     data_dir: &Path,
@@ -370,7 +370,7 @@ pub fn run_fc_sweep_shard<D: Device<f32>>(
     sweep(dev, cfg, data_dir, Some(out), Some(shard), progress)
 }
 
-fn sweep<D: Device<f32>>(
+fn sweep<D: TrainDevice>(
     dev: &D,
     cfg: &FcSweepConfig,
     data_dir: &Path,
@@ -655,7 +655,7 @@ pub fn load(cfg: &FcSweepConfig, data_dir: &Path) -> Result<(Dataset, Dataset)> 
 
 /// Trains one MNIST net of `width` neurons and `depth` hidden layers
 /// (initialised from `trainer.config.seed`).
-pub fn train_net<D: Device<f32>>(
+pub fn train_net<D: TrainDevice>(
     dev: &D,
     width: usize,
     depth: usize,
