@@ -12,17 +12,18 @@
 //!
 //! `scripts/bench-conv-step.sh` runs this next to the same work in PyTorch
 //! (`scripts/bench_conv_step_torch.py`); numbers go in docs/benchmarks.md.
-//! Each iteration runs on rayon's pool (`util::on_pool`, as `Trainer::fit`
-//! does), where our kernels and the matmuls run, so `RAYON_NUM_THREADS` sets
-//! the threads.
+//! Each iteration runs on rayon's pool (`util::on_pool`, or
+//! `TrainDevice::on_pool` as `Trainer::fit` does), where our kernels and the
+//! matmuls run, so `RAYON_NUM_THREADS` sets the threads.
 
 use std::time::Duration;
 
+use conflicting_bundles::device::TrainDevice;
 use conflicting_bundles::layers::{Conv2d, Maps, Window};
 use conflicting_bundles::models::convnet::{Arch, ConvNet, ConvSpec, Widths};
 use conflicting_bundles::models::Classifier;
 use conflicting_bundles::train::{Ranger, RangerConfig};
-use conflicting_bundles::util::{on_pool, on_pool_if_cpu, ImageShape};
+use conflicting_bundles::util::{on_pool, ImageShape};
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
 use dfdx::prelude::*;
 use rand::{rngs::SmallRng, Rng, SeedableRng};
@@ -111,7 +112,7 @@ fn ranger_steps(c: &mut Criterion) {
         group.bench_function("ranger_step", |b| {
             b.iter(|| {
                 // SAFETY: CPU tensors and the optimizer, as in Trainer::fit.
-                unsafe { on_pool_if_cpu::<Cpu, _>(|| step(&mut model, &mut opt, &x, &y)) }
+                unsafe { dev.on_pool(|| step(&mut model, &mut opt, &x, &y)) }
             })
         });
         group.finish();

@@ -4,8 +4,11 @@
 //!
 //! `scripts/bench-train-step.sh` runs this next to the same step in PyTorch
 //! (`scripts/bench_train_step_torch.py`); numbers go in docs/benchmarks.md.
-//! The matmuls run on rayon's pool, so `RAYON_NUM_THREADS` sets the threads.
+//! Each step runs on rayon's pool, as `Trainer::fit` runs its steps
+//! (`TrainDevice::on_pool`): the matmuls and the optimizer's parallel loops
+//! split among the pool's threads directly, and `RAYON_NUM_THREADS` sets them.
 
+use conflicting_bundles::device::TrainDevice;
 use conflicting_bundles::models::{fnn::MnistFnn, Classifier};
 use conflicting_bundles::train::trainer::grad_norm;
 use conflicting_bundles::train::{Ranger, RangerConfig};
@@ -59,7 +62,10 @@ fn train_step(c: &mut Criterion) {
         // Criterion's warm-up also gets the optimizer past its first steps
         // (state allocation, RAdam's un-rectified phase) before sampling.
         group.bench_function(name, |b| {
-            b.iter(|| step(&mut model, &mut opt, &x, &y, track))
+            b.iter(|| {
+                // SAFETY: CPU tensors and the optimizer, as in Trainer::fit.
+                unsafe { dev.on_pool(|| step(&mut model, &mut opt, &x, &y, track)) }
+            })
         });
     }
     group.finish();

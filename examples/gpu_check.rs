@@ -34,6 +34,7 @@ mod gpu {
     use anyhow::{bail, ensure, Result};
     use conflicting_bundles::bundle::{measure_layers, measure_tensors, BundleConfig};
     use conflicting_bundles::data::Dataset;
+    use conflicting_bundles::device::TrainDevice;
     use conflicting_bundles::layers::CUDA_CONV;
     use conflicting_bundles::models::convnet::{Arch, ConvNet, ConvSpec, Widths};
     use conflicting_bundles::models::fnn::MnistFnn;
@@ -120,7 +121,7 @@ mod gpu {
 
     /// `steps` Ranger steps of an MNIST FNN; returns the parameters and the
     /// median seconds per step.
-    fn train_steps<D: Device<f32> + dfdx::tensor::Synchronize>(
+    fn train_steps<D: TrainDevice + dfdx::tensor::Synchronize>(
         dev: &D,
         depth: usize,
         steps: usize,

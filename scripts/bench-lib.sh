@@ -20,13 +20,19 @@ fi
 
 # --- Ours: build once, then run the criterion binary per thread count (so
 # edits elsewhere in the tree cannot trigger a rebuild between runs).
+# BENCH_BIN names an already built binary of this bench instead (another
+# commit's build, to time it on the same machine in the same session).
 # RAYON_NUM_THREADS sizes the pool our kernels and dfdx's matmuls run on.
 TARGET=${CARGO_TARGET_DIR:-$PWD/target}
-BIN=$(cargo bench --bench "$BENCH" --no-run --message-format=json | BENCH=$BENCH "$PY" -c '
+if [ -n "${BENCH_BIN:-}" ]; then
+    BIN=$BENCH_BIN
+else
+    BIN=$(cargo bench --bench "$BENCH" --no-run --message-format=json | BENCH=$BENCH "$PY" -c '
 import json, os, sys
 for m in map(json.loads, sys.stdin):
     if m.get("reason") == "compiler-artifact" and m["target"]["name"] == os.environ["BENCH"] and m.get("executable"):
         print(m["executable"])')
+fi
 LOG=$(mktemp); trap 'rm -f "$LOG"' EXIT
 ours_ms() { # $1 = threads, $2 = bench id; prints criterion's median, ms per iteration
     local est=$TARGET/criterion/$2/new/estimates.json

@@ -4,7 +4,8 @@
 # (scripts/bench_train_step_torch.py), same machine, same shapes, one invocation.
 # Each side runs with 2 threads (or nproc) and with 1 thread.
 #
-# Usage: [ROUNDS=3] scripts/bench-train-step.sh    Numbers go in docs/benchmarks.md.
+# Usage: [ROUNDS=3] [BENCH_BIN=...] scripts/bench-train-step.sh    Numbers go in docs/benchmarks.md.
+# (BENCH_BIN: another build of benches/train_step.rs to time; see bench-lib.sh.)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -1,10 +1,144 @@
-//! Choosing the compute device at run time (`--device cpu|cuda[:N]`).
+//! Choosing the compute device at run time (`--device cpu|cuda[:N]`), and
+//! what training and the metric need from a device ([`TrainDevice`]).
 //!
 //! Every model, the optimizer, the trainer and the metric are generic over
 //! the dfdx device; [`with_device!`](crate::with_device) turns a runtime
 //! choice into the concrete type once, at the top of a command.
 
 use std::str::FromStr;
+
+use dfdx::shapes::Shape;
+use dfdx::tensor::{Cpu, Gradients, Tensor};
+use dfdx::tensor_ops::Device;
+
+use crate::train::ranger::{self, DeviceMoments, Moments, MomentsTable, RangerStep};
+
+/// What training ([`Trainer`](crate::train::Trainer),
+/// [`Ranger`](crate::train::Ranger)) and the bundle metric need from a dfdx
+/// device beyond `Device<f32>`: each item is a place where the CPU and CUDA
+/// take different paths. Implemented for [`Cpu`] and, with the `cuda`
+/// feature, `Cuda`; the conv layers' [`ConvDevice`](crate::layers::ConvDevice)
+/// builds on it.
+pub trait TrainDevice: Device<f32> {
+    /// Whether the f32 resolution-mode metric runs on the host, over the
+    /// activations' buffers in place (the CPU), rather than as tensor ops on
+    /// the device ([`measure_tensors`](crate::bundle::measure_tensors)).
+    const METRIC_ON_HOST: bool;
+
+    /// How many training units (independent nets, one
+    /// [`Trainer::fit`](crate::train::Trainer::fit) each) to run at once to
+    /// keep this device busy.
+    ///
+    /// On the CPU: rayon's thread count (`rayon::current_num_threads()`, set
+    /// by `RAYON_NUM_THREADS`). A small net keeps about one core busy (its
+    /// parallel loops are too short to split), and units started on the pool
+    /// share its threads, so one unit per thread fills the machine; each
+    /// unit's numbers do not depend on how many run beside it. On CUDA: 1
+    /// (one stream per device, and every unit's work is already on the GPU).
+    fn concurrent_units(&self) -> usize;
+
+    /// Runs `f` where this device's work is best issued from, the caller
+    /// waiting, and returns its result.
+    ///
+    /// On the CPU that is one of rayon's worker threads: a parallel loop
+    /// (ours, or dfdx's matmul) started from outside the pool hands its work
+    /// to the pool and sleeps until it is done, two context switches per
+    /// loop, which a training step with hundreds of small loops pays
+    /// hundreds of times; started from inside, the loops split among the
+    /// workers directly, and with one thread they run inline
+    /// ([`on_pool`](crate::util::on_pool)). On CUDA `f` runs on the calling
+    /// thread (dfdx's CUDA device, its streams and tensors are neither `Send`
+    /// nor `Sync`).
+    ///
+    /// # Safety
+    ///
+    /// `f` need not be `Send`: a job that is generic over the device (a
+    /// trainer holding a model of device tensors) cannot prove it is, since
+    /// CUDA's tensors are not. Where this device runs `f` on another thread
+    /// (the CPU), everything `f` captures must be usable from there while the
+    /// calling thread waits: no thread-bound values (locks held, thread-local
+    /// handles). The crate's CPU models, data and optimizer qualify: CPU
+    /// tensors are `Send` and `Sync`.
+    unsafe fn on_pool<R: Send>(&self, f: impl FnOnce() -> R) -> R;
+
+    /// This device's table of a [`Ranger`](crate::train::Ranger)'s
+    /// per-parameter moments.
+    fn ranger_moments(all: &mut DeviceMoments) -> &mut MomentsTable<Self>;
+
+    /// One Ranger step of the parameter `p`, in place (`p` keeps its id),
+    /// with its gradient in `grads` and its moments (`p`'s element count,
+    /// slow weights present when Lookahead is on), in the op order of
+    /// [`train::ranger`](crate::train::ranger).
+    fn ranger_step<S: Shape>(
+        step: &RangerStep,
+        p: &mut Tensor<S, f32, Self>,
+        grads: &Gradients<f32, Self>,
+        moments: &mut Moments<Self>,
+    ) -> Result<(), Self::Err>;
+}
+
+impl TrainDevice for Cpu {
+    const METRIC_ON_HOST: bool = true;
+
+    fn concurrent_units(&self) -> usize {
+        rayon::current_num_threads()
+    }
+
+    unsafe fn on_pool<R: Send>(&self, f: impl FnOnce() -> R) -> R {
+        struct AssertSend<F>(F);
+        // SAFETY: the caller's promise (see the trait); the job runs on one
+        // worker while the calling thread blocks in `rayon::scope`, so no
+        // value it touches is used by two threads at once.
+        unsafe impl<F> Send for AssertSend<F> {}
+        impl<F> AssertSend<F> {
+            // A method, so the closure below captures the whole (Send) wrapper.
+            fn into_inner(self) -> F {
+                self.0
+            }
+        }
+        let job = AssertSend(f);
+        crate::util::on_pool(move || job.into_inner()())
+    }
+
+    fn ranger_moments(all: &mut DeviceMoments) -> &mut MomentsTable<Self> {
+        &mut all.cpu
+    }
+
+    fn ranger_step<S: Shape>(
+        step: &RangerStep,
+        p: &mut Tensor<S, f32, Self>,
+        grads: &Gradients<f32, Self>,
+        moments: &mut Moments<Self>,
+    ) -> Result<(), Self::Err> {
+        ranger::cpu_step(step, p, grads, moments)
+    }
+}
+
+#[cfg(feature = "cuda")]
+impl TrainDevice for dfdx::tensor::Cuda {
+    const METRIC_ON_HOST: bool = false;
+
+    fn concurrent_units(&self) -> usize {
+        1
+    }
+
+    unsafe fn on_pool<R: Send>(&self, f: impl FnOnce() -> R) -> R {
+        f()
+    }
+
+    fn ranger_moments(all: &mut DeviceMoments) -> &mut MomentsTable<Self> {
+        &mut all.cuda
+    }
+
+    fn ranger_step<S: Shape>(
+        step: &RangerStep,
+        p: &mut Tensor<S, f32, Self>,
+        grads: &Gradients<f32, Self>,
+        moments: &mut Moments<Self>,
+    ) -> Result<(), Self::Err> {
+        ranger::ops_step(step, p, grads, moments)
+    }
+}
 
 /// `cpu`, `cuda` (device 0) or `cuda:N`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -185,39 +185,11 @@ fn sync_dir(dir: &Path) {
 /// switches per loop, which a training step with hundreds of small loops
 /// pays hundreds of times (on one thread, most of the step's time went to
 /// the scheduler). Started from inside the pool, the loops split among the
-/// workers directly, and with one thread they run inline.
+/// workers directly, and with one thread they run inline. For a job that
+/// is generic over the device, see
+/// [`TrainDevice::on_pool`](crate::device::TrainDevice::on_pool).
 pub fn on_pool<R: Send>(f: impl FnOnce() -> R + Send) -> R {
     rayon::scope(|_| f())
-}
-
-/// [`on_pool`] for a job that is generic over the dfdx device `D` (and so
-/// not provably `Send`), when `D` is the CPU; on any other device (CUDA, whose
-/// streams are bound to threads) `f` runs on the calling thread.
-///
-/// # Safety
-///
-/// When `D` is [`Cpu`](dfdx::tensor::Cpu), everything `f` captures must be
-/// usable from another thread while the calling thread waits: no thread-bound
-/// values (locks held, thread-local handles). The crate's models, data and
-/// optimizer qualify: they are CPU tensors (`Send` and `Sync`), plain data and
-/// optimizer state that is not `Send` only because it is type-erased.
-pub unsafe fn on_pool_if_cpu<D: 'static, R: Send>(f: impl FnOnce() -> R) -> R {
-    if std::any::TypeId::of::<D>() != std::any::TypeId::of::<dfdx::tensor::Cpu>() {
-        return f();
-    }
-    struct AssertSend<F>(F);
-    // SAFETY: the caller's promise above; the job runs on one worker while
-    // the calling thread blocks in `rayon::scope`, so no value it touches is
-    // used by two threads at once.
-    unsafe impl<F> Send for AssertSend<F> {}
-    impl<F> AssertSend<F> {
-        // A method, so the closure below captures the whole (Send) wrapper.
-        fn into_inner(self) -> F {
-            self.0
-        }
-    }
-    let job = AssertSend(f);
-    on_pool(move || job.into_inner()())
 }
 
 /// A copy of an owned (not broadcast or permuted) tensor's values: one

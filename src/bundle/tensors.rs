@@ -1,7 +1,5 @@
 //! The metric on dfdx tensors, generic over the device.
 
-use std::any::TypeId;
-
 use dfdx::prelude::*;
 use rayon::prelude::*;
 
@@ -10,6 +8,7 @@ use super::{
     measure_layer, measure_layers, report, BundleConfig, BundleError, Criterion, LayerReport,
     Precision,
 };
+use crate::device::TrainDevice;
 
 /// Measures every hidden layer given as N × D_l tensors (on any device).
 ///
@@ -19,7 +18,7 @@ use super::{
 /// threshold mode copy each layer to the host (the device path's exact
 /// fingerprints are f32 tensor ops; the threshold's greedy pairwise scan has
 /// no cheap reduction).
-pub fn measure_tensors<D: Device<f32>>(
+pub fn measure_tensors<D: TrainDevice>(
     layers: &[Tensor<(usize, usize), f32, D>],
     labels: &[usize],
     cfg: &BundleConfig,
@@ -39,7 +38,7 @@ pub fn measure_tensors<D: Device<f32>>(
 /// [`measure_tensors`] in resolution mode with layer `l`'s `w_max` replaced
 /// by `w_max[l]` (the authors take it per layer; the precision stays
 /// `cfg`'s). Threshold mode ignores `w_max`.
-pub fn measure_tensors_per_layer<D: Device<f32>>(
+pub fn measure_tensors_per_layer<D: TrainDevice>(
     layers: &[Tensor<(usize, usize), f32, D>],
     labels: &[usize],
     cfg: &BundleConfig,
@@ -63,7 +62,7 @@ pub fn measure_tensors_per_layer<D: Device<f32>>(
             ..*cfg
         })
         .collect();
-    if precision == Precision::F32 && TypeId::of::<D>() != TypeId::of::<Cpu>() {
+    if precision == Precision::F32 && !D::METRIC_ON_HOST {
         return layers
             .iter()
             .zip(&cfgs)
@@ -81,7 +80,7 @@ pub fn measure_tensors_per_layer<D: Device<f32>>(
 
 /// Like [`measure_tensors`] but always takes the device path in f32
 /// resolution mode (also on the CPU, where it serves to test that path).
-pub fn measure_tensors_on_device<D: Device<f32>>(
+pub fn measure_tensors_on_device<D: TrainDevice>(
     layers: &[Tensor<(usize, usize), f32, D>],
     labels: &[usize],
     cfg: &BundleConfig,

@@ -9,7 +9,6 @@
 use std::path::Path;
 
 use anyhow::{bail, Result};
-use dfdx::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::runner::{self, Sweep, SweepDevice, UnitContext};
@@ -17,6 +16,7 @@ use super::settings::RunSettings;
 use super::shard::ShardedReport;
 use super::Presets;
 use crate::data::{train_test, Dataset, DatasetKind, Prepare};
+use crate::device::TrainDevice;
 use crate::models::fnn::MnistFnn;
 use crate::table::{layer, percent, Table};
 use crate::train::{BundlePoint, ProgressMode, TrainConfig, TrainReport, Trainer};
@@ -388,7 +388,7 @@ impl Sweep for FcSweepConfig {
         }
         for &depth in self.depths.iter().chain([&self.boundary_depth]) {
             for &width in &self.widths {
-                MnistFnn::<Cpu>::check_size(width, depth)?;
+                MnistFnn::<dfdx::tensor::Cpu>::check_size(width, depth)?;
             }
         }
         Ok(())
@@ -617,7 +617,7 @@ pub fn load(cfg: &FcSweepConfig, data_dir: &Path) -> Result<(Dataset, Dataset)> 
 
 /// Trains one MNIST net of `width` neurons and `depth` hidden layers
 /// (initialised from `trainer.config.seed`).
-pub fn train_net<D: Device<f32>>(
+pub fn train_net<D: TrainDevice>(
     dev: &D,
     width: usize,
     depth: usize,

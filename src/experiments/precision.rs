@@ -38,6 +38,7 @@ use super::{note, Presets};
 /// The formats, re-exported for the charts (which do not use the metric).
 pub use crate::bundle::Precision;
 use crate::data::{train_test, Dataset, DatasetKind, Prepare};
+use crate::device::TrainDevice;
 use crate::models::convnet::{Arch, ConvNet, ConvSpec, Widths};
 use crate::models::{Classifier, MnistFnn};
 use crate::table::{layer, percent, Table};
@@ -557,7 +558,7 @@ fn summary(r: &NetResult) -> String {
 
 /// Measures `model` in every format at initialisation, trains it, and
 /// measures it again, on the trainer's bundle subset both times.
-pub fn train_and_measure<I: Dim, D: Device<f32>, M: Classifier<I, 10, D>>(
+pub fn train_and_measure<I: Dim, D: TrainDevice, M: Classifier<I, 10, D>>(
     dev: &D,
     model: &mut M,
     train: &Dataset,

@@ -8,7 +8,7 @@
 //!
 //! **Several units at once.** On the CPU, a sweep of small nets (the FC
 //! sweep's) keeps one core busy per net: their steps are too small to
-//! split. [`run`] then trains up to [`SweepDevice::concurrent_units`] units
+//! split. [`run`] then trains up to [`TrainDevice::concurrent_units`](crate::device::TrainDevice::concurrent_units) units
 //! side by side, each on its own thread with its own CPU device, on rayon's
 //! pool (whose threads a unit's own parallel loops share). Every unit is
 //! seeded from the configuration alone and never draws from the device's
@@ -30,21 +30,16 @@ use super::shard::{Output, Shard, ShardedReport};
 use crate::layers::ConvDevice;
 use crate::train::ProgressMode;
 
-/// A device sweeps run on: how many units it runs at once, and a device of
-/// its kind for another thread.
+/// A device sweeps run on: besides what training needs
+/// ([`TrainDevice::concurrent_units`](crate::device::TrainDevice::concurrent_units) says how many units keep it busy), a
+/// device of its kind for another thread.
 pub trait SweepDevice: ConvDevice {
-    /// Units [`run`] trains at once on this device by default.
-    fn concurrent_units(&self) -> usize;
     /// A device like this one, made on the thread that uses it; `None` where
     /// units must share this one and so run one after another.
     fn worker() -> Option<Self>;
 }
 
 impl SweepDevice for dfdx::tensor::Cpu {
-    /// One per thread of rayon's pool (`RAYON_NUM_THREADS`, else the cores).
-    fn concurrent_units(&self) -> usize {
-        rayon::current_num_threads()
-    }
     fn worker() -> Option<Self> {
         Some(crate::device::cpu())
     }
@@ -52,10 +47,7 @@ impl SweepDevice for dfdx::tensor::Cpu {
 
 #[cfg(feature = "cuda")]
 impl SweepDevice for dfdx::tensor::Cuda {
-    /// One: a GPU's streams are bound to the device the run opened.
-    fn concurrent_units(&self) -> usize {
-        1
-    }
+    /// None: a GPU's streams are bound to the device the run opened.
     fn worker() -> Option<Self> {
         None
     }
@@ -117,7 +109,7 @@ pub struct RunOptions<'a> {
     /// Only this share of the units, into `out/shard-I-of-N/`.
     pub shard: Option<Shard>,
     pub progress: ProgressMode,
-    /// Units at once (`None`: the device's [`SweepDevice::concurrent_units`]).
+    /// Units at once (`None`: the device's [`TrainDevice::concurrent_units`](crate::device::TrainDevice::concurrent_units)).
     pub jobs: Option<usize>,
 }
 

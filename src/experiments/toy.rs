@@ -11,7 +11,7 @@ use rand_distr::StandardNormal;
 use serde::{Deserialize, Serialize};
 
 use crate::data::Dataset;
-use crate::device::upload;
+use crate::device::{upload, TrainDevice};
 use crate::models::toy::{toy_net, ToyInit, ToyNet};
 use crate::models::Classifier;
 use crate::table::Table;
@@ -186,7 +186,7 @@ pub fn toy_data(samples: usize, share0: f64, seed: u64) -> Dataset {
 }
 
 /// Runs the three trainings of §3.2 and the gradient comparison of Figure 3.
-pub fn run_toy<D: Device<f32>>(
+pub fn run_toy<D: TrainDevice>(
     dev: &D,
     cfg: &ToyConfig,
     progress: ProgressMode,

@@ -18,8 +18,12 @@
 //! The two are checked against each other and against finite differences in
 //! `tests/it/conv_layers.rs`.
 
+use std::collections::HashMap;
+
 use dfdx::prelude::*;
 use rayon::prelude::*;
+
+use super::device::ConvDevice;
 
 /// Feature maps `(batch, rows, cols, channels)`.
 pub type Maps<D, T = NoneTape> = Tensor<(usize, usize, usize, usize), f32, D, T>;
@@ -314,7 +318,7 @@ pub(crate) fn col2im_add_host(grad_patches: &[f32], g: &Geometry, grad_x: &mut [
 
 /// im2col by dfdx ops (`concat` a padding row, `gather`, `reshape`): the
 /// device-independent implementation, differentiable on every device.
-pub fn im2col_by_gather<D: Device<f32>, T: Tape<f32, D>>(
+pub fn im2col_by_gather<D: ConvDevice, T: Tape<f32, D>>(
     x: Maps<D, T>,
     window: Window,
     pad_value: f32,
@@ -334,33 +338,36 @@ pub fn im2col_by_gather<D: Device<f32>, T: Tape<f32, D>>(
 /// The gather indices of `g` on `dev`, built and uploaded once per geometry
 /// and thread (a training run repeats the same few geometries every step;
 /// rebuilding them would cost a host loop and an upload per conv per step).
-/// Assumes one device of each type per thread.
-fn cached_indices<D: Device<f32>>(dev: &D, g: &Geometry) -> Tensor<(usize,), usize, D> {
-    use std::any::{Any, TypeId};
-    use std::cell::RefCell;
-    use std::collections::HashMap;
-    type Key = (TypeId, usize, usize, usize, usize, Window);
-    thread_local! {
-        static CACHE: RefCell<HashMap<Key, Box<dyn Any>>> = RefCell::new(HashMap::new());
+fn cached_indices<D: ConvDevice>(dev: &D, g: &Geometry) -> Tensor<(usize,), usize, D> {
+    D::gather_cache().with(|c| c.borrow_mut().get(dev, g))
+}
+
+/// Gather indices by geometry, on one device: each [`ConvDevice`] keeps one
+/// per thread ([`ConvDevice::gather_cache`]). Assumes one device of each
+/// type per thread.
+pub struct GatherCache<D: Storage<usize>> {
+    indices: HashMap<GeometryKey, Tensor<(usize,), usize, D>>,
+}
+
+type GeometryKey = (usize, usize, usize, usize, Window);
+
+impl<D: Storage<usize>> Default for GatherCache<D> {
+    fn default() -> Self {
+        Self {
+            indices: HashMap::new(),
+        }
     }
-    let key = (
-        TypeId::of::<D>(),
-        g.batch,
-        g.rows,
-        g.cols,
-        g.channels,
-        g.window,
-    );
-    CACHE.with(|c| {
-        let mut c = c.borrow_mut();
-        let entry = c.entry(key).or_insert_with(|| {
-            let idx = g.gather_indices();
-            let t: Tensor<(usize,), usize, D> = dev.tensor_from_vec(idx.clone(), (idx.len(),));
-            Box::new(t)
-        });
-        entry
-            .downcast_ref::<Tensor<(usize,), usize, D>>()
-            .expect("keyed by device type")
+}
+
+impl<D: Device<f32>> GatherCache<D> {
+    fn get(&mut self, dev: &D, g: &Geometry) -> Tensor<(usize,), usize, D> {
+        let key = (g.batch, g.rows, g.cols, g.channels, g.window);
+        self.indices
+            .entry(key)
+            .or_insert_with(|| {
+                let idx = g.gather_indices();
+                dev.tensor_from_vec(idx.clone(), (idx.len(),))
+            })
             .clone()
-    })
+    }
 }

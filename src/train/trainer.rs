@@ -23,12 +23,12 @@ use crate::bundle::{measure_tensors_per_layer, BundleConfig, Criterion, LayerRep
 use crate::data::{
     epoch_seed, gather_into, shuffled_batches, AugmentConfig, Augmenter, Batch, Dataset,
 };
-use crate::device::upload;
+use crate::device::{upload, TrainDevice};
 use crate::layers::params::{alloc_grads, ParamVisitor, Params};
 use crate::lock::OutLock;
 use crate::models::Classifier;
 use crate::table::{percent, Table};
-use crate::util::{crash_point, on_pool_if_cpu};
+use crate::util::crash_point;
 
 /// Everything that determines a training run's numbers (stored with results
 /// and checkpoints; a checkpoint only resumes a run with the same config).
@@ -305,8 +305,8 @@ impl Trainer {
     /// epoch and an existing checkpoint there is resumed from its last
     /// completed epoch (it must have been written with the same config).
     ///
-    /// On the CPU the run takes place on rayon's pool ([`on_pool_if_cpu`]).
-    pub fn fit<I: Dim, const C: usize, D: Device<f32>, M: Classifier<I, C, D>>(
+    /// On the CPU the run takes place on rayon's pool ([`TrainDevice::on_pool`]).
+    pub fn fit<I: Dim, const C: usize, D: TrainDevice, M: Classifier<I, C, D>>(
         &self,
         dev: &D,
         model: &mut M,
@@ -315,11 +315,11 @@ impl Trainer {
     ) -> Result<TrainReport> {
         // SAFETY: on the CPU the job holds CPU tensors (the model), datasets,
         // this trainer and the optimizer it creates: none is bound to a thread.
-        unsafe { on_pool_if_cpu::<D, _>(|| fit(dev, model, train, test, self)) }
+        unsafe { dev.on_pool(|| fit(dev, model, train, test, self)) }
     }
 }
 
-fn fit<I: Dim, const C: usize, D: Device<f32>, M: Classifier<I, C, D>>(
+fn fit<I: Dim, const C: usize, D: TrainDevice, M: Classifier<I, C, D>>(
     dev: &D,
     model: &mut M,
     train: &Dataset,
@@ -494,7 +494,7 @@ pub fn bundle_subset(train: &Dataset, cfg: &TrainConfig) -> Dataset {
 }
 
 /// Per-layer bundle metric (resolution mode, f32) of `model` on `samples`.
-pub fn measure_hidden<I: Dim, const C: usize, D: Device<f32>, M: Classifier<I, C, D>>(
+pub fn measure_hidden<I: Dim, const C: usize, D: TrainDevice, M: Classifier<I, C, D>>(
     dev: &D,
     model: &M,
     samples: &Dataset,
@@ -508,7 +508,7 @@ pub fn measure_hidden<I: Dim, const C: usize, D: Device<f32>, M: Classifier<I, C
 /// Per-layer bundle metric (resolution mode) of `model` on `samples` in each
 /// of `precisions`, in that order: one forward pass, so every format sees the
 /// same activations and the same `w_max`.
-pub fn measure_hidden_in<I: Dim, const C: usize, D: Device<f32>, M: Classifier<I, C, D>>(
+pub fn measure_hidden_in<I: Dim, const C: usize, D: TrainDevice, M: Classifier<I, C, D>>(
     dev: &D,
     model: &M,
     samples: &Dataset,

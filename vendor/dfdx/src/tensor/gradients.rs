@@ -77,7 +77,9 @@ impl<E, D: Storage<E>> Gradients<E, D> {
     }
 
     /// Returns a reference to the underlying gradient if found.
-    pub(crate) fn get_ref_checked<S: Shape, T>(&self, t: &Tensor<S, E, D, T>) -> Option<&D::Vec> {
+    // conflicting-bundles patch (see vendor/README.md): public, so an
+    // optimizer outside dfdx reads a gradient in place (`get` copies it).
+    pub fn get_ref_checked<S: Shape, T>(&self, t: &Tensor<S, E, D, T>) -> Option<&D::Vec> {
         self.gradient_by_id.get(&t.id)
     }
 

@@ -119,8 +119,9 @@ impl<S: Shape, E, D: Storage<E>, T> Tensor<S, E, D, T> {
         &self.device
     }
 
-    // conflicting-bundles patch (see vendor/README.md): read access to the
-    // data, so kernels outside dfdx (fused CPU ops, cuDNN) can borrow it.
+    // conflicting-bundles patch (see vendor/README.md): access to the data,
+    // so kernels outside dfdx (fused CPU ops, cuDNN, the Ranger update) can
+    // borrow it.
 
     /// The tensor's data buffer, in the memory order `strides` describes.
     pub fn storage(&self) -> &D::Vec {
@@ -130,6 +131,13 @@ impl<S: Shape, E, D: Storage<E>, T> Tensor<S, E, D, T> {
     /// The tensor's strides (a permuted or broadcast view has non-row-major ones).
     pub fn strides(&self) -> S::Concrete {
         self.strides
+    }
+
+    /// The tensor's data buffer, for writing in place (the tensor keeps its
+    /// id). A buffer shared with another tensor (a clone) is copied first,
+    /// as dfdx's own in-place ops (`axpy`) do.
+    pub fn storage_mut(&mut self) -> &mut D::Vec {
+        std::sync::Arc::make_mut(&mut self.data)
     }
 }
 

@@ -129,13 +129,21 @@ impl<E: Dtype, Op: BinaryDerivative<E>> BinaryKernel<Op, E> for Cpu {
                     }
                     return Ok(out);
                 }
-                let mut lhs_iter = lhs.iter();
-                let mut rhs_iter = rhs.iter();
-                for o in out.buf_iter_mut() {
-                    let l = lhs_iter.next().unwrap();
-                    let r = rhs_iter.next().unwrap();
-                    *o = op.f(l, r);
-                }
+                // conflicting-bundles patch: otherwise (a broadcast operand)
+                // run by run along the last dimension, in the same order.
+                let (l, r) = (&lhs.data, &rhs.data);
+                let o = std::sync::Arc::make_mut(&mut out.data);
+                for_each_run(lhs.shape, lhs.strides, rhs.strides, |[oi, li, ri], n, steps| {
+                    if steps == [1, 1] {
+                        let (o, l, r) = (&mut o[oi..oi + n], &l[li..li + n], &r[ri..ri + n]);
+                        o.iter_mut().zip(l.iter().zip(r)).for_each(|(o, (l, r))| *o = op.f(l, r));
+                        return;
+                    }
+                    let [sl, sr] = steps;
+                    for k in 0..n {
+                        o[oi + k] = op.f(&l[li + k * sl], &r[ri + k * sr]);
+                    }
+                });
                 Ok(out)
             }
             (Cow::Owned(mut lhs), Cow::Owned(mut rhs)) => {
@@ -153,10 +161,21 @@ impl<E: Dtype, Op: BinaryDerivative<E>> BinaryKernel<Op, E> for Cpu {
                             }
                             return Ok(rhs);
                         }
-                        let mut lhs_idx = NdIndex::new(lhs.shape, lhs.strides);
-                        for r in rhs.buf_iter_mut() {
-                            *r = op.f(&lhs.data[lhs_idx.next().unwrap()], r);
-                        }
+                        // conflicting-bundles patch: the broadcast operand
+                        // run by run, as in the borrowed case.
+                        let (shape, strides) = (lhs.shape, lhs.strides);
+                        let l = &lhs.data;
+                        let o = std::sync::Arc::make_mut(&mut rhs.data);
+                        for_each_run(shape, shape.strides(), strides, |[oi, _, li], n, [_, sl]| {
+                            if sl == 1 {
+                                let (o, l) = (&mut o[oi..oi + n], &l[li..li + n]);
+                                o.iter_mut().zip(l).for_each(|(o, l)| *o = op.f(l, o));
+                                return;
+                            }
+                            for k in 0..n {
+                                o[oi + k] = op.f(&l[li + k * sl], &o[oi + k]);
+                            }
+                        });
                         Ok(rhs)
                     } else {
                         lhs.id = unique_id();
@@ -167,10 +186,20 @@ impl<E: Dtype, Op: BinaryDerivative<E>> BinaryKernel<Op, E> for Cpu {
                             }
                             return Ok(lhs);
                         }
-                        let mut rhs_idx = NdIndex::new(rhs.shape, rhs.strides);
-                        for l in lhs.buf_iter_mut() {
-                            *l = op.f(l, &rhs.data[rhs_idx.next().unwrap()]);
-                        }
+                        // conflicting-bundles patch: as above.
+                        let (shape, strides) = (rhs.shape, rhs.strides);
+                        let r = &rhs.data;
+                        let o = std::sync::Arc::make_mut(&mut lhs.data);
+                        for_each_run(shape, shape.strides(), strides, |[oi, _, ri], n, [_, sr]| {
+                            if sr == 1 {
+                                let (o, r) = (&mut o[oi..oi + n], &r[ri..ri + n]);
+                                o.iter_mut().zip(r).for_each(|(o, r)| *o = op.f(o, r));
+                                return;
+                            }
+                            for k in 0..n {
+                                o[oi + k] = op.f(&o[oi + k], &r[ri + k * sr]);
+                            }
+                        });
                         Ok(lhs)
                     }
                 } else {
@@ -207,34 +236,93 @@ impl<E: Dtype, Op: BinaryDerivative<E>> BinaryKernel<Op, E> for Cpu {
                     }
                     return Ok(());
                 }
-                let mut lhs_idx = NdIndex::new(*lhs.shape(), lhs.strides());
-                let mut rhs_idx = NdIndex::new(*rhs.shape(), rhs.strides());
-                // NOTE: we can use .buf_iter() here because we know the outcome of this op is
-                // contiguous from forward
-                for &go in grad_out.iter() {
-                    let lhs_i = lhs_idx.next().unwrap();
-                    let rhs_i = rhs_idx.next().unwrap();
-                    let l = &lhs_buf[lhs_i];
-                    let r = &rhs_buf[rhs_i];
-                    grad_lhs[lhs_i] += op.dfdx(l, r) * go;
-                    grad_rhs[rhs_i] += op.dfdy(l, r) * go;
-                }
+                // conflicting-bundles patch: otherwise run by run along the
+                // last dimension, in the same order (grad_out is row-major).
+                let (sl, sr) = (lhs.strides(), rhs.strides());
+                for_each_run(*lhs.shape(), sl, sr, |[oi, li, ri], n, steps| {
+                    if steps == [1, 1] {
+                        let go = &grad_out[oi..oi + n];
+                        let (gl, gr) = (&mut grad_lhs[li..li + n], &mut grad_rhs[ri..ri + n]);
+                        let (l, r) = (&lhs_buf[li..li + n], &rhs_buf[ri..ri + n]);
+                        let grads = gl.iter_mut().zip(gr.iter_mut());
+                        for ((go, (gl, gr)), (l, r)) in go.iter().zip(grads).zip(l.iter().zip(r)) {
+                            *gl += op.dfdx(l, r) * *go;
+                            *gr += op.dfdy(l, r) * *go;
+                        }
+                        return;
+                    }
+                    let [sl, sr] = steps;
+                    for k in 0..n {
+                        let (lhs_i, rhs_i, go) = (li + k * sl, ri + k * sr, grad_out[oi + k]);
+                        let l = &lhs_buf[lhs_i];
+                        let r = &rhs_buf[rhs_i];
+                        grad_lhs[lhs_i] += op.dfdx(l, r) * go;
+                        grad_rhs[rhs_i] += op.dfdy(l, r) * go;
+                    }
+                });
             }
             (None, None) => {
                 assert!(Op::HAS_CONST_DF);
-                let mut lhs_idx = NdIndex::new(*lhs.shape(), lhs.strides());
-                let mut rhs_idx = NdIndex::new(*rhs.shape(), rhs.strides());
                 let dx = op.const_dfdx();
                 let dy = op.const_dfdy();
-                for &go in grad_out.iter() {
-                    let lhs_i = lhs_idx.next().unwrap();
-                    let rhs_i = rhs_idx.next().unwrap();
-                    grad_lhs[lhs_i] += dx * go;
-                    grad_rhs[rhs_i] += dy * go;
-                }
+                // conflicting-bundles patch: run by run, as above.
+                let (sl, sr) = (lhs.strides(), rhs.strides());
+                for_each_run(*lhs.shape(), sl, sr, |[oi, li, ri], n, steps| {
+                    if steps == [1, 1] {
+                        let go = &grad_out[oi..oi + n];
+                        let (gl, gr) = (&mut grad_lhs[li..li + n], &mut grad_rhs[ri..ri + n]);
+                        for (go, (gl, gr)) in go.iter().zip(gl.iter_mut().zip(gr.iter_mut())) {
+                            *gl += dx * *go;
+                            *gr += dy * *go;
+                        }
+                        return;
+                    }
+                    let [sl, sr] = steps;
+                    for k in 0..n {
+                        let go = grad_out[oi + k];
+                        grad_lhs[li + k * sl] += dx * go;
+                        grad_rhs[ri + k * sr] += dy * go;
+                    }
+                });
             }
             _ => unreachable!(),
         }
         Ok(())
+    }
+}
+
+// conflicting-bundles patch (see vendor/README.md): a row-major walk of
+// `shape`'s elements as runs along its last dimension, for operands that are
+// not both row-major (a broadcast bias). `f([out, a, b], len, [step_a,
+// step_b])` receives each run's start in the row-major output and in two
+// operands of strides `sa` and `sb`, its length, and the operands' strides
+// along it: the same elements in the same order as an `NdIndex` stepped per
+// element. Where both steps are 1 (a bias broadcast over rows) the callers
+// zip slices, which vectorizes; each element still sees the same ops in the
+// same order.
+fn for_each_run<S: Shape>(
+    shape: S,
+    sa: S::Concrete,
+    sb: S::Concrete,
+    mut f: impl FnMut([usize; 3], usize, [usize; 2]),
+) {
+    let numel = shape.num_elements();
+    if numel == 0 {
+        return;
+    }
+    let (len, steps) = match S::NUM_DIMS {
+        0 => (1, [0, 0]),
+        n => (
+            shape.concrete()[n - 1],
+            [sa[n - 1], sb[n - 1]],
+        ),
+    };
+    let (a, b) = (NdIndex::new(shape, sa), NdIndex::new(shape, sb));
+    for start in (0..numel).step_by(len) {
+        f(
+            [start, a.get_strided_index(start), b.get_strided_index(start)],
+            len,
+            steps,
+        );
     }
 }

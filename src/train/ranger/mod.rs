@@ -51,10 +51,12 @@
 //!     p    <- p * 0 + slow * 1                      (axpy, in place)
 //! ```
 //!
-//! On the CPU one host loop evaluates each line exactly as written, in this
-//! order (the same bits as the dfdx op chain, which runs on other devices); CUDA kernels may
-//! contract `a * b + c` into a fused multiply-add, so CPU and GPU can differ in
-//! the last bit.
+//! Each device runs this step as its [`TrainDevice::ranger_step`]: the CPU
+//! in one pass over each parameter's buffers ([`cpu_kernel`]), evaluating
+//! every line exactly as written, in this order (the same bits as the dfdx
+//! op chain, which a test checks); CUDA as the dfdx op chain ([`ops_kernel`]),
+//! whose kernels may contract `a * b + c` into a fused multiply-add, so CPU
+//! and GPU can differ in the last bit.
 //!
 //! # One way in
 //!
@@ -63,20 +65,46 @@
 //! train with gradients allocated up front
 //! ([`alloc_grads`](crate::layers::params::alloc_grads), as dfdx's own MNIST
 //! example does with `model.alloc_grads()`), so a parameter the loss does not
-//! reach gets a zero gradient instead of a missing entry (dfdx 0.13 has no
-//! public checked lookup; a missing entry panics inside dfdx).
+//! reach gets a zero gradient; a missing entry is [`RangerError::NoGradient`].
+//!
+//! # State, per parameter and per device
+//!
+//! Like dfdx's `Adam`, which keeps its moments in a `Gradients` keyed by each
+//! tensor's id, a step needs no knowledge of the parameter's shape: the
+//! moments (`m`, `v`, and Lookahead's slow weights) of a parameter are flat
+//! tensors of its element count on its device ([`Moments`]). They are keyed
+//! by the parameter's name and its position in the model's walk
+//! ([`Params::visit_params`] has a fixed order), which is also how a
+//! checkpoint stores them; the name is checked on every step, so a walk that
+//! changed is reported, never silently mixed up.
+//!
+//! A `Ranger` itself is not generic: the model and gradients of each update
+//! fix the device, and [`DeviceMoments`] holds one table of moments per
+//! device the crate runs on, from which [`TrainDevice::ranger_moments`] picks
+//! the device's own (all updates of one `Ranger` use one device; a second is
+//! refused). A state loaded from a checkpoint is held on the host until the
+//! next update uploads it to that update's device.
 //!
 //! # Parameters are updated in place
 //!
-//! Every write to a parameter goes through dfdx's in-place `axpy`, so the
-//! tensor keeps its id (gradients are keyed by id) and, when its buffer is not
-//! shared, its allocation.
+//! A parameter keeps its id (gradients are keyed by id) and, when its buffer
+//! is not shared, its allocation: the CPU writes its buffer
+//! ([`Tensor::storage_mut`]), the op chain writes through dfdx's in-place
+//! `axpy`.
 
-use std::any::Any;
+mod cpu_kernel;
+// CUDA's step, and the reference of the CPU kernel's test.
+#[cfg(any(feature = "cuda", test))]
+mod ops_kernel;
+
+pub(crate) use cpu_kernel::step as cpu_step;
+#[cfg(any(feature = "cuda", test))]
+pub(crate) use ops_kernel::step as ops_step;
 
 use dfdx::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use crate::device::TrainDevice;
 use crate::layers::params::{ParamVisitor, Params};
 use crate::util::owned_to_vec;
 
@@ -156,25 +184,30 @@ pub enum RangerError<E: std::fmt::Debug + std::fmt::Display> {
     /// (a different model, a changed walk order, or a mismatched checkpoint).
     #[error(transparent)]
     State(#[from] StateError),
+    /// The gradients hold no entry for this parameter (allocate them up
+    /// front, see the module docs).
+    #[error("no gradient for parameter {0:?}: allocate the gradients up front (alloc_grads)")]
+    NoGradient(String),
 }
 
 /// The Ranger optimizer (RAdam + Lookahead). See the module docs for the exact
-/// update rule and conventions.
-///
-/// Not generic over the device: the device is that of the model and gradients
-/// passed to each update (all updates of one `Ranger` must use the same device).
-///
-/// Per-parameter state (`m`, `v`, slow weights) is kept in a `Vec` indexed by the
-/// parameter's position in the model's walk ([`Params::visit_params`] has a
-/// fixed order); the parameter's name is recorded with each entry and checked
-/// on every step, so a walk that changed is reported, never silently mixed up. Each entry holds a type-erased `Tensor<S, f32, D>` triple
-/// (`Box<dyn Any>`-style, behind a small trait so it can also be exported without
-/// knowing `S`).
+/// update rule, the conventions and how the state is kept.
 pub struct Ranger {
     /// Hyperparameters; may be changed between steps (e.g. an lr schedule).
     pub cfg: RangerConfig,
     t: u64,
+    /// One per parameter, in walk order.
     slots: Vec<Slot>,
+    /// The live moments, on the device of the updates.
+    moments: DeviceMoments,
+}
+
+/// A parameter's name and, between [`Ranger::load_state`] and the next
+/// update, its restored state.
+struct Slot {
+    /// `None` only for a gap in a loaded state (accepts any name).
+    name: Option<String>,
+    pending: Option<Saved>,
 }
 
 impl std::fmt::Debug for Ranger {
@@ -194,6 +227,7 @@ impl Ranger {
             cfg,
             t: 0,
             slots: Vec::new(),
+            moments: DeviceMoments::default(),
         }
     }
 
@@ -206,20 +240,30 @@ impl Ranger {
     /// entry for each (see the module docs: allocate them up front).
     ///
     /// Names are those of `model.visit_params("", ..)`.
-    pub fn update<M: Params<f32, D>, D: Device<f32>>(
+    pub fn update<M: Params<f32, D>, D: TrainDevice>(
         &mut self,
         model: &mut M,
         grads: &Gradients<f32, D>,
     ) -> Result<(), RangerError<D::Err>> {
-        let mut pass = self.begin(grads);
-        let mut visitor = ParamsWalk {
-            pass: &mut pass,
+        if self.moments.live_elsewhere::<D>() {
+            return Err(StateError(
+                "the state lives on another device than this update's".to_string(),
+            )
+            .into());
+        }
+        self.t = self.t.checked_add(1).expect("Ranger step counter overflow");
+        let mut walk = Walk {
+            step: RangerStep::new(&self.cfg, self.t),
+            slots: &mut self.slots,
+            live: D::ranger_moments(&mut self.moments),
+            grads,
+            index: 0,
             error: None,
         };
-        model.visit_params("", &mut visitor);
-        match visitor.error {
+        model.visit_params("", &mut walk);
+        match walk.error {
             Some(e) => Err(e),
-            None => pass.finish().map_err(RangerError::State),
+            None => walk.finish().map_err(RangerError::State),
         }
     }
 
@@ -232,10 +276,12 @@ impl Ranger {
     pub fn state_tensors(&self) -> Vec<(String, Vec<f32>)> {
         let mut out = Vec::new();
         for (index, slot) in self.slots.iter().enumerate() {
-            let saved = match &slot.state {
-                SlotState::Empty => continue,
-                SlotState::Pending(saved) => saved.clone(),
-                SlotState::Live(live) => live.export(),
+            let saved = match &slot.pending {
+                Some(saved) => saved.clone(),
+                None => match self.moments.export(index) {
+                    Some(saved) => saved,
+                    None => continue,
+                },
             };
             let name = slot.name.as_deref().unwrap_or_default();
             out.push((format!("ranger/{index}/m/{name}"), saved.m));
@@ -292,7 +338,7 @@ impl Ranger {
             let Some((name, (m, v, slow))) = part else {
                 slots.push(Slot {
                     name: None,
-                    state: SlotState::Empty,
+                    pending: None,
                 });
                 continue;
             };
@@ -306,23 +352,13 @@ impl Ranger {
             }
             slots.push(Slot {
                 name: Some(name),
-                state: SlotState::Pending(Saved { m, v, slow }),
+                pending: Some(Saved { m, v, slow }),
             });
         }
         self.t = t;
         self.slots = slots;
+        self.moments = DeviceMoments::default();
         Ok(())
-    }
-
-    /// Starts one step: advances `t` and freezes the step's scalars.
-    fn begin<'a, D: Device<f32>>(&'a mut self, grads: &'a Gradients<f32, D>) -> Pass<'a, D> {
-        self.t = self.t.checked_add(1).expect("Ranger step counter overflow");
-        Pass {
-            sc: StepScalars::new(&self.cfg, self.t),
-            slots: &mut self.slots,
-            grads,
-            index: 0,
-        }
     }
 }
 
@@ -330,28 +366,29 @@ impl Ranger {
 // Per-step scalars
 // ---------------------------------------------------------------------------
 
-/// Everything of one step that does not depend on the parameter, in `f32`.
+/// Everything of one step that does not depend on the parameter, in `f32`:
+/// what a device's [`TrainDevice::ranger_step`] computes with.
 #[derive(Debug, Clone, Copy)]
-struct StepScalars {
-    b1: f32,
-    one_minus_b1: f32,
-    b2: f32,
-    one_minus_b2: f32,
+pub struct RangerStep {
+    pub(crate) b1: f32,
+    pub(crate) one_minus_b1: f32,
+    pub(crate) b2: f32,
+    pub(crate) one_minus_b2: f32,
     /// `1 - beta1^t`
-    bias1: f32,
+    pub(crate) bias1: f32,
     /// `1 - beta2^t`
-    bias2: f32,
+    pub(crate) bias2: f32,
     /// `Some(r_t)` in the rectified phase.
-    rect: Option<f32>,
-    eps: f32,
-    lr: f32,
-    wd: f32,
-    lookahead: bool,
-    sync: bool,
-    alpha: f32,
+    pub(crate) rect: Option<f32>,
+    pub(crate) eps: f32,
+    pub(crate) lr: f32,
+    pub(crate) wd: f32,
+    pub(crate) lookahead: bool,
+    pub(crate) sync: bool,
+    pub(crate) alpha: f32,
 }
 
-impl StepScalars {
+impl RangerStep {
     fn new(cfg: &RangerConfig, t: u64) -> Self {
         let [b1, b2] = cfg.betas;
         let lookahead = cfg.lookahead_k > 0;
@@ -377,11 +414,45 @@ impl StepScalars {
 // Per-parameter state
 // ---------------------------------------------------------------------------
 
-/// The live state of one parameter of shape `S` on device `D`.
-struct Moments<S: Shape, D: Device<f32>> {
-    m: Tensor<S, f32, D>,
-    v: Tensor<S, f32, D>,
-    slow: Option<Tensor<S, f32, D>>,
+/// One parameter's flat state vector on device `D`.
+pub type Flat<D> = Tensor<(usize,), f32, D>;
+
+/// The live state of one parameter on device `D`, flat (its element count,
+/// in the parameter's memory order).
+#[derive(Clone, Debug)]
+pub struct Moments<D: Storage<f32>> {
+    pub(crate) m: Flat<D>,
+    pub(crate) v: Flat<D>,
+    /// Lookahead's slow weights (`None` while Lookahead is off).
+    pub(crate) slow: Option<Flat<D>>,
+}
+
+impl<D: TrainDevice> Moments<D> {
+    /// Zero moments for a parameter of `n` values, or the restored `saved`
+    /// ones (which must have `n` values), on `dev`.
+    fn new(dev: &D, n: usize, saved: Option<Saved>) -> Result<Self, D::Err> {
+        let Some(saved) = saved else {
+            return Ok(Self {
+                m: dev.try_zeros_like(&(n,))?,
+                v: dev.try_zeros_like(&(n,))?,
+                slow: None, // set from the parameter by the step when Lookahead is on
+            });
+        };
+        let up = |x: Vec<f32>| dev.try_tensor_from_vec(x, (n,));
+        Ok(Self {
+            m: up(saved.m)?,
+            v: up(saved.v)?,
+            slow: saved.slow.map(up).transpose()?,
+        })
+    }
+
+    fn export(&self) -> Saved {
+        Saved {
+            m: owned_to_vec(&self.m),
+            v: owned_to_vec(&self.v),
+            slow: self.slow.as_ref().map(owned_to_vec),
+        }
+    }
 }
 
 /// Host copy of one parameter's state (export / not yet uploaded import).
@@ -392,205 +463,58 @@ struct Saved {
     slow: Option<Vec<f32>>,
 }
 
-/// Type erasure for [`Moments`]: `Any` to get the typed tensors back when the
-/// walk visits the parameter again, `export` to read them without knowing `S`.
-trait ErasedMoments {
-    fn as_any_mut(&mut self) -> &mut dyn Any;
-    fn export(&self) -> Saved;
+/// Per-parameter moments in walk order (`None`: not stepped yet).
+pub type MomentsTable<D> = Vec<Option<Moments<D>>>;
+
+/// The live moments of a [`Ranger`]: one table per device this crate runs
+/// on, of which a run fills one ([`TrainDevice::ranger_moments`] picks it).
+#[derive(Default)]
+pub struct DeviceMoments {
+    pub(crate) cpu: MomentsTable<Cpu>,
+    #[cfg(feature = "cuda")]
+    pub(crate) cuda: MomentsTable<Cuda>,
 }
 
-impl<S: Shape, D: Device<f32>> ErasedMoments for Moments<S, D> {
-    fn as_any_mut(&mut self) -> &mut dyn Any {
-        self
-    }
-    fn export(&self) -> Saved {
-        Saved {
-            m: self.m.as_vec(),
-            v: self.v.as_vec(),
-            slow: self.slow.as_ref().map(|s| s.as_vec()),
+impl DeviceMoments {
+    /// Host copies of parameter `index`'s moments, on whichever device.
+    fn export(&self, index: usize) -> Option<Saved> {
+        fn at<D: TrainDevice>(t: &MomentsTable<D>, index: usize) -> Option<Saved> {
+            t.get(index)?.as_ref().map(Moments::export)
         }
+        let found = at(&self.cpu, index);
+        #[cfg(feature = "cuda")]
+        let found = found.or_else(|| at(&self.cuda, index));
+        found
     }
-}
 
-enum SlotState {
-    /// Not stepped yet (state is created on the first step).
-    Empty,
-    /// Restored by [`Ranger::load_state`], uploaded on the next visit.
-    Pending(Saved),
-    Live(Box<dyn ErasedMoments>),
-}
-
-struct Slot {
-    /// `None` only for a gap in a loaded state (accepts any name).
-    name: Option<String>,
-    state: SlotState,
-}
-
-impl Slot {
-    /// The typed state for `p`, creating it (zeros) or uploading a restored one.
-    fn moments<S: Shape, D: Device<f32>>(
-        &mut self,
-        index: usize,
-        p: &Tensor<S, f32, D>,
-    ) -> Result<&mut Moments<S, D>, RangerError<D::Err>> {
-        let dev = p.device();
-        let fresh = match std::mem::replace(&mut self.state, SlotState::Empty) {
-            SlotState::Live(live) => live,
-            SlotState::Empty => Box::new(Moments {
-                m: dev.try_zeros_like(p.shape()).map_err(RangerError::Device)?,
-                v: dev.try_zeros_like(p.shape()).map_err(RangerError::Device)?,
-                slow: None, // set from `p` by `step_tensor` when Lookahead is on
-            }),
-            SlotState::Pending(saved) => {
-                let n = p.shape().num_elements();
-                if saved.m.len() != n {
-                    let name = self.name.as_deref().unwrap_or_default();
-                    let msg = format!(
-                        "entry {index} ({name:?}) holds {} values but the parameter has {n}",
-                        saved.m.len()
-                    );
-                    self.state = SlotState::Pending(saved);
-                    return Err(StateError(msg).into());
-                }
-                let up = |x: Vec<f32>| dev.try_tensor_from_vec(x, *p.shape());
-                Box::new(Moments {
-                    m: up(saved.m).map_err(RangerError::Device)?,
-                    v: up(saved.v).map_err(RangerError::Device)?,
-                    slow: saved
-                        .slow
-                        .map(up)
-                        .transpose()
-                        .map_err(RangerError::Device)?,
-                })
-            }
-        };
-        self.state = SlotState::Live(fresh);
-        let SlotState::Live(live) = &mut self.state else {
-            unreachable!()
-        };
-        live.as_any_mut()
-            .downcast_mut::<Moments<S, D>>()
-            .ok_or_else(|| {
-                let name = self.name.as_deref().unwrap_or_default();
-                StateError(format!(
-                    "entry {index} ({name:?}) was created for a tensor of another shape type or device"
-                ))
-                .into()
-            })
+    /// Whether some device other than `D` holds moments.
+    fn live_elsewhere<D: TrainDevice>(&mut self) -> bool {
+        fn live<E: Storage<f32>>(t: &MomentsTable<E>) -> usize {
+            t.iter().filter(|m| m.is_some()).count()
+        }
+        let all = live(&self.cpu);
+        #[cfg(feature = "cuda")]
+        let all = all + live(&self.cuda);
+        live(D::ranger_moments(self)) != all
     }
 }
 
 // ---------------------------------------------------------------------------
-// The shared per-tensor step
+// The walk
 // ---------------------------------------------------------------------------
 
-/// One Ranger step on one tensor; see the module docs for the op order.
-fn step_tensor<S: Shape, D: Device<f32>>(
-    sc: &StepScalars,
-    st: &mut Moments<S, D>,
-    p: &mut Tensor<S, f32, D>,
-    g: Tensor<S, f32, D>,
-) -> Result<(), D::Err> {
-    // Lookahead's slow weights start as the parameter before its first step.
-    // (Also covers Lookahead being switched on mid-run; switched off drops them.)
-    match (&st.slow, sc.lookahead) {
-        (None, true) => st.slow = Some(p.clone()),
-        (Some(_), false) => st.slow = None,
-        _ => {}
-    }
-
-    if std::any::TypeId::of::<D>() == std::any::TypeId::of::<Cpu>() {
-        step_on_host(sc, st, p, g);
-        return Ok(());
-    }
-
-    // Moments, in place.
-    st.m.try_axpy(sc.b1, &g, sc.one_minus_b1)?;
-    let g2 = g.try_square()?;
-    st.v.try_axpy(sc.b2, &g2, sc.one_minus_b2)?;
-    drop(g2);
-
-    // RAdam direction.
-    let m_hat = st.m.clone().try_div(sc.bias1)?;
-    let mut u = match sc.rect {
-        Some(r) => {
-            let denom =
-                st.v.clone()
-                    .try_div(sc.bias2)?
-                    .try_sqrt()?
-                    .try_add(sc.eps)?;
-            m_hat.try_mul(r)?.try_div(denom)?
-        }
-        None => m_hat,
-    };
-
-    // Decoupled weight decay, from p before this step (TF-Addons: var_t += wd * var).
-    if sc.wd != 0.0 {
-        u = u.try_add(p.clone().try_mul(sc.wd)?)?;
-    }
-
-    // p <- p - lr * u, in place (keeps p's id). `-lr * u` is exact negation of `lr * u`.
-    p.try_axpy(1.0f32, &u, -sc.lr)?;
-
-    // Lookahead sync.
-    if sc.sync {
-        if let Some(slow) = st.slow.as_mut() {
-            let diff = p.clone().try_sub(slow.clone())?;
-            slow.try_axpy(1.0f32, &diff, sc.alpha)?;
-            p.try_axpy(0.0f32, slow, 1.0f32)?;
-        }
-    }
-    Ok(())
-}
-
-/// [`step_tensor`] on the CPU: the same f32 ops in the same order, one pass
-/// over host copies instead of a dozen dfdx ops (each a single-threaded loop
-/// and a fresh buffer), so the results are bit for bit those of the op chain.
-fn step_on_host<S: Shape, D: Device<f32>>(
-    sc: &StepScalars,
-    st: &mut Moments<S, D>,
-    p: &mut Tensor<S, f32, D>,
-    g: Tensor<S, f32, D>,
-) {
-    let (mut ph, gh) = (owned_to_vec(p), owned_to_vec(&g));
-    let (mut m, mut v) = (owned_to_vec(&st.m), owned_to_vec(&st.v));
-    let mut slow = st.slow.as_ref().filter(|_| sc.sync).map(owned_to_vec);
-    for i in 0..ph.len() {
-        let g = gh[i];
-        m[i] = m[i] * sc.b1 + g * sc.one_minus_b1;
-        v[i] = v[i] * sc.b2 + (g * g) * sc.one_minus_b2;
-        let m_hat = m[i] / sc.bias1;
-        let mut u = match sc.rect {
-            Some(r) => (m_hat * r) / ((v[i] / sc.bias2).sqrt() + sc.eps),
-            None => m_hat,
-        };
-        if sc.wd != 0.0 {
-            u += ph[i] * sc.wd;
-        }
-        ph[i] = ph[i] * 1.0 + u * -sc.lr;
-        if let Some(s) = slow.as_mut() {
-            let diff = ph[i] - s[i];
-            s[i] = s[i] * 1.0 + diff * sc.alpha;
-            ph[i] = ph[i] * 0.0 + s[i] * 1.0;
-        }
-    }
-    p.copy_from(&ph);
-    st.m.copy_from(&m);
-    st.v.copy_from(&v);
-    if let (Some(s), Some(t)) = (slow, st.slow.as_mut()) {
-        t.copy_from(&s);
-    }
-}
-
-/// One update in progress: the walk position and the step's scalars.
-struct Pass<'a, D: Device<f32>> {
-    sc: StepScalars,
+/// One update in progress: the step's scalars, the walk position and the
+/// first error (after which the remaining parameters are left alone).
+struct Walk<'a, D: TrainDevice> {
+    step: RangerStep,
     slots: &'a mut Vec<Slot>,
+    live: &'a mut MomentsTable<D>,
     grads: &'a Gradients<f32, D>,
     index: usize,
+    error: Option<RangerError<D::Err>>,
 }
 
-impl<D: Device<f32>> Pass<'_, D> {
+impl<D: TrainDevice> Walk<'_, D> {
     /// The per-parameter work: match the state entry by position (checking
     /// the name), then step.
     fn visit<S: Shape>(
@@ -603,8 +527,11 @@ impl<D: Device<f32>> Pass<'_, D> {
         if index == self.slots.len() {
             self.slots.push(Slot {
                 name: None,
-                state: SlotState::Empty,
+                pending: None,
             });
+        }
+        if self.live.len() <= index {
+            self.live.resize_with(index + 1, || None);
         }
         let slot = &mut self.slots[index];
         match &slot.name {
@@ -617,43 +544,148 @@ impl<D: Device<f32>> Pass<'_, D> {
             }
             Some(_) => {}
         }
-        let g = self.grads.get(p);
-        let st = slot.moments(index, p)?;
-        step_tensor(&self.sc, st, p, g).map_err(RangerError::Device)
+        if self.grads.get_ref_checked(p).is_none() {
+            return Err(RangerError::NoGradient(name.to_string()));
+        }
+        let n = p.shape().num_elements();
+        let moments = match &mut self.live[index] {
+            Some(m) => m,
+            empty => {
+                if let Some(saved) = slot.pending.as_ref().filter(|s| s.m.len() != n) {
+                    return Err(StateError(format!(
+                        "entry {index} ({name:?}) holds {} values but the parameter has {n}",
+                        saved.m.len()
+                    ))
+                    .into());
+                }
+                let m = Moments::new(p.device(), n, slot.pending.take());
+                empty.insert(m.map_err(RangerError::Device)?)
+            }
+        };
+        if moments.m.shape().0 != n {
+            return Err(StateError(format!(
+                "entry {index} ({name:?}) holds {} values but the parameter has {n}",
+                moments.m.shape().0
+            ))
+            .into());
+        }
+        // Lookahead's slow weights start as the parameter before its first
+        // step (also when Lookahead is switched on mid-run; switched off
+        // drops them).
+        match (&moments.slow, self.step.lookahead) {
+            (None, true) => {
+                let slow = p.clone().try_reshape_like(&(n,));
+                moments.slow = Some(slow.map_err(RangerError::Device)?);
+            }
+            (Some(_), false) => moments.slow = None,
+            _ => {}
+        }
+        D::ranger_step(&self.step, p, self.grads, moments).map_err(RangerError::Device)
     }
 
     /// Checks that the walk covered every stored state entry.
     fn finish(self) -> Result<(), StateError> {
-        match self.slots[self.index..]
-            .iter()
-            .position(|s| !matches!(s.state, SlotState::Empty))
-        {
+        let stored = |i: usize| {
+            self.slots[i].pending.is_some() || self.live.get(i).is_some_and(Option::is_some)
+        };
+        match (self.index..self.slots.len()).find(|&i| stored(i)) {
             None => Ok(()),
             Some(i) => Err(StateError(format!(
-                "the model has {} parameters but the state has an entry at position {}",
-                self.index,
-                self.index + i
+                "the model has {} parameters but the state has an entry at position {i}",
+                self.index
             ))),
         }
     }
 }
 
-// ---------------------------------------------------------------------------
-// The walk
-// ---------------------------------------------------------------------------
-
 /// [`Params`] walk: keeps the first error and leaves the remaining parameters alone.
-struct ParamsWalk<'p, 'a, D: Device<f32>> {
-    pass: &'p mut Pass<'a, D>,
-    error: Option<RangerError<D::Err>>,
-}
-
-impl<D: Device<f32>> ParamVisitor<f32, D> for ParamsWalk<'_, '_, D> {
+impl<D: TrainDevice> ParamVisitor<f32, D> for Walk<'_, D> {
     fn visit<S: Shape>(&mut self, name: &str, tensor: &mut Tensor<S, f32, D>) {
         if self.error.is_none() {
-            if let Err(e) = self.pass.visit(name, tensor) {
+            if let Err(e) = Walk::visit(self, name, tensor) {
                 self.error = Some(e);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rand::{rngs::SmallRng, Rng, SeedableRng};
+
+    use super::*;
+
+    /// A step of one flat CPU parameter.
+    type Kernel = fn(&RangerStep, &mut Flat<Cpu>, &Gradients<f32, Cpu>, &mut Moments<Cpu>);
+
+    /// `steps` steps of a parameter of `n` values with random gradients,
+    /// through `kernel`; the parameter and its moments after each step.
+    fn trajectory(cfg: RangerConfig, n: usize, steps: u64, kernel: Kernel) -> Vec<[Vec<f32>; 4]> {
+        let dev = Cpu::default();
+        let mut rng = SmallRng::seed_from_u64(n as u64);
+        let init: Vec<f32> = (0..n).map(|_| rng.gen_range(-1.0..1.0)).collect();
+        let mut p = dev.tensor_from_vec(init, (n,));
+        let mut st = Moments::new(&dev, n, None).unwrap();
+        let mut out = Vec::new();
+        for t in 1..=steps {
+            let step = RangerStep::new(&cfg, t);
+            let mut grads = Gradients::leaky();
+            let g = grads.get_or_alloc_mut(&p).unwrap();
+            // Some exact zeros (an unreached unit), some large values.
+            g.iter_mut()
+                .for_each(|g| *g = [0.0, rng.gen_range(-1.0..1.0), 50.0][rng.gen_range(0..3)]);
+            if step.lookahead && st.slow.is_none() {
+                st.slow = Some(p.clone());
+            }
+            kernel(&step, &mut p, &grads, &mut st);
+            let slow = st.slow.as_ref().map_or(Vec::new(), owned_to_vec);
+            out.push([
+                owned_to_vec(&p),
+                owned_to_vec(&st.m),
+                owned_to_vec(&st.v),
+                slow,
+            ]);
+        }
+        out
+    }
+
+    #[test]
+    fn cpu_kernel_matches_the_op_chain() {
+        let configs = [
+            RangerConfig::default(),
+            RangerConfig {
+                weight_decay: 0.0,
+                lookahead_k: 0,
+                sma_threshold: 4.0,
+                ..Default::default()
+            },
+            RangerConfig {
+                lr: 0.5,
+                lookahead_k: 3,
+                lookahead_alpha: 0.8,
+                ..Default::default()
+            },
+        ];
+        // Three threads, so a parameter above the split size is stepped in parts.
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(3)
+            .build()
+            .unwrap();
+        pool.install(|| {
+            for cfg in configs {
+                for n in [1, 7, 1000, 3 * (1 << 15) + 5] {
+                    // Warm-up, rectified steps and several Lookahead syncs.
+                    let cpu = trajectory(cfg, n, 13, |s, p, g, m| cpu_step(s, p, g, m).unwrap());
+                    let ops = trajectory(cfg, n, 13, |s, p, g, m| ops_step(s, p, g, m).unwrap());
+                    for (t, (a, b)) in cpu.iter().zip(&ops).enumerate() {
+                        for (what, (a, b)) in ["p", "m", "v", "slow"].iter().zip(a.iter().zip(b)) {
+                            let same = a.len() == b.len()
+                                && a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits());
+                            assert!(same, "{cfg:?}, n = {n}, step {}: {what} differs", t + 1);
+                        }
+                    }
+                }
+            }
+        });
     }
 }
