@@ -1,15 +1,16 @@
-//! The integration tests, one module per area, in one test binary: each test
-//! binary links the crate and dfdx on its own, so one binary instead of one per
-//! file saves most of `cargo test`'s link time, and the harness runs the slow
-//! tests (training runs, sweeps) beside the quick ones instead of one file
-//! after another. Select a file's tests with its module path:
-//! `cargo test --test it recorded::`.
+//! The integration tests, one module per file, in one test binary: each test
+//! binary links the crate and dfdx on its own, so one binary instead of one
+//! per file halves `cargo test`'s build time after a change to the library and
+//! saves most of the disk its binaries take (docs/benchmarks.md). Select a
+//! file's tests with its module path: `cargo test --test it recorded::`.
 //!
 //! The tests share one process and run on parallel threads, so none may change
 //! process-wide state: no `std::env::set_var` or `set_current_dir`. Environment
 //! for a `cb` run goes on its `Command` (`.env(..)`); a check of how the crate
 //! reads an environment variable runs in a child process
-//! (`data_idx::data_dir_resolution`).
+//! (`data_idx::data_dir_resolution`). Files a test holds open are also shared,
+//! until they exec, with the `cb` processes other tests spawn (why `OutLock`
+//! unlocks explicitly when dropped).
 //!
 //! `tests/cuda_parity.rs` stays a binary of its own: `scripts/build-gpu.sh`
 //! builds it with CUDA and ships it alone to a GPU machine that has neither
