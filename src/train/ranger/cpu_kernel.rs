@@ -1,6 +1,6 @@
 //! [`TrainDevice::ranger_step`](crate::device::TrainDevice::ranger_step) on
 //! the CPU: one pass over the buffers of a parameter, its gradient and its
-//! moments, in place, where the dfdx op chain ([`super::ops_kernel`]) takes
+//! moments, in place, where the dfdx op chain (`ops_kernel.rs`) takes
 //! a dozen passes and a fresh buffer for each.
 //!
 //! Per element it evaluates the lines of the module docs' step exactly as

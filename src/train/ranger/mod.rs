@@ -52,11 +52,11 @@
 //! ```
 //!
 //! Each device runs this step as its [`TrainDevice::ranger_step`]: the CPU
-//! in one pass over each parameter's buffers ([`cpu_kernel`]), evaluating
+//! in one pass over each parameter's buffers (`cpu_kernel.rs`), evaluating
 //! every line exactly as written, in this order (the same bits as the dfdx
-//! op chain, which a test checks); CUDA as the dfdx op chain ([`ops_kernel`]),
-//! whose kernels may contract `a * b + c` into a fused multiply-add, so CPU
-//! and GPU can differ in the last bit.
+//! op chain, which a test checks); CUDA as the dfdx op chain
+//! (`ops_kernel.rs`), whose kernels may contract `a * b + c` into a fused
+//! multiply-add, so CPU and GPU can differ in the last bit.
 //!
 //! # One way in
 //!
@@ -78,12 +78,13 @@
 //! checkpoint stores them; the name is checked on every step, so a walk that
 //! changed is reported, never silently mixed up.
 //!
-//! A `Ranger` itself is not generic: the model and gradients of each update
-//! fix the device, and [`DeviceMoments`] holds one table of moments per
-//! device the crate runs on, from which [`TrainDevice::ranger_moments`] picks
-//! the device's own (all updates of one `Ranger` use one device; a second is
-//! refused). A state loaded from a checkpoint is held on the host until the
-//! next update uploads it to that update's device.
+//! A `Ranger` itself is not generic: it is created, and a checkpoint's state
+//! loaded into it, before any update names the device, which the model and
+//! gradients of each update then fix. [`DeviceMoments`] holds one table of
+//! moments per device the crate runs on, from which
+//! [`TrainDevice::ranger_moments`] picks the device's own (all updates of one
+//! `Ranger` use one device; a second is refused). A loaded state is held on
+//! the host until the next update uploads it to that update's device.
 //!
 //! # Parameters are updated in place
 //!
