@@ -11,14 +11,10 @@ use dfdx::shapes::Shape;
 use dfdx::tensor::{Cpu, Gradients, Tensor};
 use dfdx::tensor_ops::Device;
 
-use crate::train::ranger::{self, DeviceMoments, Moments, MomentsTable, RangerStep};
-
-/// What training ([`Trainer`](crate::train::Trainer),
-/// [`Ranger`](crate::train::Ranger)) and the bundle metric need from a dfdx
-/// device beyond `Device<f32>`: each item is a place where the CPU and CUDA
-/// take different paths. Implemented for [`Cpu`] and, with the `cuda`
-/// feature, `Cuda`; the conv layers' [`ConvDevice`](crate::layers::ConvDevice)
-/// builds on it.
+/// What training and the bundle metric need from a dfdx device beyond
+/// `Device<f32>`: each item is a place where the CPU and CUDA take different
+/// paths. Implemented for [`Cpu`] and, with the `cuda` feature, `Cuda`; the
+/// conv layers' [`ConvDevice`](crate::layers::ConvDevice) builds on it.
 pub trait TrainDevice: Device<f32> {
     /// Whether the f32 resolution-mode metric runs on the host, over the
     /// activations' buffers in place (the CPU), rather than as tensor ops on
@@ -45,10 +41,9 @@ pub trait TrainDevice: Device<f32> {
     /// to the pool and sleeps until it is done, two context switches per
     /// loop, which a training step with hundreds of small loops pays
     /// hundreds of times; started from inside, the loops split among the
-    /// workers directly, and with one thread they run inline
-    /// ([`on_pool`](crate::util::on_pool)). On CUDA `f` runs on the calling
-    /// thread (dfdx's CUDA device, its streams and tensors are neither `Send`
-    /// nor `Sync`).
+    /// workers directly, and with one thread they run inline. On CUDA `f`
+    /// runs on the calling thread (dfdx's CUDA device, its streams and
+    /// tensors are neither `Send` nor `Sync`).
     ///
     /// # Safety
     ///
@@ -61,20 +56,78 @@ pub trait TrainDevice: Device<f32> {
     /// tensors are `Send` and `Sync`.
     unsafe fn on_pool<R: Send>(&self, f: impl FnOnce() -> R) -> R;
 
-    /// This device's table of a [`Ranger`](crate::train::Ranger)'s
-    /// per-parameter moments.
-    fn ranger_moments(all: &mut DeviceMoments) -> &mut MomentsTable<Self>;
-
-    /// One Ranger step of the parameter `p`, in place (`p` keeps its id),
-    /// with its gradient in `grads` and its moments (`p`'s element count,
-    /// slow weights present when Lookahead is on), in the op order of
-    /// [`train::ranger`](crate::train::ranger).
-    fn ranger_step<S: Shape>(
-        step: &RangerStep,
+    /// An elementwise update of the parameter `p` and its `state` (flat
+    /// tensors of `p`'s element count, in its memory order, such as an
+    /// optimizer's moments), in place, with `p`'s gradient in `grads`
+    /// (which must hold one).
+    ///
+    /// On the CPU `host(p, g, state)` runs over the buffers themselves
+    /// (parameter and state written, the gradient read, in place; `p` keeps
+    /// its id); a parameter of `2 * HOST_RUN` values or more is cut in
+    /// halves that run on rayon's threads, so `host` must treat each value
+    /// on its own. On CUDA `by_ops(p, g, state)` runs, the update as dfdx
+    /// ops.
+    fn update_param<S: Shape>(
         p: &mut Tensor<S, f32, Self>,
         grads: &Gradients<f32, Self>,
-        moments: &mut Moments<Self>,
+        state: &mut [Tensor<(usize,), f32, Self>],
+        host: impl Fn(&mut [f32], &[f32], &mut [&mut [f32]]) + Sync,
+        by_ops: impl FnOnce(
+            &mut Tensor<S, f32, Self>,
+            Tensor<S, f32, Self>,
+            &mut [Tensor<(usize,), f32, Self>],
+        ) -> Result<(), Self::Err>,
     ) -> Result<(), Self::Err>;
+
+    /// This device's value in `all`.
+    fn pick<F: DeviceFamily>(all: &PerDevice<F>) -> &F::On<Self>;
+
+    /// This device's value in `all`, mutably.
+    fn pick_mut<F: DeviceFamily>(all: &mut PerDevice<F>) -> &mut F::On<Self>;
+}
+
+/// Values per run of [`TrainDevice::update_param`] on the CPU: smaller
+/// parameters are updated on the calling thread, where a split would cost
+/// more in hand-offs than it saves (a pass takes about a nanosecond a value).
+pub const HOST_RUN: usize = 1 << 15;
+
+/// A type for each device: `On<D>` is what a [`PerDevice`] holds for `D`.
+pub trait DeviceFamily {
+    type On<D: TrainDevice>: Default;
+}
+
+/// One value per device type ([`DeviceFamily::On`]), for holders that are
+/// not generic over the device but keep device tensors (a Ranger's moments,
+/// a thread's cache of im2col indices): [`TrainDevice::pick_mut`] takes the
+/// value of a device type, which is the typed form of a map keyed by type.
+pub struct PerDevice<F: DeviceFamily> {
+    cpu: F::On<Cpu>,
+    #[cfg(feature = "cuda")]
+    cuda: F::On<dfdx::tensor::Cuda>,
+}
+
+impl<F: DeviceFamily> Default for PerDevice<F> {
+    fn default() -> Self {
+        Self {
+            cpu: Default::default(),
+            #[cfg(feature = "cuda")]
+            cuda: Default::default(),
+        }
+    }
+}
+
+/// Receives each device's value of a [`PerDevice`] ([`PerDevice::visit`]).
+pub trait DeviceVisitor<F: DeviceFamily> {
+    fn visit<D: TrainDevice>(&mut self, value: &F::On<D>);
+}
+
+impl<F: DeviceFamily> PerDevice<F> {
+    /// Shows `v` every device's value.
+    pub fn visit(&self, v: &mut impl DeviceVisitor<F>) {
+        v.visit::<Cpu>(&self.cpu);
+        #[cfg(feature = "cuda")]
+        v.visit::<dfdx::tensor::Cuda>(&self.cuda);
+    }
 }
 
 impl TrainDevice for Cpu {
@@ -97,21 +150,81 @@ impl TrainDevice for Cpu {
             }
         }
         let job = AssertSend(f);
-        crate::util::on_pool(move || job.into_inner()())
+        rayon::scope(move |_| job.into_inner()())
     }
 
-    fn ranger_moments(all: &mut DeviceMoments) -> &mut MomentsTable<Self> {
-        &mut all.cpu
-    }
-
-    fn ranger_step<S: Shape>(
-        step: &RangerStep,
+    fn update_param<S: Shape>(
         p: &mut Tensor<S, f32, Self>,
         grads: &Gradients<f32, Self>,
-        moments: &mut Moments<Self>,
+        state: &mut [Tensor<(usize,), f32, Self>],
+        host: impl Fn(&mut [f32], &[f32], &mut [&mut [f32]]) + Sync,
+        _by_ops: impl FnOnce(
+            &mut Tensor<S, f32, Self>,
+            Tensor<S, f32, Self>,
+            &mut [Tensor<(usize,), f32, Self>],
+        ) -> Result<(), Self::Err>,
     ) -> Result<(), Self::Err> {
-        ranger::cpu_step(step, p, grads, moments)
+        let g = grads
+            .get_ref_checked(p)
+            .expect("update_param needs the parameter's gradient");
+        let p = p.storage_mut();
+        let mut state: Vec<&mut [f32]> =
+            state.iter_mut().map(|t| &mut t.storage_mut()[..]).collect();
+        assert!(
+            g.len() == p.len() && state.iter().all(|s| s.len() == p.len()),
+            "a parameter, its gradient and its state have equal lengths"
+        );
+        host_runs(&host, p, g, &mut state);
+        Ok(())
     }
+
+    fn pick<F: DeviceFamily>(all: &PerDevice<F>) -> &F::On<Self> {
+        &all.cpu
+    }
+
+    fn pick_mut<F: DeviceFamily>(all: &mut PerDevice<F>) -> &mut F::On<Self> {
+        &mut all.cpu
+    }
+}
+
+/// [`TrainDevice::update_param`]'s host pass over `p` and the buffers that
+/// go with it, halves in parallel down to [`HOST_RUN`] values.
+fn host_runs(
+    host: &(impl Fn(&mut [f32], &[f32], &mut [&mut [f32]]) + Sync),
+    p: &mut [f32],
+    g: &[f32],
+    state: &mut [&mut [f32]],
+) {
+    if p.len() < 2 * HOST_RUN || rayon::current_num_threads() == 1 {
+        return host(p, g, state);
+    }
+    let mid = p.len() / 2;
+    let (p0, p1) = p.split_at_mut(mid);
+    let (g0, g1) = g.split_at(mid);
+    let (mut s0, mut s1): (Vec<_>, Vec<_>) = state.iter_mut().map(|s| s.split_at_mut(mid)).unzip();
+    rayon::join(
+        || host_runs(host, p0, g0, &mut s0),
+        || host_runs(host, p1, g1, &mut s1),
+    );
+}
+
+/// Runs `f` compiled for AVX2 where the CPU has it (checked at run time), so
+/// loops in it are vectorized 8 lanes wide instead of the baseline x86-64's
+/// 4. Only the instruction set changes: Rust does not contract `a * b + c`
+/// into an FMA or reorder float ops, so the results are the same bits
+/// either way.
+#[inline(always)]
+pub(crate) fn vectorized<R>(f: impl FnOnce() -> R) -> R {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        #[target_feature(enable = "avx2")]
+        unsafe fn avx2<R>(f: impl FnOnce() -> R) -> R {
+            f()
+        }
+        // SAFETY: the CPU has AVX2 (checked above).
+        return unsafe { avx2(f) };
+    }
+    f()
 }
 
 #[cfg(feature = "cuda")]
@@ -126,17 +239,27 @@ impl TrainDevice for dfdx::tensor::Cuda {
         f()
     }
 
-    fn ranger_moments(all: &mut DeviceMoments) -> &mut MomentsTable<Self> {
-        &mut all.cuda
-    }
-
-    fn ranger_step<S: Shape>(
-        step: &RangerStep,
+    fn update_param<S: Shape>(
         p: &mut Tensor<S, f32, Self>,
         grads: &Gradients<f32, Self>,
-        moments: &mut Moments<Self>,
+        state: &mut [Tensor<(usize,), f32, Self>],
+        _host: impl Fn(&mut [f32], &[f32], &mut [&mut [f32]]) + Sync,
+        by_ops: impl FnOnce(
+            &mut Tensor<S, f32, Self>,
+            Tensor<S, f32, Self>,
+            &mut [Tensor<(usize,), f32, Self>],
+        ) -> Result<(), Self::Err>,
     ) -> Result<(), Self::Err> {
-        ranger::ops_step(step, p, grads, moments)
+        let g = grads.get(p);
+        by_ops(p, g, state)
+    }
+
+    fn pick<F: DeviceFamily>(all: &PerDevice<F>) -> &F::On<Self> {
+        &all.cuda
+    }
+
+    fn pick_mut<F: DeviceFamily>(all: &mut PerDevice<F>) -> &mut F::On<Self> {
+        &mut all.cuda
     }
 }
 

@@ -7,11 +7,11 @@
 //! | module | uses |
 //! |---|---|
 //! | [`util`], [`table`], [`npy`], [`device`], [`lock`] | nothing of the crate |
-//! | [`bundle`] (the metric) | nothing of the crate |
+//! | [`bundle`] (the metric) | `device` |
 //! | [`layer_file`] (many layers' arrays in one .npz, .safetensors or folder) | `npy` |
 //! | [`report`] (`cb report`: the metric on every layer of any model) | `bundle`, `layer_file`, `npy`, `table` |
 //! | [`data`] | `util` |
-//! | [`layers`] (parameter walk, init, dense/conv/pool/norm) | `util` |
+//! | [`layers`] (parameter walk, init, dense/conv/pool/norm) | `util`, `device` |
 //! | [`models`] | `layers`, `util` |
 //! | [`train`] | `models`, `layers`, `bundle`, `data`, `device`, `table` |
 //! | [`experiments`] | `train` and everything below it |

@@ -27,30 +27,20 @@
 //! block (`block_width`) and added up in position order, and rounded to f32
 //! once, where dfdx sums in f32 in row order. `tests/it/conv_layers.rs` compares the two within f32 rounding.
 
-use std::cell::RefCell;
-use std::thread::LocalKey;
-
 use dfdx::prelude::*;
 use rayon::prelude::*;
 
 use super::batchnorm::BN_EPS;
 use super::conv_products::{add_patches_t_times, flipped_transposed, patches_times, transposed};
 use super::device::{Channels, ConvDevice, NormOut, Stats};
-use super::im2col::{col2im_add_host, im2col_host, GatherCache, Geometry, Maps, Patches, Window};
+use super::im2col::{col2im_add_host, im2col_host, Geometry, Maps, Patches, Window};
 use super::matmul::{matmul, Mat};
+use crate::device::vectorized;
 
 /// Rows per chunk of the per-channel sums (and of the elementwise loops).
 const CHUNK_ROWS: usize = 256;
 
 impl ConvDevice for Cpu {
-    /// Only the reference path (`im2col_by_gather`, in tests) gathers on the CPU.
-    fn gather_cache() -> &'static LocalKey<RefCell<GatherCache<Self>>> {
-        thread_local! {
-            static CACHE: RefCell<GatherCache<Cpu>> = RefCell::default();
-        }
-        &CACHE
-    }
-
     fn im2col<T: Tape<f32, Self>>(
         x: Maps<Self, T>,
         window: Window,
@@ -439,23 +429,4 @@ fn add_into(dst: &mut [f32], src: &[f32]) {
     dst.par_chunks_mut(1 << 14)
         .zip(src.par_chunks(1 << 14))
         .for_each(|(d, s)| vectorized(|| d.iter_mut().zip(s).for_each(|(d, s)| *d += s)));
-}
-
-/// Runs `f` compiled for AVX2 where the CPU has it (checked at run time), so
-/// the per-channel loops above are vectorized 8 lanes wide instead of the
-/// baseline x86-64's 4. Only the instruction set changes: Rust does not
-/// contract `a * b + c` into an FMA or reorder float ops, so the results are
-/// the same bits either way.
-#[inline(always)]
-pub(crate) fn vectorized<R>(f: impl FnOnce() -> R) -> R {
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") {
-        #[target_feature(enable = "avx2")]
-        unsafe fn avx2<R>(f: impl FnOnce() -> R) -> R {
-            f()
-        }
-        // SAFETY: the CPU has AVX2 (checked above).
-        return unsafe { avx2(f) };
-    }
-    f()
 }

@@ -8,13 +8,10 @@
 //! with cuDNN's when built with the `cudnn` feature (`layers::cudnn`). The
 //! defaults stay the reference those kernels are tested against.
 
-use std::cell::RefCell;
-use std::thread::LocalKey;
-
 use dfdx::prelude::*;
 
 use super::batchnorm::BN_EPS;
-use super::im2col::{GatherCache, Maps, Patches, Window};
+use super::im2col::{Maps, Patches, Window};
 use crate::device::TrainDevice;
 
 /// One channel vector (`(channels,)`).
@@ -36,11 +33,6 @@ pub type NormOut<D, T> = (Maps<D, T>, Option<(Channels<D>, Channels<D>)>);
 
 /// Devices the project's conv, pool and batch-norm layers run on.
 pub trait ConvDevice: TrainDevice {
-    /// This thread's cache of the gather indices
-    /// [`im2col_by_gather`](super::im2col_by_gather) uses on this device
-    /// (each device type declares its own `thread_local!`).
-    fn gather_cache() -> &'static LocalKey<RefCell<GatherCache<Self>>>;
-
     /// Patches of `x` under `window`; padding reads as `pad_value`.
     fn im2col<T: Tape<f32, Self>>(
         x: Maps<Self, T>,
@@ -140,13 +132,6 @@ pub const CUDA_CONV: &str = if cfg!(feature = "cudnn") {
 
 #[cfg(feature = "cuda")]
 impl ConvDevice for Cuda {
-    fn gather_cache() -> &'static LocalKey<RefCell<GatherCache<Self>>> {
-        thread_local! {
-            static CACHE: RefCell<GatherCache<Cuda>> = RefCell::default();
-        }
-        &CACHE
-    }
-
     fn im2col<T: Tape<f32, Self>>(
         x: Maps<Self, T>,
         window: Window,

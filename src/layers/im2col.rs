@@ -18,12 +18,14 @@
 //! The two are checked against each other and against finite differences in
 //! `tests/it/conv_layers.rs`.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 
 use dfdx::prelude::*;
 use rayon::prelude::*;
 
 use super::device::ConvDevice;
+use crate::device::{DeviceFamily, PerDevice, TrainDevice};
 
 /// Feature maps `(batch, rows, cols, channels)`.
 pub type Maps<D, T = NoneTape> = Tensor<(usize, usize, usize, usize), f32, D, T>;
@@ -338,36 +340,27 @@ pub fn im2col_by_gather<D: ConvDevice, T: Tape<f32, D>>(
 /// The gather indices of `g` on `dev`, built and uploaded once per geometry
 /// and thread (a training run repeats the same few geometries every step;
 /// rebuilding them would cost a host loop and an upload per conv per step).
+/// Assumes one device of each type per thread.
 fn cached_indices<D: ConvDevice>(dev: &D, g: &Geometry) -> Tensor<(usize,), usize, D> {
-    D::gather_cache().with(|c| c.borrow_mut().get(dev, g))
-}
-
-/// Gather indices by geometry, on one device: each [`ConvDevice`] keeps one
-/// per thread ([`ConvDevice::gather_cache`]). Assumes one device of each
-/// type per thread.
-pub struct GatherCache<D: Storage<usize>> {
-    indices: HashMap<GeometryKey, Tensor<(usize,), usize, D>>,
-}
-
-type GeometryKey = (usize, usize, usize, usize, Window);
-
-impl<D: Storage<usize>> Default for GatherCache<D> {
-    fn default() -> Self {
-        Self {
-            indices: HashMap::new(),
-        }
+    thread_local! {
+        static CACHE: RefCell<PerDevice<GatherIndices>> = RefCell::default();
     }
-}
-
-impl<D: Device<f32>> GatherCache<D> {
-    fn get(&mut self, dev: &D, g: &Geometry) -> Tensor<(usize,), usize, D> {
-        let key = (g.batch, g.rows, g.cols, g.channels, g.window);
-        self.indices
+    let key = (g.batch, g.rows, g.cols, g.channels, g.window);
+    CACHE.with(|c| {
+        D::pick_mut(&mut c.borrow_mut())
             .entry(key)
             .or_insert_with(|| {
                 let idx = g.gather_indices();
                 dev.tensor_from_vec(idx.clone(), (idx.len(),))
             })
             .clone()
-    }
+    })
+}
+
+/// Gather indices by geometry (batch, rows, cols, channels, window), on one device.
+struct GatherIndices;
+
+impl DeviceFamily for GatherIndices {
+    type On<D: TrainDevice> =
+        HashMap<(usize, usize, usize, usize, Window), Tensor<(usize,), usize, D>>;
 }

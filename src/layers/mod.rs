@@ -20,7 +20,6 @@ pub mod pool;
 
 pub use batchnorm::{BatchNorm, Mode};
 pub use conv::Conv2d;
-pub(crate) use cpu::vectorized;
 #[cfg(feature = "cudnn")]
 pub use cudnn::{cudnn_conv_algorithms, CudnnAlgorithms, CudnnPlanError};
 pub use dense::Dense;

@@ -12,11 +12,11 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("npy", &[]),
     ("device", &[]),
     ("lock", &[]),
-    ("bundle", &[]),
+    ("bundle", &["device"]),
     ("layer_file", &["npy"]),
     ("report", &["bundle", "layer_file", "npy", "table"]),
     ("data", &["util"]),
-    ("layers", &["util"]),
+    ("layers", &["util", "device"]),
     ("models", &["layers", "util"]),
     (
         "train",

@@ -51,12 +51,13 @@
 //!     p    <- p * 0 + slow * 1                      (axpy, in place)
 //! ```
 //!
-//! Each device runs this step as its [`TrainDevice::ranger_step`]: the CPU
-//! in one pass over each parameter's buffers ([`cpu_kernel`]), evaluating
-//! every line exactly as written, in this order (the same bits as the dfdx
-//! op chain, which a test checks); CUDA as the dfdx op chain ([`ops_kernel`]),
-//! whose kernels may contract `a * b + c` into a fused multiply-add, so CPU
-//! and GPU can differ in the last bit.
+//! Each device runs this step its own way, through
+//! [`TrainDevice::update_param`]: the CPU in one pass over the buffers of
+//! each parameter, its gradient and its state, in place (`cpu_kernel.rs`),
+//! evaluating every line exactly as written, in this order (the same bits as
+//! the dfdx op chain, which a test checks); CUDA as the dfdx op chain
+//! (`ops_kernel.rs`), whose kernels may contract `a * b + c` into a fused
+//! multiply-add, so CPU and GPU can differ in the last bit.
 //!
 //! # One way in
 //!
@@ -72,18 +73,19 @@
 //! Like dfdx's `Adam`, which keeps its moments in a `Gradients` keyed by each
 //! tensor's id, a step needs no knowledge of the parameter's shape: the
 //! moments (`m`, `v`, and Lookahead's slow weights) of a parameter are flat
-//! tensors of its element count on its device ([`Moments`]). They are keyed
+//! tensors of its element count on its device. They are keyed
 //! by the parameter's name and its position in the model's walk
 //! ([`Params::visit_params`] has a fixed order), which is also how a
 //! checkpoint stores them; the name is checked on every step, so a walk that
 //! changed is reported, never silently mixed up.
 //!
-//! A `Ranger` itself is not generic: the model and gradients of each update
-//! fix the device, and [`DeviceMoments`] holds one table of moments per
-//! device the crate runs on, from which [`TrainDevice::ranger_moments`] picks
-//! the device's own (all updates of one `Ranger` use one device; a second is
-//! refused). A state loaded from a checkpoint is held on the host until the
-//! next update uploads it to that update's device.
+//! A `Ranger` itself is not generic: it is created, and a checkpoint's state
+//! loaded into it, before any update names the device, which the model and
+//! gradients of each update then fix. It holds one table of moments per
+//! device the crate runs on ([`PerDevice`]), from which each update picks its
+//! device's own (all updates of one `Ranger` use one device; a second is
+//! refused). A loaded state is held on the host until the next update
+//! uploads it to that update's device.
 //!
 //! # Parameters are updated in place
 //!
@@ -93,18 +95,12 @@
 //! `axpy`.
 
 mod cpu_kernel;
-// CUDA's step, and the reference of the CPU kernel's test.
-#[cfg(any(feature = "cuda", test))]
 mod ops_kernel;
-
-pub(crate) use cpu_kernel::step as cpu_step;
-#[cfg(any(feature = "cuda", test))]
-pub(crate) use ops_kernel::step as ops_step;
 
 use dfdx::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::device::TrainDevice;
+use crate::device::{DeviceFamily, DeviceVisitor, PerDevice, TrainDevice};
 use crate::layers::params::{ParamVisitor, Params};
 use crate::util::owned_to_vec;
 
@@ -199,7 +195,7 @@ pub struct Ranger {
     /// One per parameter, in walk order.
     slots: Vec<Slot>,
     /// The live moments, on the device of the updates.
-    moments: DeviceMoments,
+    moments: PerDevice<MomentsFamily>,
 }
 
 /// A parameter's name and, between [`Ranger::load_state`] and the next
@@ -227,7 +223,7 @@ impl Ranger {
             cfg,
             t: 0,
             slots: Vec::new(),
-            moments: DeviceMoments::default(),
+            moments: PerDevice::default(),
         }
     }
 
@@ -245,7 +241,7 @@ impl Ranger {
         model: &mut M,
         grads: &Gradients<f32, D>,
     ) -> Result<(), RangerError<D::Err>> {
-        if self.moments.live_elsewhere::<D>() {
+        if live_elsewhere::<D>(&self.moments) {
             return Err(StateError(
                 "the state lives on another device than this update's".to_string(),
             )
@@ -255,7 +251,7 @@ impl Ranger {
         let mut walk = Walk {
             step: RangerStep::new(&self.cfg, self.t),
             slots: &mut self.slots,
-            live: D::ranger_moments(&mut self.moments),
+            live: D::pick_mut(&mut self.moments),
             grads,
             index: 0,
             error: None,
@@ -278,7 +274,7 @@ impl Ranger {
         for (index, slot) in self.slots.iter().enumerate() {
             let saved = match &slot.pending {
                 Some(saved) => saved.clone(),
-                None => match self.moments.export(index) {
+                None => match export(&self.moments, index) {
                     Some(saved) => saved,
                     None => continue,
                 },
@@ -357,7 +353,7 @@ impl Ranger {
         }
         self.t = t;
         self.slots = slots;
-        self.moments = DeviceMoments::default();
+        self.moments = PerDevice::default();
         Ok(())
     }
 }
@@ -366,26 +362,25 @@ impl Ranger {
 // Per-step scalars
 // ---------------------------------------------------------------------------
 
-/// Everything of one step that does not depend on the parameter, in `f32`:
-/// what a device's [`TrainDevice::ranger_step`] computes with.
+/// Everything of one step that does not depend on the parameter, in `f32`.
 #[derive(Debug, Clone, Copy)]
-pub struct RangerStep {
-    pub(crate) b1: f32,
-    pub(crate) one_minus_b1: f32,
-    pub(crate) b2: f32,
-    pub(crate) one_minus_b2: f32,
+struct RangerStep {
+    b1: f32,
+    one_minus_b1: f32,
+    b2: f32,
+    one_minus_b2: f32,
     /// `1 - beta1^t`
-    pub(crate) bias1: f32,
+    bias1: f32,
     /// `1 - beta2^t`
-    pub(crate) bias2: f32,
+    bias2: f32,
     /// `Some(r_t)` in the rectified phase.
-    pub(crate) rect: Option<f32>,
-    pub(crate) eps: f32,
-    pub(crate) lr: f32,
-    pub(crate) wd: f32,
-    pub(crate) lookahead: bool,
-    pub(crate) sync: bool,
-    pub(crate) alpha: f32,
+    rect: Option<f32>,
+    eps: f32,
+    lr: f32,
+    wd: f32,
+    lookahead: bool,
+    sync: bool,
+    alpha: f32,
 }
 
 impl RangerStep {
@@ -415,42 +410,42 @@ impl RangerStep {
 // ---------------------------------------------------------------------------
 
 /// One parameter's flat state vector on device `D`.
-pub type Flat<D> = Tensor<(usize,), f32, D>;
+type Flat<D> = Tensor<(usize,), f32, D>;
 
-/// The live state of one parameter on device `D`, flat (its element count,
-/// in the parameter's memory order).
-#[derive(Clone, Debug)]
-pub struct Moments<D: Storage<f32>> {
-    pub(crate) m: Flat<D>,
-    pub(crate) v: Flat<D>,
-    /// Lookahead's slow weights (`None` while Lookahead is off).
-    pub(crate) slow: Option<Flat<D>>,
-}
+/// The live state of one parameter on device `D`: `[m, v]`, then Lookahead's
+/// slow weights while Lookahead is on, each flat (the parameter's element
+/// count, in its memory order). One `Vec`, so a step passes the moments (and
+/// on a sync step the slow weights) as one slice.
+struct Moments<D: Storage<f32>>(Vec<Flat<D>>);
 
 impl<D: TrainDevice> Moments<D> {
     /// Zero moments for a parameter of `n` values, or the restored `saved`
     /// ones (which must have `n` values), on `dev`.
     fn new(dev: &D, n: usize, saved: Option<Saved>) -> Result<Self, D::Err> {
         let Some(saved) = saved else {
-            return Ok(Self {
-                m: dev.try_zeros_like(&(n,))?,
-                v: dev.try_zeros_like(&(n,))?,
-                slow: None, // set from the parameter by the step when Lookahead is on
-            });
+            // Slow weights are added from the parameter by the walk.
+            return Ok(Self(vec![
+                dev.try_zeros_like(&(n,))?,
+                dev.try_zeros_like(&(n,))?,
+            ]));
         };
         let up = |x: Vec<f32>| dev.try_tensor_from_vec(x, (n,));
-        Ok(Self {
-            m: up(saved.m)?,
-            v: up(saved.v)?,
-            slow: saved.slow.map(up).transpose()?,
-        })
+        let mut bufs = vec![up(saved.m)?, up(saved.v)?];
+        if let Some(slow) = saved.slow {
+            bufs.push(up(slow)?);
+        }
+        Ok(Self(bufs))
+    }
+
+    fn len(&self) -> usize {
+        self.0[0].shape().0
     }
 
     fn export(&self) -> Saved {
         Saved {
-            m: owned_to_vec(&self.m),
-            v: owned_to_vec(&self.v),
-            slow: self.slow.as_ref().map(owned_to_vec),
+            m: owned_to_vec(&self.0[0]),
+            v: owned_to_vec(&self.0[1]),
+            slow: self.0.get(2).map(owned_to_vec),
         }
     }
 }
@@ -463,40 +458,43 @@ struct Saved {
     slow: Option<Vec<f32>>,
 }
 
-/// Per-parameter moments in walk order (`None`: not stepped yet).
-pub type MomentsTable<D> = Vec<Option<Moments<D>>>;
+/// Per parameter, in walk order, its moments on one device (`None`: not
+/// stepped yet); a [`Ranger`] keeps one such table per device.
+struct MomentsFamily;
 
-/// The live moments of a [`Ranger`]: one table per device this crate runs
-/// on, of which a run fills one ([`TrainDevice::ranger_moments`] picks it).
-#[derive(Default)]
-pub struct DeviceMoments {
-    pub(crate) cpu: MomentsTable<Cpu>,
-    #[cfg(feature = "cuda")]
-    pub(crate) cuda: MomentsTable<Cuda>,
+impl DeviceFamily for MomentsFamily {
+    type On<D: TrainDevice> = Vec<Option<Moments<D>>>;
 }
 
-impl DeviceMoments {
-    /// Host copies of parameter `index`'s moments, on whichever device.
-    fn export(&self, index: usize) -> Option<Saved> {
-        fn at<D: TrainDevice>(t: &MomentsTable<D>, index: usize) -> Option<Saved> {
-            t.get(index)?.as_ref().map(Moments::export)
+/// Host copies of parameter `index`'s moments, on whichever device.
+fn export(all: &PerDevice<MomentsFamily>, index: usize) -> Option<Saved> {
+    struct Find(usize, Option<Saved>);
+    impl DeviceVisitor<MomentsFamily> for Find {
+        fn visit<D: TrainDevice>(&mut self, table: &Vec<Option<Moments<D>>>) {
+            if let Some(Some(m)) = table.get(self.0) {
+                self.1.get_or_insert_with(|| m.export());
+            }
         }
-        let found = at(&self.cpu, index);
-        #[cfg(feature = "cuda")]
-        let found = found.or_else(|| at(&self.cuda, index));
-        found
     }
+    let mut find = Find(index, None);
+    all.visit(&mut find);
+    find.1
+}
 
-    /// Whether some device other than `D` holds moments.
-    fn live_elsewhere<D: TrainDevice>(&mut self) -> bool {
-        fn live<E: Storage<f32>>(t: &MomentsTable<E>) -> usize {
-            t.iter().filter(|m| m.is_some()).count()
-        }
-        let all = live(&self.cpu);
-        #[cfg(feature = "cuda")]
-        let all = all + live(&self.cuda);
-        live(D::ranger_moments(self)) != all
+/// Whether some device other than `D` holds moments.
+fn live_elsewhere<D: TrainDevice>(all: &PerDevice<MomentsFamily>) -> bool {
+    fn live<E: TrainDevice>(table: &[Option<Moments<E>>]) -> usize {
+        table.iter().filter(|m| m.is_some()).count()
     }
+    struct Count(usize);
+    impl DeviceVisitor<MomentsFamily> for Count {
+        fn visit<E: TrainDevice>(&mut self, table: &Vec<Option<Moments<E>>>) {
+            self.0 += live(table);
+        }
+    }
+    let mut all_live = Count(0);
+    all.visit(&mut all_live);
+    live(D::pick(all)) != all_live.0
 }
 
 // ---------------------------------------------------------------------------
@@ -508,7 +506,7 @@ impl DeviceMoments {
 struct Walk<'a, D: TrainDevice> {
     step: RangerStep,
     slots: &'a mut Vec<Slot>,
-    live: &'a mut MomentsTable<D>,
+    live: &'a mut Vec<Option<Moments<D>>>,
     grads: &'a Gradients<f32, D>,
     index: usize,
     error: Option<RangerError<D::Err>>,
@@ -562,25 +560,35 @@ impl<D: TrainDevice> Walk<'_, D> {
                 empty.insert(m.map_err(RangerError::Device)?)
             }
         };
-        if moments.m.shape().0 != n {
+        if moments.len() != n {
             return Err(StateError(format!(
                 "entry {index} ({name:?}) holds {} values but the parameter has {n}",
-                moments.m.shape().0
+                moments.len()
             ))
             .into());
         }
         // Lookahead's slow weights start as the parameter before its first
         // step (also when Lookahead is switched on mid-run; switched off
         // drops them).
-        match (&moments.slow, self.step.lookahead) {
-            (None, true) => {
+        match (moments.0.len(), self.step.lookahead) {
+            (2, true) => {
                 let slow = p.clone().try_reshape_like(&(n,));
-                moments.slow = Some(slow.map_err(RangerError::Device)?);
+                moments.0.push(slow.map_err(RangerError::Device)?);
             }
-            (Some(_), false) => moments.slow = None,
+            (3, false) => drop(moments.0.pop()),
             _ => {}
         }
-        D::ranger_step(&self.step, p, self.grads, moments).map_err(RangerError::Device)
+        // The slow weights take part on sync steps only.
+        let state = &mut moments.0[..if self.step.sync { 3 } else { 2 }];
+        let sc = self.step;
+        D::update_param(
+            p,
+            self.grads,
+            state,
+            |p, g, state| cpu_kernel::step(&sc, p, g, state),
+            |p, g, state| ops_kernel::step(&sc, p, g, state),
+        )
+        .map_err(RangerError::Device)
     }
 
     /// Checks that the walk covered every stored state entry.
@@ -615,12 +623,10 @@ mod tests {
 
     use super::*;
 
-    /// A step of one flat CPU parameter.
-    type Kernel = fn(&RangerStep, &mut Flat<Cpu>, &Gradients<f32, Cpu>, &mut Moments<Cpu>);
-
-    /// `steps` steps of a parameter of `n` values with random gradients,
-    /// through `kernel`; the parameter and its moments after each step.
-    fn trajectory(cfg: RangerConfig, n: usize, steps: u64, kernel: Kernel) -> Vec<[Vec<f32>; 4]> {
+    /// `steps` steps of a parameter of `n` values with random gradients, by
+    /// the op chain or by the CPU's `update_param` with the CPU kernel; the
+    /// parameter and its state after each step.
+    fn trajectory(cfg: RangerConfig, n: usize, steps: u64, by_ops: bool) -> Vec<[Vec<f32>; 4]> {
         let dev = Cpu::default();
         let mut rng = SmallRng::seed_from_u64(n as u64);
         let init: Vec<f32> = (0..n).map(|_| rng.gen_range(-1.0..1.0)).collect();
@@ -628,21 +634,29 @@ mod tests {
         let mut st = Moments::new(&dev, n, None).unwrap();
         let mut out = Vec::new();
         for t in 1..=steps {
-            let step = RangerStep::new(&cfg, t);
+            let sc = RangerStep::new(&cfg, t);
             let mut grads = Gradients::leaky();
             let g = grads.get_or_alloc_mut(&p).unwrap();
             // Some exact zeros (an unreached unit), some large values.
             g.iter_mut()
                 .for_each(|g| *g = [0.0, rng.gen_range(-1.0..1.0), 50.0][rng.gen_range(0..3)]);
-            if step.lookahead && st.slow.is_none() {
-                st.slow = Some(p.clone());
+            if sc.lookahead && st.0.len() == 2 {
+                st.0.push(p.clone());
             }
-            kernel(&step, &mut p, &grads, &mut st);
-            let slow = st.slow.as_ref().map_or(Vec::new(), owned_to_vec);
+            let state = &mut st.0[..if sc.sync { 3 } else { 2 }];
+            if by_ops {
+                let g = grads.get(&p);
+                ops_kernel::step(&sc, &mut p, g, state).unwrap();
+            } else {
+                let host =
+                    |p: &mut [f32], g: &[f32], s: &mut [&mut [f32]]| cpu_kernel::step(&sc, p, g, s);
+                Cpu::update_param(&mut p, &grads, state, host, |_, _, _| unreachable!()).unwrap();
+            }
+            let slow = st.0.get(2).map_or(Vec::new(), owned_to_vec);
             out.push([
                 owned_to_vec(&p),
-                owned_to_vec(&st.m),
-                owned_to_vec(&st.v),
+                owned_to_vec(&st.0[0]),
+                owned_to_vec(&st.0[1]),
                 slow,
             ]);
         }
@@ -673,10 +687,10 @@ mod tests {
             .unwrap();
         pool.install(|| {
             for cfg in configs {
-                for n in [1, 7, 1000, 3 * (1 << 15) + 5] {
+                for n in [1, 7, 1000, 3 * crate::device::HOST_RUN + 5] {
                     // Warm-up, rectified steps and several Lookahead syncs.
-                    let cpu = trajectory(cfg, n, 13, |s, p, g, m| cpu_step(s, p, g, m).unwrap());
-                    let ops = trajectory(cfg, n, 13, |s, p, g, m| ops_step(s, p, g, m).unwrap());
+                    let cpu = trajectory(cfg, n, 13, false);
+                    let ops = trajectory(cfg, n, 13, true);
                     for (t, (a, b)) in cpu.iter().zip(&ops).enumerate() {
                         for (what, (a, b)) in ["p", "m", "v", "slow"].iter().zip(a.iter().zip(b)) {
                             let same = a.len() == b.len()
