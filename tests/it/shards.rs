@@ -69,7 +69,7 @@ fn assert_merges_to<R: ShardedReport + Serialize>(out: &Path, whole: &R) {
 /// Two widths, two depths, the grid's deeper net at the boundary depth (its
 /// first epoch gives seed 0's boundary point) and seed 1's boundary net:
 /// six nets of 10 steps.
-fn tiny_fc() -> FcSweepConfig {
+pub(crate) fn tiny_fc() -> FcSweepConfig {
     FcSweepConfig {
         run: RunSettings {
             epochs: 1,

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use crate::common::numbers;
-use conflicting_bundles::data::DatasetKind;
+use crate::shards::tiny_fc;
 use conflicting_bundles::experiments::fc_sweep::{FcSweepConfig, FcSweepReport};
 use conflicting_bundles::experiments::precision::{PrecisionNet, PrecisionReport};
 use conflicting_bundles::experiments::runner::{self, RunOptions};
@@ -30,26 +30,6 @@ fn cb(args: &[&str]) -> Output {
         c.arg("--data-dir").arg(data_dir());
     }
     c.output().unwrap()
-}
-
-/// Six small FC nets (four grid nets, two boundary nets) of 10 steps.
-fn tiny_fc() -> FcSweepConfig {
-    FcSweepConfig {
-        run: RunSettings {
-            train_samples: Some(640),
-            test_samples: Some(200),
-            max_steps_per_epoch: Some(10),
-            bundle_samples: 128,
-            ..RunSettings::paper(DatasetKind::Mnist, 1)
-        },
-        widths: vec![5, 10],
-        depths: vec![2, 6],
-        trace: vec![(5, 6), (10, 2)],
-        trace_every_steps: 5,
-        boundary_depth: 6,
-        boundary_steps: 10,
-        boundary_seeds: 2,
-    }
 }
 
 #[test]
