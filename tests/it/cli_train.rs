@@ -133,7 +133,7 @@ fn oversized_nets_and_bad_out_folders_are_refused_up_front() {
             vec![
                 "fc-sweep", "--widths", "10", "--depths", "2", "--epochs", "0",
             ],
-            "epochs and boundary steps must be at least 1",
+            "epochs must be at least 1",
         ),
     ]
     .into_iter()
