@@ -20,8 +20,8 @@
 use std::collections::HashSet;
 use std::fmt::Display;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc;
-use std::sync::Mutex;
 
 use anyhow::Result;
 
@@ -160,14 +160,10 @@ pub fn run<S: Sweep, D: SweepDevice>(
     };
     let mut save = |output: S::Output| -> Result<()> {
         S::add(&mut report, output);
-        let ordered = S::Report::assemble(
-            config.clone(),
-            vec![std::mem::replace(
-                &mut report,
-                S::Report::assemble(config.clone(), vec![]),
-            )],
-        );
-        report = ordered;
+        // `assemble` puts a report's results in plan order.
+        let empty = S::Report::assemble(config.clone(), vec![]);
+        let added = std::mem::replace(&mut report, empty);
+        report = S::Report::assemble(config.clone(), vec![added]);
         out.save(&report)
     };
     if jobs == 1 {
@@ -215,8 +211,8 @@ fn run_side_by_side<S: Sweep, D: SweepDevice>(
     ctx: &UnitContext<'_>,
     mut done: impl FnMut(&S::Unit, S::Output) -> Result<()>,
 ) -> Result<()> {
-    let next = Mutex::new(0usize);
-    let failed = std::sync::atomic::AtomicBool::new(false);
+    let next = AtomicUsize::new(0);
+    let failed = AtomicBool::new(false);
     let (tx, rx) = mpsc::channel::<(usize, Result<S::Output>)>();
     std::thread::scope(|scope| -> Result<()> {
         for _ in 0..jobs {
@@ -225,18 +221,14 @@ fn run_side_by_side<S: Sweep, D: SweepDevice>(
             scope.spawn(move || {
                 let dev = D::worker().expect("checked before the threads start");
                 loop {
-                    let i = {
-                        let mut n = next.lock().unwrap_or_else(|e| e.into_inner());
-                        if *n >= todo.len() || failed.load(std::sync::atomic::Ordering::SeqCst) {
-                            return;
-                        }
-                        *n += 1;
-                        *n - 1
-                    };
+                    let i = next.fetch_add(1, Ordering::SeqCst);
+                    if i >= todo.len() || failed.load(Ordering::SeqCst) {
+                        return;
+                    }
                     note(ctx.progress, &format!("started: {}", todo[i]));
                     let result = sweep.run_unit(&dev, data, todo[i], ctx);
                     if result.is_err() {
-                        failed.store(true, std::sync::atomic::Ordering::SeqCst);
+                        failed.store(true, Ordering::SeqCst);
                     }
                     if tx.send((i, result)).is_err() {
                         return;
@@ -249,7 +241,7 @@ fn run_side_by_side<S: Sweep, D: SweepDevice>(
         for (i, result) in rx {
             let saved = result.and_then(|output| done(todo[i], output));
             if let Err(e) = saved {
-                failed.store(true, std::sync::atomic::Ordering::SeqCst);
+                failed.store(true, Ordering::SeqCst);
                 first_error.get_or_insert(e);
             }
         }
