@@ -7,6 +7,7 @@ use plotly::Plot;
 use crate::experiments::autotune::AutotuneReport;
 use crate::experiments::conv_sweep::ConvSweepReport;
 use crate::experiments::fc_sweep::FcSweepReport;
+use crate::experiments::lesion::LesionReport;
 use crate::experiments::precision::PrecisionReport;
 use crate::experiments::toy::ToyReport;
 use crate::plots;
@@ -96,7 +97,7 @@ impl Figures for PrecisionReport {
 }
 
 impl Figures for AutotuneReport {
-    /// Table 1, auto-tune's changes per run, the lesion study.
+    /// Table 1, auto-tune's changes per run.
     fn figures(&self) -> Vec<(String, Plot)> {
         let mut charts = vec![
             (
@@ -124,10 +125,17 @@ impl Figures for AutotuneReport {
                 plots::autotune_changes(self, run.seed),
             ));
         }
-        if let Some(l) = &self.lesion {
-            charts.push(("lesion".into(), plots::lesion_chart(l)));
-        }
         charts
+    }
+}
+
+impl Figures for LesionReport {
+    /// One block dropped at a time; k blocks drawn by kind.
+    fn figures(&self) -> Vec<(String, Plot)> {
+        vec![
+            ("single".to_string(), plots::lesion_single(self)),
+            ("curves".to_string(), plots::lesion_curves(self)),
+        ]
     }
 }
 

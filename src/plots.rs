@@ -6,9 +6,10 @@ use plotly::common::{Mode, Title};
 use plotly::layout::{Axis, Layout};
 use plotly::{HeatMap, Plot, Scatter};
 
-use crate::experiments::autotune::{AutotuneReport, LesionReport, MeanStd, Table1Row};
+use crate::experiments::autotune::{AutotuneReport, MeanStd, Table1Row};
 use crate::experiments::conv_sweep::ConvSweepReport;
 use crate::experiments::fc_sweep::FcSweepReport;
+use crate::experiments::lesion::{DrawKind, LesionReport};
 use crate::experiments::precision::{Precision, PrecisionNet, PrecisionReport, Stage};
 use crate::experiments::toy::{ToyEpoch, ToyReport};
 use crate::report::ModelReport;
@@ -574,36 +575,81 @@ pub fn table1_bars(
     plot
 }
 
-/// The lesion study: test accuracy against the share of removable blocks
-/// removed, conflicting blocks first vs random order.
-pub fn lesion_chart(lesion: &LesionReport) -> Plot {
-    let n = lesion.blocks.len().max(1) as f64;
-    let share: Vec<f64> = (0..lesion.accuracy.len())
-        .map(|k| 100.0 * k as f64 / n)
-        .collect();
-    let pct = |v: &[f64]| v.iter().map(|a| 100.0 * a).collect::<Vec<_>>();
+/// The lesion study, single drops: test accuracy with each block dropped
+/// alone, conflicting blocks and the others as separate bars, the intact
+/// net's accuracy as a dashed line.
+pub fn lesion_single(report: &LesionReport) -> Plot {
     let mut plot = Plot::new();
-    plot.add_trace(
-        line(
-            share.clone(),
-            pct(&lesion.accuracy),
-            // With no conflicting branch and equal bundle counts the order
-            // is the blocks' own: the legend says so rather than promise.
-            "by branch H, then fewest bundles (ties: block order)",
-        )
-        .mode(Mode::LinesMarkers),
-    );
-    plot.add_trace(
-        line(share, pct(&lesion.random_accuracy), "random order (mean)").mode(Mode::LinesMarkers),
-    );
+    let Some(net) = &report.net else {
+        return plot;
+    };
+    for (conflicting, name, color) in [
+        (true, "conflicting block", "#d62728"),
+        (false, "non-conflicting block", "#1f77b4"),
+    ] {
+        let (x, y): (Vec<f64>, Vec<f64>) = (report.single.iter())
+            .filter(|s| net.blocks[s.block - 1].conflicting == conflicting)
+            .map(|s| (s.block as f64, 100.0 * s.accuracy))
+            .unzip();
+        plot.add_trace(
+            plotly::Bar::new(x, y)
+                .name(name)
+                .marker(plotly::common::Marker::new().color(color)),
+        );
+    }
+    let n = net.blocks.len() as f64;
+    plot.add_trace(hline(0.5, n + 0.5, 100.0 * net.test_accuracy, "intact net"));
     plot.set_layout(layout(
         &format!(
-            "Lesion study of a trained {} ({} of {} removable blocks conflicting)",
-            lesion.spec,
-            lesion.conflicting(),
-            lesion.blocks.len()
+            "Lesion study of a trained {}: one block dropped ({} of {} conflicting)",
+            net.spec,
+            net.conflicting(),
+            net.blocks.len()
         ),
-        "share of removable residual blocks removed [%]",
+        "block dropped (1 = first)",
+        "test accuracy [%]",
+    ));
+    plot
+}
+
+/// The lesion study, k blocks dropped at once: mean test accuracy (± std
+/// over the draws) against k, drawing from the conflicting blocks, the
+/// non-conflicting ones and all, as the authors' `lesion.py`.
+pub fn lesion_curves(report: &LesionReport) -> Plot {
+    use plotly::common::{ErrorData, ErrorType};
+    let mut plot = Plot::new();
+    let Some(net) = &report.net else {
+        return plot;
+    };
+    let mut k_max = 1.0f64;
+    for curve in &report.curves {
+        let k: Vec<f64> = curve.points.iter().map(|p| p.k as f64).collect();
+        k_max = k.iter().copied().fold(k_max, f64::max);
+        let mean = curve.points.iter().map(|p| 100.0 * p.mean).collect();
+        let std = curve.points.iter().map(|p| 100.0 * p.std).collect();
+        let color = match curve.kind {
+            DrawKind::Conflicting => "#d62728",
+            DrawKind::NonConflicting => "#1f77b4",
+            DrawKind::Arbitrary => "#7f7f7f",
+        };
+        plot.add_trace(
+            line(
+                k,
+                mean,
+                &format!("{} blocks ({})", curve.kind, net.pool(curve.kind).len()),
+            )
+            .mode(Mode::LinesMarkers)
+            .error_y(ErrorData::new(ErrorType::Data).array(std))
+            .line(plotly::common::Line::new().color(color)),
+        );
+    }
+    plot.add_trace(hline(0.0, k_max, 100.0 * net.test_accuracy, "intact net"));
+    plot.set_layout(layout(
+        &format!(
+            "Lesion study of a trained {}: k blocks dropped (mean ± std of {} draws)",
+            net.spec, report.config.draws
+        ),
+        "blocks dropped k",
         "test accuracy [%]",
     ));
     plot

@@ -1,5 +1,6 @@
 //! §3.6 and Table 1: auto-tune (conflicting-layer removal) against a ResNet
-//! baseline, and a lesion study of the trained ResNet.
+//! baseline. (The lesion study of a trained ResNet is its own experiment:
+//! [`super::lesion`].)
 //!
 //! Auto-tune as the authors run it (`auto_tune.py` at commit 22556fc, whose
 //! rule and 512 samples match the paper's text): start from the 120-layer
@@ -25,18 +26,11 @@
 //!   `stopped`) and that net trains on. `max_prunes` bounds the search too.
 //! - The metric is measured on a fixed random subset of the training set
 //!   (theirs: the first 512 samples of the shuffled, augmented stream).
-//!
-//! The lesion study takes the trained ResNet baseline of the first run,
-//! measures the residual branch of every block with an identity shortcut
-//! (after its ReLU, as the authors record it), and removes blocks one at a
-//! time without retraining — those whose branch is conflicting first (most
-//! conflicting first), then the rest — next to removal in random orders.
 
 use std::path::Path;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use rand::{seq::SliceRandom, SeedableRng};
 use serde::{Deserialize, Serialize};
 
 use super::conv_nets::{conv_net, load_images};
@@ -44,15 +38,13 @@ use super::runner::{self, Sweep, SweepDevice, UnitContext};
 use super::settings::RunSettings;
 use super::shard::ShardedReport;
 use super::{note, Presets};
-use crate::bundle::{measure_tensors_per_layer, BundleConfig};
 use crate::data::{Dataset, DatasetKind};
 use crate::device::upload;
 use crate::layers::ConvDevice;
-use crate::models::convnet::{Arch, ConvNet, ConvSpec, Row, Widths, BLOCKS_120};
+use crate::models::convnet::{Arch, ConvNet, ConvSpec, Widths, BLOCKS_120};
 use crate::models::Classifier;
 use crate::table::{percent, Table};
 use crate::train::checkpoint::{export_params, save};
-use crate::train::trainer::evaluate;
 use crate::train::{BundlePoint, ProgressMode, TrainConfig, TrainReport, Trainer};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -74,8 +66,6 @@ pub struct AutotuneConfig {
     pub baseline_depth: usize,
     /// Safety stop for the pruning loop.
     pub max_prunes: usize,
-    /// Random removal orders averaged in the lesion study (0 = no lesion study).
-    pub lesion_random_orders: usize,
 }
 
 impl Presets for AutotuneConfig {
@@ -94,7 +84,6 @@ impl Presets for AutotuneConfig {
             runs: 3,
             baseline_depth: table1_baseline(DatasetKind::Cifar10),
             max_prunes: 10,
-            lesion_random_orders: 3,
         }
     }
 
@@ -238,38 +227,11 @@ pub struct Table1Row {
     pub inference_ms: MeanStd,
 }
 
-/// The lesion study of one trained ResNet.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct LesionReport {
-    pub spec: ConvSpec,
-    /// The removable (identity-shortcut) blocks, numbered 1.. over all stages.
-    pub blocks: Vec<usize>,
-    /// `H` of each removable block's residual branch, in `blocks` order.
-    pub branch_entropy: Vec<f64>,
-    /// Bundles of each removable block's residual branch.
-    pub branch_bundles: Vec<usize>,
-    /// Removal order: highest branch `H` first, then fewest bundles; ties
-    /// keep the blocks' order (a stable sort).
-    pub order: Vec<usize>,
-    /// Test accuracy after removing the first k blocks of `order`, k = 0..=n.
-    pub accuracy: Vec<f64>,
-    /// The same for random orders, averaged.
-    pub random_accuracy: Vec<f64>,
-}
-
-impl LesionReport {
-    /// Blocks whose residual branch is conflicting (`H > 0`).
-    pub fn conflicting(&self) -> usize {
-        self.branch_entropy.iter().filter(|&&h| h > 0.0).count()
-    }
-}
-
 /// `autotune.json`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct AutotuneReport {
     pub config: AutotuneConfig,
     pub runs: Vec<AutotuneRun>,
-    pub lesion: Option<LesionReport>,
 }
 
 impl AutotuneReport {
@@ -297,7 +259,7 @@ impl AutotuneReport {
 }
 
 impl AutotuneReport {
-    /// Each run's search, Table 1, and the lesion study.
+    /// Each run's search and Table 1.
     pub fn tables(&self) -> Vec<Table> {
         let mut runs = Table::new(
             "Auto-tune: architecture changes per run",
@@ -355,48 +317,11 @@ impl AutotuneReport {
                 ms(row.inference_ms, 1.0, 2),
             ]);
         }
-        let mut tables = vec![runs, table1];
-        if let Some(l) = &self.lesion {
-            tables.push(l.table());
-        }
-        tables
+        vec![runs, table1]
     }
 }
 
-impl LesionReport {
-    /// Each removable block's residual branch, then the removal curves.
-    pub fn table(&self) -> Table {
-        let mut t = Table::new(
-            format!("Lesion study of {}: residual branches", self.spec),
-            &["block", "branch H", "branch bundles", "removal rank"],
-        );
-        for (i, &b) in self.blocks.iter().enumerate() {
-            let rank = self.order.iter().position(|&o| o == b).map_or(0, |r| r + 1);
-            t.row(vec![
-                b.to_string(),
-                format!("{:.3}", self.branch_entropy[i]),
-                self.branch_bundles[i].to_string(),
-                rank.to_string(),
-            ]);
-        }
-        let k = self.accuracy.len() / 2;
-        t.note(format!(
-            "{} of {} branches conflicting; intact test accuracy {}; after removing {k}: conflicting first {}, random {}",
-            self.conflicting(),
-            self.blocks.len(),
-            percent(self.accuracy.first().copied().unwrap_or(0.0)),
-            percent(self.accuracy.get(k).copied().unwrap_or(0.0)),
-            percent(self.random_accuracy.get(k).copied().unwrap_or(0.0))
-        ));
-        t
-    }
-
-    fn tables(&self) -> Vec<Table> {
-        vec![self.table()]
-    }
-}
-
-crate::show_tables!(AutotuneReport, LesionReport);
+crate::show_tables!(AutotuneReport);
 
 pub const REPORT: &str = "autotune.json";
 
@@ -438,7 +363,7 @@ pub fn prune_examples(spec: ConvSpec, layers: &[usize]) -> Table {
 }
 
 /// Runs auto-tune and the baseline for every seed (skipping seeds already in
-/// `out_dir/autotune.json`), then the lesion study. [`runner::run`] on an
+/// `out_dir/autotune.json`). [`runner::run`] on an
 /// [`Autotune`] does the same with every option (shards).
 pub fn run_autotune<D: SweepDevice>(
     dev: &D,
@@ -495,19 +420,17 @@ impl std::fmt::Display for Run {
     }
 }
 
-/// The data all runs share: the training and test sets, and the subset the
-/// lesion study measures.
+/// The data all runs share: the training and test sets.
 pub struct AutotuneData {
     train: Dataset,
     test: Dataset,
-    bundle_subset: Dataset,
 }
 
 impl Sweep for Autotune<'_> {
     type Report = AutotuneReport;
     type Data = AutotuneData;
     type Unit = Run;
-    type Output = (AutotuneRun, Option<LesionReport>);
+    type Output = AutotuneRun;
 
     fn config(&self) -> &AutotuneConfig {
         self.config
@@ -534,12 +457,7 @@ impl Sweep for Autotune<'_> {
     fn load(&self, data_dir: &Path) -> Result<AutotuneData> {
         let r = &self.config.run;
         let (train, test) = load_images(r.dataset, data_dir, r.train_samples, r.test_samples)?;
-        let bundle_subset = train.take(r.bundle_samples);
-        Ok(AutotuneData {
-            train,
-            test,
-            bundle_subset,
-        })
+        Ok(AutotuneData { train, test })
     }
 
     fn plan(&self, _: &AutotuneData) -> Vec<Run> {
@@ -552,7 +470,7 @@ impl Sweep for Autotune<'_> {
         data: &AutotuneData,
         &Run(seed): &Run,
         ctx: &UnitContext<'_>,
-    ) -> Result<(AutotuneRun, Option<LesionReport>)> {
+    ) -> Result<AutotuneRun> {
         let out_dir = ctx.out.expect("needs_out");
         autotune_run(
             dev,
@@ -564,9 +482,8 @@ impl Sweep for Autotune<'_> {
         )
     }
 
-    fn add(report: &mut AutotuneReport, (run, lesion): (AutotuneRun, Option<LesionReport>)) {
+    fn add(report: &mut AutotuneReport, run: AutotuneRun) {
         report.runs.push(run);
-        report.lesion = report.lesion.take().or(lesion);
     }
 }
 
@@ -577,8 +494,7 @@ fn seeds(cfg: &AutotuneConfig) -> impl Iterator<Item = u64> {
 }
 
 /// One run: auto-tune's search from the start net, its final training, and
-/// the baseline (and, for the first run, the lesion study of the baseline),
-/// each net in its own folder under `run_dir`.
+/// the baseline, each net in its own folder under `run_dir`.
 fn autotune_run<D: SweepDevice>(
     dev: &D,
     sweep: &Autotune<'_>,
@@ -586,7 +502,7 @@ fn autotune_run<D: SweepDevice>(
     seed: u64,
     run_dir: &Path,
     progress: ProgressMode,
-) -> Result<(AutotuneRun, Option<LesionReport>)> {
+) -> Result<AutotuneRun> {
     let (cfg, inject) = (sweep.config, sweep.inject);
     let widths = Widths::divided(cfg.width_divisor)?;
     let baseline_spec = ConvSpec::for_depth(Arch::Resnet, cfg.baseline_depth)?;
@@ -695,15 +611,6 @@ fn autotune_run<D: SweepDevice>(
     let mut net = conv_net(dev, baseline_spec, widths, train_set, seed)?;
     let r = fit(&dir, &mut net, cfg.run.epochs)?;
     let stats = net_stats(dev, &mut net, test_set, &dir)?;
-    let lesion = (seed == cfg.run.seed && cfg.lesion_random_orders > 0)
-        .then(|| {
-            let lesion = LesionInput {
-                subset: &data.bundle_subset,
-                random_orders: cfg.lesion_random_orders,
-            };
-            lesion_study(dev, &mut net, test_set, &lesion, seed)
-        })
-        .transpose()?;
     let run = AutotuneRun {
         seed,
         changes,
@@ -712,7 +619,7 @@ fn autotune_run<D: SweepDevice>(
         baseline: net_result(baseline_spec, &r, stats),
         seconds,
     };
-    Ok((run, lesion))
+    Ok(run)
 }
 
 /// The runs by seed (`run 0`, `run 1`, ...): the units shards share.
@@ -737,17 +644,14 @@ impl ShardedReport for AutotuneReport {
         self.runs.iter().map(|r| run_label(r.seed)).collect()
     }
 
-    /// The runs by seed; the lesion study from the part that has it (seed
-    /// 0's).
+    /// The runs by seed.
     fn assemble(config: AutotuneConfig, parts: Vec<Self>) -> Self {
         let mut r = Self {
             config,
             runs: vec![],
-            lesion: None,
         };
         for p in parts {
             r.runs.extend(p.runs);
-            r.lesion = r.lesion.or(p.lesion);
         }
         r.runs.sort_by_key(|run| run.seed);
         r
@@ -779,11 +683,6 @@ struct NetStats {
     inference_ms: f64,
 }
 
-struct LesionInput<'a> {
-    subset: &'a Dataset,
-    random_orders: usize,
-}
-
 fn net_stats<D: ConvDevice>(
     dev: &D,
     model: &mut ConvNet<10, D>,
@@ -811,70 +710,5 @@ fn net_stats<D: ConvDevice>(
         params,
         checkpoint_mb,
         inference_ms: times[times.len() / 2],
-    })
-}
-
-/// Removes blocks one at a time without retraining (see the module docs).
-fn lesion_study<D: ConvDevice>(
-    dev: &D,
-    model: &mut ConvNet<10, D>,
-    test: &Dataset,
-    input: &LesionInput<'_>,
-    seed: u64,
-) -> Result<LesionReport> {
-    let blocks = model.removable_blocks();
-    let s = input.subset;
-    let x = upload(dev, &s.images, (s.len(), model.input_dim()));
-    let rows = model.forward_hidden(x).hidden;
-    let w_max = model.row_w_max();
-    // Row of block b's branch (blocks 1-based, in the rows' order).
-    let branch_rows: Vec<usize> = (model.spec().rows().iter().enumerate())
-        .filter(|(_, r)| matches!(r, Row::Branch { .. }))
-        .map(|(i, _)| i)
-        .collect();
-    let cfg = BundleConfig::resolution(10, 0.0);
-    let (rows, w_max): (Vec<_>, Vec<f32>) = blocks
-        .iter()
-        .map(|&b| (rows[branch_rows[b - 1]].clone(), w_max[branch_rows[b - 1]]))
-        .unzip();
-    let measured = measure_tensors_per_layer(&rows, &s.labels_usize(), &cfg, &w_max)?;
-    let branch_entropy: Vec<f64> = measured.iter().map(|m| m.bundle_entropy).collect();
-    let branch_bundles: Vec<usize> = measured.iter().map(|m| m.num_bundles).collect();
-    let mut order: Vec<usize> = (0..blocks.len()).collect();
-    order.sort_by(|&a, &b| {
-        branch_entropy[b]
-            .total_cmp(&branch_entropy[a])
-            .then(branch_bundles[a].cmp(&branch_bundles[b]))
-    });
-    let order: Vec<usize> = order.into_iter().map(|i| blocks[i]).collect();
-    let mut curve = |order: &[usize]| -> Result<Vec<f64>> {
-        let mut acc = vec![evaluate(dev, model, test).1];
-        for &l in order {
-            model.set_bypassed(l, true)?;
-            acc.push(evaluate(dev, model, test).1);
-        }
-        for &l in order {
-            model.set_bypassed(l, false)?;
-        }
-        Ok(acc)
-    };
-    let accuracy = curve(&order)?;
-    let mut random_accuracy = vec![0.0; accuracy.len()];
-    let mut rng = rand::rngs::SmallRng::seed_from_u64(seed ^ 0x0001_E510);
-    for _ in 0..input.random_orders {
-        let mut o = blocks.clone();
-        o.shuffle(&mut rng);
-        for (sum, a) in random_accuracy.iter_mut().zip(curve(&o)?) {
-            *sum += a / input.random_orders as f64;
-        }
-    }
-    Ok(LesionReport {
-        spec: model.spec(),
-        blocks,
-        branch_entropy,
-        branch_bundles,
-        order,
-        accuracy,
-        random_accuracy,
     })
 }

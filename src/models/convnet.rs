@@ -316,7 +316,8 @@ struct Block<D: ConvDevice> {
     a: ConvBn<D>,
     b: ConvBn<D>,
     shortcut: Shortcut<D>,
-    /// Lesioned: the block passes its input through (identity shortcuts only).
+    /// Lesioned: the block's output is its shortcut's, after the ReLU (see
+    /// [`ConvNet::set_lesion`]).
     bypassed: bool,
 }
 
@@ -357,15 +358,22 @@ impl<D: ConvDevice> Block<D> {
     ) -> Maps<D, T> {
         let residual = !matches!(self.shortcut, Shortcut::None);
         if self.bypassed {
-            if let Some(rows) = rows {
-                rows.push(flat(&x));
-                // The branch row keeps the rows aligned with the spec's.
-                let branch = self
-                    .b
-                    .forward(self.a.forward(x.retaped::<NoneTape>(), mode), mode);
-                rows.push(flat(&branch.relu()));
+            // The branch row keeps the rows aligned with the spec's.
+            let branch = rows.is_some().then(|| {
+                let h = self.a.forward(x.retaped::<NoneTape>(), mode);
+                self.b.forward(h, mode).relu()
+            });
+            let out = match &self.shortcut {
+                // The input is a ReLU's output already: ReLU(x) = x.
+                Shortcut::Identity => x,
+                Shortcut::Projection(p) => p.forward(x, mode).relu(),
+                Shortcut::None => unreachable!("set_lesion refuses blocks without a shortcut"),
+            };
+            if let (Some(rows), Some(branch)) = (rows, branch) {
+                rows.push(flat(&out));
+                rows.push(flat(&branch));
             }
-            return x;
+            return out;
         }
         let skip = match &self.shortcut {
             Shortcut::None => None,
@@ -395,10 +403,6 @@ impl<D: ConvDevice> Block<D> {
         if let Shortcut::Projection(p) = &mut self.shortcut {
             p.visit(&format!("{prefix}.shortcut"), v);
         }
-    }
-
-    fn is_identity(&self) -> bool {
-        matches!(self.shortcut, Shortcut::Identity)
     }
 
     fn max_abs(&self) -> f32 {
@@ -598,32 +602,49 @@ impl<const C: usize, D: ConvDevice> ConvNet<C, D> {
         w
     }
 
-    /// Blocks (1-based, counted over all stages) that can be bypassed
-    /// without changing shapes: those with an identity shortcut.
+    /// Blocks (1-based, counted over all stages) that a lesion can remove:
+    /// every block with a shortcut, i.e. every ResNet block, none of a VGG.
     pub fn removable_blocks(&self) -> Vec<usize> {
         self.stages
             .iter()
             .flatten()
             .enumerate()
-            .filter(|(_, b)| b.is_identity())
+            .filter(|(_, b)| !matches!(b.shortcut, Shortcut::None))
             .map(|(i, _)| i + 1)
             .collect()
     }
 
-    /// Lesions (or restores) block `block` (1-based over all stages): a
-    /// bypassed block passes its input on unchanged. Only identity-shortcut
-    /// blocks.
-    pub fn set_bypassed(&mut self, block: usize, bypassed: bool) -> Result<()> {
-        match block
-            .checked_sub(1)
-            .and_then(|i| self.stages.iter_mut().flatten().nth(i))
-        {
-            Some(b) if b.is_identity() => {
-                b.bypassed = bypassed;
-                Ok(())
+    /// Blocks (1-based over all stages) whose shortcut is a 1×1 projection.
+    pub fn projection_blocks(&self) -> Vec<usize> {
+        self.stages
+            .iter()
+            .flatten()
+            .enumerate()
+            .filter(|(_, b)| matches!(b.shortcut, Shortcut::Projection(_)))
+            .map(|(i, _)| i + 1)
+            .collect()
+    }
+
+    /// Lesions exactly `blocks` (1-based over all stages; every other block
+    /// is restored), as the authors' `lesion.py` drops a block
+    /// (`residual_block.py`, `use_residual=False` at inference): its output
+    /// is `ReLU(shortcut(x))`, the input itself for an identity shortcut, the
+    /// 1×1 projection and its batch norm where the shape changes. Checked
+    /// before anything changes: a block without a shortcut (VGG), 0 or past
+    /// the last block is refused.
+    pub fn set_lesion(&mut self, blocks: &[usize]) -> Result<()> {
+        let removable = self.removable_blocks();
+        if let Some(&b) = blocks.iter().find(|b| !removable.contains(b)) {
+            let n = self.spec.num_blocks();
+            if b == 0 || b > n {
+                bail!("block {b} does not exist: {} has blocks 1..={n}", self.spec);
             }
-            _ => bail!("block {block} is not a block with an identity shortcut"),
+            bail!("block {b} of {} has no shortcut to fall back on: only residual blocks can be removed", self.spec);
         }
+        for (i, block) in self.stages.iter_mut().flatten().enumerate() {
+            block.bypassed = blocks.contains(&(i + 1));
+        }
+        Ok(())
     }
 }
 

@@ -47,6 +47,7 @@ mod fuzz_layer_file;
 mod fuzz_npy;
 mod layer_file;
 mod layering;
+mod lesion;
 mod plots;
 mod precision_sweep;
 mod ranger;

@@ -5,7 +5,7 @@
 //! (unsharded and sharded) would cost CI most of its budget: the equality is
 //! tested on configurations smaller than quick, which take the same code
 //! paths (the FC one includes a grid net that gives a boundary point, the
-//! conv one traces, auto-tune prunes and runs its lesion study), and the
+//! conv one traces, auto-tune prunes), and the
 //! quick presets' assignment of units to three shards is tested as planning
 //! alone. Wall times (`seconds`, `inference_ms`) differ between any two
 //! runs and are left out of the comparison; every other number must match
@@ -250,8 +250,8 @@ fn precision_sweep_three_shards_merge_to_the_unsharded_run() {
     assert_merges_to(dir.path(), &whole);
 }
 
-/// Three seeds from a small VGG: auto-tune prunes, seed 0 brings the
-/// lesion study, each shard one seed and its run folders.
+/// Three seeds from a small VGG: auto-tune prunes, each shard one seed and
+/// its run folders.
 #[test]
 fn autotune_three_shards_merge_to_the_unsharded_run() {
     let dev: Cpu = Default::default();
@@ -268,12 +268,10 @@ fn autotune_three_shards_merge_to_the_unsharded_run() {
         runs: 3,
         baseline_depth: 10,
         max_prunes: 2,
-        lesion_random_orders: 1,
         ..AutotuneConfig::quick()
     };
     let whole_dir = tempfile::tempdir().unwrap();
     let whole = run_autotune(&dev, &cfg, &data_dir(), whole_dir.path(), OFF).unwrap();
-    assert!(whole.lesion.is_some());
     let dir = tempfile::tempdir().unwrap();
     for s in shards(3) {
         run_shard(&Autotune::new(&cfg), dir.path(), s).unwrap();

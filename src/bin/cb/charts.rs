@@ -7,6 +7,7 @@ use anyhow::{bail, Context, Result};
 use conflicting_bundles::experiments::autotune::AutotuneReport;
 use conflicting_bundles::experiments::conv_sweep::ConvSweepReport;
 use conflicting_bundles::experiments::fc_sweep::FcSweepReport;
+use conflicting_bundles::experiments::lesion::LesionReport;
 use conflicting_bundles::experiments::precision::PrecisionReport;
 use conflicting_bundles::experiments::toy::ToyReport;
 use conflicting_bundles::figures::{write_figures, Figures};
@@ -16,7 +17,7 @@ use serde::de::DeserializeOwned;
 #[derive(clap::Args)]
 pub struct Args {
     /// A report (toy.json, fc_sweep.json, conv_sweep.json, autotune.json,
-    /// precision_sweep.json, report.json of `cb report`) or a recorded run
+    /// lesion.json, precision_sweep.json, report.json of `cb report`) or a recorded run
     /// (results/<experiment>/<preset>.json)
     file: PathBuf,
     /// Output folder for the charts (<name>.html)
@@ -24,11 +25,12 @@ pub struct Args {
     out: PathBuf,
 }
 
-const EXPERIMENTS: [&str; 6] = [
+const EXPERIMENTS: [&str; 7] = [
     "toy",
     "fc_sweep",
     "conv_sweep",
     "autotune",
+    "lesion",
     "precision_sweep",
     "report",
 ];
@@ -51,6 +53,7 @@ pub fn run(a: Args) -> Result<()> {
         "conv_sweep" => figures::<ConvSweepReport>(json),
         "precision_sweep" => figures::<PrecisionReport>(json),
         "report" => figures::<ModelReport>(json),
+        "lesion" => figures::<LesionReport>(json),
         _ => figures::<AutotuneReport>(json),
     }
     .with_context(|| format!("{}: not a {experiment} report", a.file.display()))?;

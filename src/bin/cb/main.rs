@@ -16,6 +16,7 @@ mod charts;
 mod conv;
 mod data;
 mod experiments;
+mod lesion;
 mod merge;
 mod precision;
 mod report;
@@ -48,8 +49,10 @@ enum Command {
     FcSweep(experiments::FcSweepArgs),
     /// §3.4-3.5: VGG vs ResNet over depth, H^L and accuracy
     ConvSweep(conv::ConvSweepArgs),
-    /// §3.6, Table 1: auto-tune (conflicting-layer removal) vs ResNet, lesion study
+    /// §3.6, Table 1: auto-tune (conflicting-layer removal) vs ResNet
     Autotune(autotune::AutotuneArgs),
+    /// §3.5's claim tested as the authors' lesion.py: accuracy of a trained ResNet with blocks dropped
+    Lesion(lesion::LesionArgs),
     /// Beyond the paper: the first conflicting layer in f32, f16 and bf16 resolution mode
     PrecisionSweep(precision::PrecisionArgs),
     /// Put a sweep's shards (run with --shard I/N) together: its usual report
@@ -77,6 +80,7 @@ fn main() -> ExitCode {
         Command::FcSweep(args) => experiments::fc_sweep(args),
         Command::ConvSweep(args) => conv::conv_sweep(args),
         Command::Autotune(args) => autotune::run(args),
+        Command::Lesion(args) => lesion::run(args),
         Command::PrecisionSweep(args) => precision::precision_sweep(args),
         Command::Merge(args) => merge::run(args),
         Command::Train(cmd) => experiments::train(cmd),
