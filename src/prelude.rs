@@ -26,6 +26,9 @@ pub use crate::experiments::conv_sweep::{run_conv_sweep, ConvSweepConfig, ConvSw
 pub use crate::experiments::fc_sweep::{
     self, run_fc_sweep, train_net, FcSweepConfig, FcSweepReport,
 };
+pub use crate::experiments::lesion::{
+    run_lesion, ConflictRow, DrawKind, LesionConfig, LesionReport,
+};
 pub use crate::experiments::precision::{
     run_precision_sweep, PrecisionConfig, PrecisionNet, PrecisionReport,
 };

@@ -342,6 +342,7 @@ fn bad_settings_stop_in_one_line_before_any_folder() {
         ("counts=1", "counts must be at least 2"),
         ("depth=11", "depth 11"),
         ("conflict_row=input", "unknown variant `input`"),
+        ("weight_decay=-1", "weight_decay must be a number >= 0"),
     ] {
         let out = dir.path().join("out");
         let o = Command::new(env!("CARGO_BIN_EXE_cb"))
