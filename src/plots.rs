@@ -598,7 +598,7 @@ pub fn lesion_single(report: &LesionReport) -> Plot {
         );
     }
     let n = net.blocks.len() as f64;
-    plot.add_trace(hline(0.5, n + 0.5, 100.0 * net.test_accuracy, "intact net"));
+    plot.add_trace(intact_line(0.5, n + 0.5, net.test_accuracy));
     plot.set_layout(layout(
         &format!(
             "Lesion study of a trained {}: one block dropped ({} of {} conflicting)",
@@ -610,6 +610,16 @@ pub fn lesion_single(report: &LesionReport) -> Plot {
         "test accuracy [%]",
     ));
     plot
+}
+
+/// The intact net's test accuracy over `[x0, x1]`: dashed, in black, apart
+/// from the curves' colours.
+fn intact_line(x0: f64, x1: f64, accuracy: f64) -> Box<Scatter<f64, f64>> {
+    hline(x0, x1, 100.0 * accuracy, "intact net").line(
+        plotly::common::Line::new()
+            .dash(plotly::common::DashType::Dash)
+            .color("black"),
+    )
 }
 
 /// The lesion study, k blocks dropped at once: mean test accuracy (± std
@@ -643,7 +653,7 @@ pub fn lesion_curves(report: &LesionReport) -> Plot {
             .line(plotly::common::Line::new().color(color)),
         );
     }
-    plot.add_trace(hline(0.0, k_max, 100.0 * net.test_accuracy, "intact net"));
+    plot.add_trace(intact_line(0.0, k_max, net.test_accuracy));
     plot.set_layout(layout(
         &format!(
             "Lesion study of a trained {}: k blocks dropped (mean ± std of {} draws)",
