@@ -33,6 +33,7 @@ pub use crate::experiments::precision::{
     run_precision_sweep, PrecisionConfig, PrecisionNet, PrecisionReport,
 };
 pub use crate::experiments::recorded::{recorded, Recorded};
+pub use crate::experiments::reuse::recorded_or_run;
 pub use crate::experiments::runner::{self, RunOptions};
 pub use crate::experiments::settings::RunSettings;
 pub use crate::experiments::toy::{run_toy, toy_data, ToyConfig, ToyReport};

@@ -10,6 +10,7 @@ pub mod merge;
 pub mod overrides;
 pub mod precision;
 pub mod recorded;
+pub mod reuse;
 pub mod runner;
 pub mod settings;
 pub mod shard;

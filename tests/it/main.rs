@@ -52,6 +52,7 @@ mod plots;
 mod precision_sweep;
 mod ranger;
 mod recorded;
+mod reuse;
 mod shards;
 mod sweep_runner;
 mod toy;
