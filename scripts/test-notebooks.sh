@@ -3,7 +3,8 @@
 # quick mode through the real Rust kernel, check outputs and charts, then open
 # the executed notebooks in JupyterLab in headless Chromium and find the drawn
 # charts. Outputs: target/notebooks/*.ipynb (executed copies; the committed
-# notebooks stay output-free) and target/notebook-screenshot*.png.
+# notebooks keep the outputs of their defaults, checked current first) and
+# target/notebook-screenshot*.png.
 # Run from anywhere; CI runs it from scripts/test.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,6 +23,10 @@ step "notebook environment (scripts/setup-notebooks.sh)"
 # shellcheck source=scripts/setup-notebooks.sh
 source scripts/setup-notebooks.sh
 phase_end "setup (venv, evcxr, kernel)"
+
+step "the committed notebooks' outputs are current (tests/notebooks/committed.py)"
+python tests/notebooks/committed.py
+phase_end "committed outputs current"
 
 step "headless Chromium for the browser check"
 # Debian's packages (CI runs as root on Debian); skipped when present.

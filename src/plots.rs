@@ -241,34 +241,86 @@ pub fn accuracy_heatmap(report: &FcSweepReport) -> Plot {
     plot
 }
 
-/// Figure 4: `H^l(t)` of one trained net as a heat map over step × layer.
+/// Figure 4: `H^l` of every hidden layer (vertical) over the training steps
+/// (horizontal) of one traced net, as a heat map.
 pub fn layer_entropy_over_time(trace: &TrainReport) -> Plot {
-    let steps: Vec<f64> = trace.bundles.iter().map(|b| b.step as f64).collect();
-    let layers: Vec<f64> = (1..=trace.num_hidden).map(|l| l as f64).collect();
-    let z: Vec<Vec<f64>> = (0..trace.num_hidden)
-        .map(|l| trace.bundles.iter().map(|b| b.entropy[l]).collect())
-        .collect();
-    // One colour scale for every panel, 0 to ln C (a fully conflicting
-    // bundle), so a net without conflicts reads as 0, not as a grey block
-    // on an auto-scaled -0.5..0.5 bar. C from the softmax means per epoch.
-    let classes = trace
-        .epochs
-        .first()
-        .map_or(10, |e| e.mean_softmax.len().max(2));
     let mut plot = Plot::new();
-    plot.add_trace(
-        HeatMap::new(steps, layers, z)
-            .name("H^l(t)")
-            .zauto(false)
-            .zmin(0.0)
-            .zmax((classes as f64).ln()),
-    );
+    plot.add_trace(entropy_heatmap(trace));
     plot.set_layout(layout(
         &format!("{}: bundle entropy per layer during training", trace.label),
         "training step",
         "layer l",
     ));
     plot
+}
+
+/// Figure 4 for several traced nets in one chart: one heat map per net, two
+/// per row, each titled by its net on its step axis, one colour scale (the
+/// first 8 nets: the panels plotly's layout has axes for).
+pub fn layer_entropy_over_time_all(traces: &[TrainReport]) -> Plot {
+    let shown = &traces[..traces.len().min(8)];
+    let columns = shown.len().clamp(1, 2);
+    let rows = shown.len().div_ceil(columns).max(1);
+    let mut layout = Layout::new()
+        .title(Title::with_text(
+            "Bundle entropy per layer during training, per traced net",
+        ))
+        .height(300 * rows + 100)
+        .grid(
+            plotly::layout::LayoutGrid::new()
+                .rows(rows)
+                .columns(columns)
+                .pattern(plotly::layout::GridPattern::Independent),
+        );
+    let mut plot = Plot::new();
+    for (i, t) in shown.iter().enumerate() {
+        let n = if i == 0 {
+            String::new()
+        } else {
+            (i + 1).to_string()
+        };
+        plot.add_trace(
+            entropy_heatmap(t)
+                .x_axis(format!("x{n}"))
+                .y_axis(format!("y{n}"))
+                .show_scale(i == 0),
+        );
+        let x = Axis::new().title(Title::with_text(format!("{}: training step", t.label)));
+        let y = Axis::new().title(Title::with_text("layer l"));
+        layout = match i {
+            0 => layout.x_axis(x).y_axis(y),
+            1 => layout.x_axis2(x).y_axis2(y),
+            2 => layout.x_axis3(x).y_axis3(y),
+            3 => layout.x_axis4(x).y_axis4(y),
+            4 => layout.x_axis5(x).y_axis5(y),
+            5 => layout.x_axis6(x).y_axis6(y),
+            6 => layout.x_axis7(x).y_axis7(y),
+            _ => layout.x_axis8(x).y_axis8(y),
+        };
+    }
+    plot.set_layout(layout);
+    plot
+}
+
+/// `H^l(t)` of one traced net as a heat map on one colour scale, 0 to
+/// `ln C` (a fully conflicting bundle), so a net without conflicts reads as
+/// 0, not as a grey block on an auto-scaled -0.5..0.5 bar. C from the
+/// softmax means per epoch.
+fn entropy_heatmap(trace: &TrainReport) -> Box<HeatMap<f64, f64, Vec<f64>>> {
+    let steps: Vec<f64> = trace.bundles.iter().map(|b| b.step as f64).collect();
+    let layers: Vec<f64> = (1..=trace.num_hidden).map(|l| l as f64).collect();
+    let z: Vec<Vec<f64>> = (0..trace.num_hidden)
+        .map(|l| trace.bundles.iter().map(|b| b.entropy[l]).collect())
+        .collect();
+    let classes = trace
+        .epochs
+        .first()
+        .map_or(10, |e| e.mean_softmax.len().max(2));
+    HeatMap::new(steps, layers, z)
+        .name("H^l(t)")
+        .zauto(false)
+        .zmin(0.0)
+        .zmax((classes as f64).ln())
 }
 
 /// Figure 4 (lines): number of bundles of the last hidden layer over steps

@@ -13,7 +13,9 @@
 //! ```
 pub use anyhow::Context;
 
-pub use crate::bundle::{measure_layer, measure_tensors, BundleConfig, LayerReport, Precision};
+pub use crate::bundle::{
+    measure_layer, measure_tensors, BundleConfig, Criterion, LayerReport, Precision,
+};
 pub use crate::data::{
     fetch, load_prepared, resolve_data_dir, train_test, Dataset, DatasetKind, Prepare, Split,
 };
@@ -23,6 +25,7 @@ pub use crate::device::{cpu, DeviceChoice};
 pub use crate::experiments::autotune::{self, prune, run_autotune, AutotuneConfig, AutotuneReport};
 pub use crate::experiments::conv_nets::{conv_net, load_images, measure_untrained, train_conv};
 pub use crate::experiments::conv_sweep::{run_conv_sweep, ConvSweepConfig, ConvSweepReport};
+pub use crate::experiments::exercises;
 pub use crate::experiments::fc_sweep::{
     self, run_fc_sweep, train_net, FcSweepConfig, FcSweepReport,
 };

@@ -40,6 +40,7 @@ mod data_fetch;
 mod data_fetch_remote;
 mod data_formats;
 mod data_idx;
+mod exercises;
 mod fc_sweep;
 mod fuzz_checkpoint;
 mod fuzz_data;

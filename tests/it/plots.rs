@@ -62,3 +62,46 @@ fn toy_charts() {
     save_html(&toy_grad_norm(&r), &path).unwrap();
     assert!(std::fs::read_to_string(path).unwrap().contains("plotly"));
 }
+
+/// Figure 4 for all traced nets of the recorded lesson FC sweep in one
+/// chart: a heat map per net on its own axes, titled by its net, one colour
+/// bar; at most eight panels.
+#[test]
+fn all_traces_in_one_chart() {
+    use conflicting_bundles::experiments::fc_sweep::FcSweepReport;
+    use conflicting_bundles::experiments::recorded::recorded;
+    let traces = recorded::<FcSweepReport>("fc_sweep/lesson")
+        .unwrap()
+        .report
+        .traces;
+    assert_eq!(traces.len(), 4);
+    let v = json(&layer_entropy_over_time_all(&traces));
+    assert_labelled(&v, 4);
+    for (i, t) in traces.iter().enumerate() {
+        let n = if i == 0 {
+            String::new()
+        } else {
+            (i + 1).to_string()
+        };
+        let d = &v["data"][i];
+        assert_eq!(d["type"], "heatmap");
+        assert_eq!(
+            (d["xaxis"].as_str(), d["yaxis"].as_str()),
+            (Some(&*format!("x{n}")), Some(&*format!("y{n}")))
+        );
+        assert_eq!(d["showscale"], i == 0);
+        let title = v["layout"][format!("xaxis{n}")]["title"]["text"]
+            .as_str()
+            .unwrap();
+        assert!(title.starts_with(&t.label), "{title}");
+    }
+    assert_eq!(v["layout"]["grid"]["rows"], 2);
+    let many: Vec<_> = traces.iter().cycle().take(9).cloned().collect();
+    assert_eq!(
+        json(&layer_entropy_over_time_all(&many))["data"]
+            .as_array()
+            .unwrap()
+            .len(),
+        8
+    );
+}
