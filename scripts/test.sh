@@ -29,6 +29,9 @@ cargo test --doc --locked
 step "cb report on files made by numpy and safetensors (python/test_report_files.py)"
 scripts/test-python.sh
 
+step "Slurm scripts under a real single-node Slurm (scripts/test-slurm.sh)"
+scripts/test-slurm.sh
+
 step "notebooks: headless execution through the Rust kernel, then a browser check"
 scripts/test-notebooks.sh
 

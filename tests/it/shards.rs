@@ -422,12 +422,46 @@ fn slurm_scripts_parse_and_dry_runs_print_each_shards_command() {
         &["conv_sweep"],
     );
     assert!(
-        out.contains("sbatch --parsable --array=0-3")
-            && out.contains("conv_sweep.sbatch")
+        out.contains(
+            "sbatch --parsable --partition=gpu --cpus-per-task=4 --gres=gpu:1 --array=0-3"
+        ) && out.contains("conv_sweep.sbatch")
             && out.contains("--dependency=afterany:")
             && out.contains("merge.sbatch"),
         "{out}"
     );
+    // A CPU cluster: its partition and CPUs, no GPU request; the array task
+    // runs on the CPU with the further options of CB_ARGS.
+    let cpu = [("PARTITION", "cpu"), ("GRES", ""), ("CPUS_PER_TASK", "2")];
+    let out = dry("scripts/slurm/submit.sh", &cpu, &["fc_sweep"]);
+    assert!(
+        out.contains("sbatch --parsable --partition=cpu --cpus-per-task=2 --array=0-2")
+            && !out.contains("--gres")
+            && out.contains("sbatch --partition=cpu --cpus-per-task=1 --dependency"),
+        "{out}"
+    );
+    let out = dry(
+        "scripts/slurm/fc_sweep.sbatch",
+        &[
+            ("SLURM_ARRAY_TASK_ID", "1"),
+            ("CB_DEVICE", "cpu"),
+            ("CB_ARGS", "--set epochs=1 --set seed=3"),
+        ],
+        &[],
+    );
+    assert!(
+        out.trim_end()
+            .ends_with("--shard 1/3 --device cpu --set epochs=1 --set seed=3"),
+        "{out}"
+    );
+    let o = Command::new("bash")
+        .arg(slurm.join("submit.sh"))
+        .arg("fc_sweep")
+        .env("DRY_RUN", "1")
+        .env("CPUS_PER_TASK", "0")
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert_eq!(String::from_utf8_lossy(&o.stderr).trim().lines().count(), 1);
     // run-shards.sh: one shard per GPU, then the merge.
     let out = dry(
         "scripts/run-shards.sh",
