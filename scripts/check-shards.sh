@@ -24,18 +24,6 @@ for sweep in "${sweeps[@]}"; do
         "$CB" "$sweep" --preset quick --data-dir "$DATA" --shard "$i/3" --out "$tmp/$sweep-shards" >/dev/null 2>&1
     done
     "$CB" merge --out "$tmp/$sweep-shards" >/dev/null
-    python3 - "$tmp/$sweep-whole/$report" "$tmp/$sweep-shards/$report" <<'PY'
-import json, re, sys
-TIMES = re.compile(r"seconds|_ms$|wall|elapsed")
-def strip(v):
-    if isinstance(v, dict):
-        return {k: strip(x) for k, x in v.items() if not TIMES.search(k)}
-    if isinstance(v, list):
-        return [strip(x) for x in v]
-    return v
-a, b = (strip(json.load(open(p))) for p in sys.argv[1:3])
-if a != b:
-    sys.exit(f"{sys.argv[2]}: differs from the unsharded run")
-PY
+    python3 scripts/same-report.py "$tmp/$sweep-shards/$report" "$tmp/$sweep-whole/$report"
     echo "$sweep: 3 shards merged == unsharded (quick preset, $((SECONDS - start)) s)"
 done

@@ -131,18 +131,7 @@ wait_jobs() { # until the queue is empty
     return 1
 }
 same_report() { # the merged report equals the unsharded one, wall times aside
-    python3 - "$1/fc_sweep.json" "$unsharded/fc_sweep.json" <<'PY'
-import json, re, sys
-TIMES = re.compile(r"seconds|_ms$|wall|elapsed")
-def strip(v):
-    if isinstance(v, dict):
-        return {k: strip(x) for k, x in v.items() if not TIMES.search(k)}
-    if isinstance(v, list):
-        return [strip(x) for x in v]
-    return v
-a, b = (strip(json.load(open(p))) for p in sys.argv[1:3])
-sys.exit(0 if a == b else f"{sys.argv[1]}: differs from the unsharded run")
-PY
+    python3 "$repo/scripts/same-report.py" "$1/fc_sweep.json" "$unsharded/fc_sweep.json"
 }
 
 # 1. Three array tasks and the merge, as submitted.

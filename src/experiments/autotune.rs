@@ -202,6 +202,19 @@ impl MeanStd {
         }
     }
 
+    /// Mean and population std (`np.std`'s default, divided by n), as
+    /// the authors' lesion study reports its draws.
+    pub fn population(v: &[f64]) -> Self {
+        let n = v.len().max(1) as f64;
+        let mean = v.iter().sum::<f64>() / n;
+        let var = v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n;
+        Self {
+            mean,
+            std: var.sqrt(),
+        }
+    }
+
+    /// Mean and sample std (divided by n - 1; 0 for one value), as Table 1.
     pub fn of(v: &[f64]) -> Self {
         let n = v.len().max(1) as f64;
         let mean = v.iter().sum::<f64>() / n;

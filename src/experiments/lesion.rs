@@ -39,6 +39,7 @@ use anyhow::{Context, Result};
 use rand::{seq::SliceRandom, SeedableRng};
 use serde::{Deserialize, Serialize};
 
+use super::autotune::MeanStd;
 use super::conv_nets::{conv_net, load_images};
 use super::runner::{Sweep, SweepDevice, UnitContext};
 use super::settings::RunSettings;
@@ -408,10 +409,14 @@ impl Sweep for LesionConfig {
             .last()
             .context("measured at the last epoch's end")?;
         let projections = model.projection_blocks();
+        let last_epoch = r.epochs.last().context("trained at least one epoch")?;
         let net = LesionNet {
             spec,
-            train_accuracy: r.epochs.last().map_or(0.0, |e| e.train_accuracy),
-            test_accuracy: evaluate(dev, &model, test).1,
+            train_accuracy: last_epoch.train_accuracy,
+            // The trainer's evaluation of these weights on `test`.
+            test_accuracy: last_epoch
+                .test_accuracy
+                .context("evaluated on the test set")?,
             blocks: measured_blocks(spec, last, self.conflict_row, &projections),
         };
         note(ctx.progress, &format!("{unit} of {spec}"));
@@ -503,7 +508,7 @@ fn curve(
     let mut pool = net.pool(kind);
     let mut rng = rand::rngs::SmallRng::seed_from_u64(cfg.run.seed ^ kind.salt());
     let mut points = Vec::new();
-    for k in cfg.counts_for(net.max_count(kind).min(pool.len())) {
+    for k in cfg.counts_for(net.max_count(kind)) {
         let distinct = if k == pool.len() { 1 } else { cfg.draws };
         let mut draws = Vec::with_capacity(distinct);
         for _ in 0..distinct {
@@ -513,17 +518,12 @@ fn curve(
             let accuracy = accuracy(&blocks)?;
             draws.push(Draw { blocks, accuracy });
         }
-        let n = draws.len() as f64;
-        let mean = draws.iter().map(|d| d.accuracy).sum::<f64>() / n;
-        let var = draws
-            .iter()
-            .map(|d| (d.accuracy - mean).powi(2))
-            .sum::<f64>()
-            / n;
+        let accuracies: Vec<f64> = draws.iter().map(|d| d.accuracy).collect();
+        let MeanStd { mean, std } = MeanStd::population(&accuracies);
         points.push(CountPoint {
             k,
             mean,
-            std: var.sqrt(),
+            std,
             draws,
         });
     }
