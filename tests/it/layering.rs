@@ -13,21 +13,26 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("device", &[]),
     ("lock", &[]),
     ("bundle", &["device"]),
+    ("criteria", &[]),
     ("layer_file", &["npy"]),
-    ("report", &["bundle", "layer_file", "npy", "table"]),
+    (
+        "report",
+        &["bundle", "criteria", "layer_file", "npy", "table"],
+    ),
     ("data", &["util"]),
     ("layers", &["util", "device"]),
     ("models", &["layers", "util"]),
     (
         "train",
         &[
-            "models", "layers", "bundle", "data", "device", "util", "table", "lock",
+            "models", "layers", "bundle", "criteria", "data", "device", "util", "table", "lock",
         ],
     ),
     (
         "experiments",
         &[
-            "train", "models", "layers", "bundle", "data", "device", "util", "table", "lock",
+            "train", "models", "layers", "bundle", "criteria", "data", "device", "util", "table",
+            "lock",
         ],
     ),
     (
