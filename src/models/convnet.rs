@@ -32,7 +32,7 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 
 use super::size::{check_trainable, dense_params};
-use super::{max_abs, mean_abs, Batch, Classifier, Flat, HiddenOutputs, Logits};
+use super::{max_abs, mean_abs, Batch, Classifier, Flat, HiddenOutputs, Logits, TrainOutputs};
 use crate::layers::init::{he_uniform, model_rng};
 use crate::layers::params::{ParamVisitor, Params};
 use crate::layers::{
@@ -354,7 +354,7 @@ impl<D: ConvDevice> Block<D> {
         &self,
         x: Maps<D, T>,
         mode: Mode,
-        rows: &mut Option<&mut Vec<Flat<D>>>,
+        rows: &mut Option<&mut Vec<Flat<D, T>>>,
     ) -> Maps<D, T> {
         let residual = !matches!(self.shortcut, Shortcut::None);
         if self.bypassed {
@@ -371,7 +371,7 @@ impl<D: ConvDevice> Block<D> {
             };
             if let (Some(rows), Some(branch)) = (rows, branch) {
                 rows.push(flat(&out));
-                rows.push(flat(&branch));
+                rows.push(flat(&branch).retaped::<T>());
             }
             return out;
         }
@@ -385,14 +385,16 @@ impl<D: ConvDevice> Block<D> {
             return self.b.forward_then(a, mode, skip, true);
         };
         let h = self.b.forward(a, mode);
-        let branch = residual.then(|| h.retaped::<NoneTape>().relu());
+        // On a training tape the branch's ReLU is part of the graph a loss
+        // on the rows differentiates through.
+        let branch = residual.then(|| h.retaped::<T>().relu());
         let out = match skip {
             Some(s) => (h + s).relu(),
             None => h.relu(),
         };
         rows.push(flat(&out));
         if let Some(b) = branch {
-            rows.push(flat(&b));
+            rows.push(flatten(b));
         }
         out
     }
@@ -426,10 +428,16 @@ impl<D: ConvDevice> Block<D> {
     }
 }
 
-/// A tape-free copy of `h` flattened to `(N, H·W·C)`.
-fn flat<D: Device<f32>, T: Tape<f32, D>>(h: &Maps<D, T>) -> Flat<D> {
+/// A copy of `h` flattened to `(N, H·W·C)`, with an empty tape of `T` (on a
+/// training tape, a loss on the copy differentiates back through `h`).
+fn flat<D: Device<f32>, T: Tape<f32, D>>(h: &Maps<D, T>) -> Flat<D, T> {
+    flatten(h.retaped::<T>())
+}
+
+/// `h` flattened to `(N, H·W·C)`, keeping its tape.
+fn flatten<D: Device<f32>, T: Tape<f32, D>>(h: Maps<D, T>) -> Flat<D, T> {
     let (b, y, x, c) = *h.shape();
-    h.retaped::<NoneTape>().reshape_like(&(b, y * x * c))
+    h.reshape_like(&(b, y * x * c))
 }
 
 /// A VGG or ResNet from image rows (channels first, as the datasets store
@@ -541,7 +549,7 @@ impl<const C: usize, D: ConvDevice> ConvNet<C, D> {
         &self,
         x: Batch<usize, D, T>,
         mode: Mode,
-        mut hidden: Option<&mut Vec<Flat<D>>>,
+        mut hidden: Option<&mut Vec<Flat<D, T>>>,
     ) -> Logits<C, D, T> {
         let ImageShape {
             channels,
@@ -572,7 +580,7 @@ impl<const C: usize, D: ConvDevice> ConvNet<C, D> {
         }
         let pooled = global_avg_pool(h);
         if let Some(out) = hidden.as_mut() {
-            out.push(pooled.retaped::<NoneTape>());
+            out.push(pooled.retaped::<T>());
         }
         let n = pooled.shape().0;
         pooled.matmul(self.head_weight.retaped::<T>())
@@ -670,6 +678,13 @@ impl<const C: usize, D: ConvDevice> Classifier<usize, C, D> for ConvNet<C, D> {
         let mut hidden = Vec::with_capacity(self.num_hidden());
         let logits = self.forward_mode(x, Mode::Infer, Some(&mut hidden));
         HiddenOutputs { hidden, logits }
+    }
+
+    /// Training mode, every row of [`ConvSpec::rows`] on the step's tape.
+    fn forward_train_hidden(&self, x: Batch<usize, D, OwnedTape<f32, D>>) -> TrainOutputs<C, D> {
+        let mut hidden = Vec::with_capacity(self.num_hidden());
+        let logits = self.forward_mode(x, Mode::Train, Some(&mut hidden));
+        TrainOutputs { logits, hidden }
     }
 
     /// The rows of [`ConvSpec::rows`]: stem, blocks (and branches), pooled.

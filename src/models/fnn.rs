@@ -5,7 +5,7 @@
 use dfdx::prelude::*;
 
 use super::size::{check_trainable, dense_params};
-use super::{max_abs, Batch, Classifier, HiddenOutputs, Logits};
+use super::{max_abs, Batch, Classifier, Flat, HiddenOutputs, Logits, TrainOutputs};
 use crate::layers::init::model_rng;
 use crate::layers::params::{ParamVisitor, Params};
 use crate::layers::Dense;
@@ -58,6 +58,27 @@ impl<const IN: usize, const C: usize, D: Device<f32>> Fnn<IN, C, D> {
         )
     }
 
+    /// Logits, pushing each hidden activation into `rows` if given (a copy
+    /// with an empty tape of `T`: on a training tape a loss on it
+    /// differentiates back through the layers below).
+    fn forward_rows<T: Tape<f32, D>>(
+        &self,
+        x: Batch<Const<IN>, D, T>,
+        mut rows: Option<&mut Vec<Flat<D, T>>>,
+    ) -> Logits<C, D, T> {
+        let mut h = self.input.forward(x).relu();
+        for layer in &self.hidden {
+            if let Some(r) = rows.as_mut() {
+                r.push(h.retaped::<T>());
+            }
+            h = layer.forward(h).relu();
+        }
+        if let Some(r) = rows {
+            r.push(h.retaped::<T>());
+        }
+        self.output.forward(h)
+    }
+
     /// Neurons per hidden layer.
     pub fn width(&self) -> usize {
         self.input.outputs()
@@ -72,24 +93,22 @@ impl<const IN: usize, const C: usize, D: Device<f32>> Classifier<Const<IN>, C, D
     }
 
     fn forward<T: Tape<f32, D>>(&self, x: Batch<Const<IN>, D, T>) -> Logits<C, D, T> {
-        let mut h = self.input.forward(x).relu();
-        for layer in &self.hidden {
-            h = layer.forward(h).relu();
-        }
-        self.output.forward(h)
+        self.forward_rows(x, None)
     }
 
     fn forward_hidden(&self, x: Batch<Const<IN>, D>) -> HiddenOutputs<C, D> {
         let mut hidden = Vec::with_capacity(self.num_hidden());
-        let mut h = self.input.forward(x).relu();
-        for layer in &self.hidden {
-            let next = layer.forward(h.clone()).relu();
-            hidden.push(h);
-            h = next;
-        }
-        let logits = self.output.forward(h.clone());
-        hidden.push(h);
+        let logits = self.forward_rows(x, Some(&mut hidden));
         HiddenOutputs { hidden, logits }
+    }
+
+    fn forward_train_hidden(
+        &self,
+        x: Batch<Const<IN>, D, OwnedTape<f32, D>>,
+    ) -> TrainOutputs<C, D> {
+        let mut hidden = Vec::with_capacity(self.num_hidden());
+        let logits = self.forward_rows(x, Some(&mut hidden));
+        TrainOutputs { logits, hidden }
     }
 
     fn num_hidden(&self) -> usize {

@@ -22,13 +22,21 @@ pub use fnn::{Fnn, MnistFnn};
 pub type Batch<I, D, T = NoneTape> = Tensor<(usize, I), f32, D, T>;
 /// Logits over `C` classes.
 pub type Logits<const C: usize, D, T = NoneTape> = Tensor<(usize, Const<C>), f32, D, T>;
-/// A layer's activations flattened to `(N, D_l)`.
-pub type Flat<D> = Tensor<(usize, usize), f32, D>;
+/// A layer's activations flattened to `(N, D_l)` (on tape `T` when a
+/// training loss reads them).
+pub type Flat<D, T = NoneTape> = Tensor<(usize, usize), f32, D, T>;
 
 /// Hidden activations `a^1..a^L` and the logits of one forward pass.
 pub struct HiddenOutputs<const C: usize, D: Device<f32>> {
     pub hidden: Vec<Flat<D>>,
     pub logits: Logits<C, D>,
+}
+
+/// What [`Classifier::forward_train_hidden`] returns: the logits and the
+/// hidden activations `a^1..a^L`, all on one tape.
+pub struct TrainOutputs<const C: usize, D: Device<f32>> {
+    pub logits: Logits<C, D, OwnedTape<f32, D>>,
+    pub hidden: Vec<Flat<D, OwnedTape<f32, D>>>,
 }
 
 /// A classifier from rows of `I` features to `C` classes that can report its
@@ -45,6 +53,10 @@ pub trait Classifier<I: Dim, const C: usize, D: Device<f32>>: Params<f32, D> {
     }
     /// Logits plus every hidden activation, without a tape.
     fn forward_hidden(&self, x: Batch<I, D>) -> HiddenOutputs<C, D>;
+    /// A training step's logits (as [`Classifier::forward_train`]) plus
+    /// every hidden activation on the same tape, so that a loss term on the
+    /// activations (the batch-entropy regulariser) reaches the weights.
+    fn forward_train_hidden(&self, x: Batch<I, D, OwnedTape<f32, D>>) -> TrainOutputs<C, D>;
     /// Number of hidden layers L.
     fn num_hidden(&self) -> usize;
     /// Largest absolute weight of the hidden layers (resolution mode's `w_max`).

@@ -1,9 +1,11 @@
 //! Training: the Ranger optimizer, checkpoints, progress, the trainer.
 pub mod checkpoint;
+pub mod lbe;
 pub mod progress;
 pub mod ranger;
 pub mod trainer;
 
+pub use lbe::LbeConfig;
 pub use progress::ProgressMode;
 pub use ranger::{Ranger, RangerConfig};
 pub use trainer::{

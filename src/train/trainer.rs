@@ -17,9 +17,11 @@ use rand::{seq::SliceRandom, SeedableRng};
 use serde::{Deserialize, Serialize};
 
 use super::checkpoint;
+use super::lbe::{self, LbeConfig, LbeTargets, WithTargets};
 use super::progress::{EpochProgress, ProgressMode};
 use super::ranger::{Ranger, RangerConfig};
 use crate::bundle::{measure_tensors_per_layer, BundleConfig, Criterion, LayerReport, Precision};
+use crate::criteria::batch_entropy_tensor;
 use crate::data::{
     epoch_seed, gather_into, shuffled_batches, AugmentConfig, Augmenter, Batch, Dataset,
 };
@@ -50,6 +52,10 @@ pub struct TrainConfig {
     pub max_steps_per_epoch: Option<usize>,
     /// Record the global L2 norm of the gradient (mean per epoch).
     pub track_grad_norm: bool,
+    /// The layerwise batch-entropy regulariser ([`super::lbe`]); `None`
+    /// (absent in a stored config): plain cross-entropy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lbe: Option<LbeConfig>,
 }
 
 impl Default for TrainConfig {
@@ -65,6 +71,7 @@ impl Default for TrainConfig {
             augment: None,
             max_steps_per_epoch: None,
             track_grad_norm: true,
+            lbe: None,
         }
     }
 }
@@ -108,6 +115,14 @@ pub struct EpochStats {
     /// Mean softmax output per class over the epoch's training batches.
     pub mean_softmax: Vec<f64>,
     pub seconds: f64,
+    /// With the regulariser: the mean over the epoch's steps of its
+    /// `(1/L) Σ_l (H_l - target_l)²` (`train_loss` stays the cross-entropy).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lbe_deviation: Option<f64>,
+    /// With the regulariser: each layer's target `max(α_min, |α_l|)` at the
+    /// epoch's end.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub lbe_targets: Vec<f32>,
 }
 
 /// The metric on every hidden layer at one moment of training.
@@ -127,6 +142,12 @@ pub struct BundlePoint {
     /// Number of bundles for l = 1..L.
     pub num_bundles: Vec<usize>,
     pub non_finite: Vec<usize>,
+    /// Batch entropy ([`crate::criteria::batch_entropy`]) of every hidden
+    /// layer on one training batch: the first `batch_size` samples of the
+    /// (randomly drawn) measured subset. Empty in reports made before it
+    /// was measured.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub batch_entropy: Vec<f64>,
 }
 
 impl BundlePoint {
@@ -148,6 +169,7 @@ impl BundlePoint {
             entropy: layers.iter().map(|r| r.bundle_entropy).collect(),
             num_bundles: layers.iter().map(|r| r.num_bundles).collect(),
             non_finite: layers.iter().map(|r| r.non_finite).collect(),
+            batch_entropy: Vec::new(),
         }
     }
 
@@ -335,6 +357,18 @@ fn fit<I: Dim, const C: usize, D: TrainDevice, M: Classifier<I, C, D>>(
     if cfg.batch_size == 0 {
         bail!("batch size must be at least 1");
     }
+    if let Some(lbe) = &cfg.lbe {
+        lbe.check("lbe")?;
+        if cfg.batch_size < 2 {
+            bail!(
+                "the batch-entropy regulariser needs batches of at least 2 samples (batch size {})",
+                cfg.batch_size
+            );
+        }
+    }
+    let mut targets = cfg
+        .lbe
+        .map(|lbe| LbeTargets::new(dev, model.num_hidden(), &lbe));
     let mut opt = Ranger::new(cfg.optimizer);
     let mut report = TrainReport {
         label: run.label.clone(),
@@ -351,7 +385,12 @@ fn fit<I: Dim, const C: usize, D: TrainDevice, M: Classifier<I, C, D>>(
         Some(dir) => {
             let lock = OutLock::acquire(dir)?;
             if dir.join(CHECKPOINT).exists() {
-                report = resume(dir, model, &mut opt, cfg)?;
+                report = resume(
+                    dir,
+                    &mut WithTargets(model, targets.as_mut()),
+                    &mut opt,
+                    cfg,
+                )?;
                 write_results(dir, &report)?;
             }
             Some(lock)
@@ -394,17 +433,31 @@ fn fit<I: Dim, const C: usize, D: TrainDevice, M: Classifier<I, C, D>>(
             let x = upload(dev, &batch.images, (y.len(), model.input_dim()));
             // Every parameter gets a gradient entry (zeros if the loss does
             // not reach it), which the optimizer's walk relies on.
-            let grads = alloc_grads(model).map_err(|e| anyhow::anyhow!("{e:?}"))?;
-            let logits = model.forward_train(x.trace(grads));
+            let grads = alloc_grads(&mut WithTargets(&mut *model, targets.as_mut()))
+                .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+            // A last batch of one sample has no batch entropy: it trains on
+            // the cross-entropy alone.
+            let (logits, rows) = match (&targets, cfg.lbe) {
+                (Some(_), Some(_)) if y.len() >= 2 => {
+                    let out = model.forward_train_hidden(x.trace(grads));
+                    (out.logits, Some(out.hidden))
+                }
+                _ => (model.forward_train(x.trace(grads)), None),
+            };
             acc.add_logits(&logits.retaped::<NoneTape>().as_vec(), y);
-            let loss = cross_entropy_with_logits_loss(logits, one_hot::<C, D>(dev, y));
+            let mut loss = cross_entropy_with_logits_loss(logits, one_hot::<C, D>(dev, y));
             let loss_value = loss.as_vec()[0];
             acc.add_loss(loss_value as f64, y.len());
+            if let (Some(rows), Some(t), Some(lbe)) = (rows, &targets, &cfg.lbe) {
+                let (total, deviation) = lbe::regularised(loss, rows, t, lbe);
+                acc.add_lbe(deviation as f64);
+                loss = total;
+            }
             let mut grads = loss.backward();
             if cfg.track_grad_norm {
                 acc.add_grad_norm(grad_norm(model, &mut grads));
             }
-            opt.update(model, &grads)
+            opt.update(&mut WithTargets(&mut *model, targets.as_mut()), &grads)
                 .map_err(|e| anyhow::anyhow!("optimizer step failed: {e:?}"))?;
             step += 1;
             crash_point("step");
@@ -426,13 +479,16 @@ fn fit<I: Dim, const C: usize, D: TrainDevice, M: Classifier<I, C, D>>(
             }
             None => (None, None),
         };
-        let stats = acc.finish(
+        let mut stats = acc.finish(
             epoch,
             step,
             test_loss,
             test_accuracy,
             started.elapsed().as_secs_f64(),
         );
+        if let (Some(t), Some(lbe)) = (&targets, &cfg.lbe) {
+            stats.lbe_targets = t.effective(lbe);
+        }
         // The step-wise measurement may have just run at this very step.
         let mut point = match report.bundles.last() {
             Some(p) if p.step == step && step > 0 => report.bundles.pop().expect("just matched"),
@@ -444,7 +500,12 @@ fn fit<I: Dim, const C: usize, D: TrainDevice, M: Classifier<I, C, D>>(
         report.epochs.push(stats);
         report.bundles.push(point);
         if let Some(dir) = &run.out_dir {
-            save(dir, model, &opt, &report)?;
+            save(
+                dir,
+                &mut WithTargets(&mut *model, targets.as_mut()),
+                &opt,
+                &report,
+            )?;
         }
     }
     Ok(report)
@@ -520,6 +581,14 @@ pub fn measure_hidden_in<I: Dim, const C: usize, D: TrainDevice, M: Classifier<I
     let out = model.forward_hidden(x);
     let w_max = model.layer_w_max();
     let labels = samples.labels_usize();
+    let batch = batch_size.min(samples.len());
+    let batch_entropy: Vec<f64> = if batch >= 2 {
+        (out.hidden.iter())
+            .map(|h| batch_entropy_tensor(h.clone().slice((0..batch, ..))).as_vec()[0] as f64)
+            .collect()
+    } else {
+        Vec::new()
+    };
     precisions
         .iter()
         .map(|&precision| {
@@ -533,7 +602,10 @@ pub fn measure_hidden_in<I: Dim, const C: usize, D: TrainDevice, M: Classifier<I
                 },
             };
             let layers = measure_tensors_per_layer(&out.hidden, &labels, &cfg, &w_max)?;
-            Ok(BundlePoint::new(0, 0, &w_max, &layers))
+            Ok(BundlePoint {
+                batch_entropy: batch_entropy.clone(),
+                ..BundlePoint::new(0, 0, &w_max, &layers)
+            })
         })
         .collect()
 }
@@ -604,6 +676,8 @@ struct EpochAccumulator {
     softmax_sum: Vec<f64>,
     grad_norm_sum: f64,
     grad_norms: usize,
+    lbe_sum: f64,
+    lbe_steps: usize,
 }
 
 impl EpochAccumulator {
@@ -615,6 +689,8 @@ impl EpochAccumulator {
             softmax_sum: vec![0.0; classes],
             grad_norm_sum: 0.0,
             grad_norms: 0,
+            lbe_sum: 0.0,
+            lbe_steps: 0,
         }
     }
 
@@ -636,6 +712,11 @@ impl EpochAccumulator {
     fn add_loss(&mut self, mean_loss: f64, n: usize) {
         self.loss_sum += mean_loss * n as f64;
         self.seen += n;
+    }
+
+    fn add_lbe(&mut self, deviation: f64) {
+        self.lbe_sum += deviation;
+        self.lbe_steps += 1;
     }
 
     fn add_grad_norm(&mut self, g: f64) {
@@ -662,6 +743,8 @@ impl EpochAccumulator {
             grad_norm: (self.grad_norms > 0).then(|| self.grad_norm_sum / self.grad_norms as f64),
             mean_softmax: self.softmax_sum.iter().map(|s| s / n).collect(),
             seconds,
+            lbe_deviation: (self.lbe_steps > 0).then(|| self.lbe_sum / self.lbe_steps as f64),
+            lbe_targets: Vec::new(),
         }
     }
 }

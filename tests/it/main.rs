@@ -48,6 +48,7 @@ mod fuzz_layer_file;
 mod fuzz_npy;
 mod layer_file;
 mod layering;
+mod lbe;
 mod lesion;
 mod plots;
 mod precision_sweep;
