@@ -7,6 +7,7 @@ use plotly::Plot;
 use crate::experiments::autotune::AutotuneReport;
 use crate::experiments::conv_sweep::ConvSweepReport;
 use crate::experiments::fc_sweep::FcSweepReport;
+use crate::experiments::lbe::LbeStudyReport;
 use crate::experiments::lesion::LesionReport;
 use crate::experiments::precision::PrecisionReport;
 use crate::experiments::toy::ToyReport;
@@ -135,6 +136,26 @@ impl Figures for LesionReport {
         vec![
             ("single".to_string(), plots::lesion_single(self)),
             ("curves".to_string(), plots::lesion_curves(self)),
+        ]
+    }
+}
+
+impl Figures for LbeStudyReport {
+    /// Accuracy without and with the term; both entropies per layer over
+    /// training and at the end.
+    fn figures(&self) -> Vec<(String, Plot)> {
+        let traces = self.traces();
+        vec![
+            ("accuracy".to_string(), plots::lbe_accuracy(self)),
+            (
+                "bundle_entropy".into(),
+                plots::layer_entropy_over_time_all(&traces),
+            ),
+            (
+                "batch_entropy".into(),
+                plots::batch_entropy_over_time_all(&traces),
+            ),
+            ("layers".into(), plots::lbe_layers(self)),
         ]
     }
 }

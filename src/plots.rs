@@ -9,6 +9,7 @@ use plotly::{HeatMap, Plot, Scatter};
 use crate::experiments::autotune::{AutotuneReport, MeanStd, Table1Row};
 use crate::experiments::conv_sweep::ConvSweepReport;
 use crate::experiments::fc_sweep::FcSweepReport;
+use crate::experiments::lbe::LbeStudyReport;
 use crate::experiments::lesion::{DrawKind, LesionReport};
 use crate::experiments::precision::{Precision, PrecisionNet, PrecisionReport, Stage};
 use crate::experiments::toy::{ToyEpoch, ToyReport};
@@ -258,13 +259,64 @@ pub fn layer_entropy_over_time(trace: &TrainReport) -> Plot {
 /// per row, each titled by its net on its step axis, one colour scale (the
 /// first 8 nets: the panels plotly's layout has axes for).
 pub fn layer_entropy_over_time_all(traces: &[TrainReport]) -> Plot {
+    heatmap_grid(
+        "Bundle entropy per layer during training, per traced net",
+        traces,
+        entropy_heatmap,
+    )
+}
+
+/// The batch entropy of every layer over training, per traced net, as
+/// [`layer_entropy_over_time_all`] draws `H^l`: one colour scale from 0 (a
+/// collapsed layer) to the largest value of any shown net.
+pub fn batch_entropy_over_time_all(traces: &[TrainReport]) -> Plot {
+    let top = (traces.iter().take(8))
+        .flat_map(|t| {
+            t.bundles
+                .iter()
+                .flat_map(|b| b.batch_entropy.iter().copied())
+        })
+        .filter(|h| h.is_finite())
+        .fold(0.0f64, f64::max);
+    heatmap_grid(
+        "Batch entropy per layer during training, per traced net",
+        traces,
+        |t| {
+            let z = (0..t.num_hidden)
+                .map(|l| {
+                    (t.bundles.iter())
+                        .map(|b| b.batch_entropy.get(l).copied().unwrap_or(f64::NAN))
+                        .collect()
+                })
+                .collect();
+            HeatMap::new(steps_of(t), layers_of(t), z)
+                .name("batch entropy")
+                .zauto(false)
+                .zmin(0.0)
+                .zmax(top.max(1e-9))
+        },
+    )
+}
+
+fn steps_of(t: &TrainReport) -> Vec<f64> {
+    t.bundles.iter().map(|b| b.step as f64).collect()
+}
+
+fn layers_of(t: &TrainReport) -> Vec<f64> {
+    (1..=t.num_hidden).map(|l| l as f64).collect()
+}
+
+/// One heat map per trace (`heat`), two per row, on one colour scale.
+fn heatmap_grid(
+    title: &str,
+    traces: &[TrainReport],
+    heat: impl Fn(&TrainReport) -> Box<HeatMap<f64, f64, Vec<f64>>>,
+) -> Plot {
     let shown = &traces[..traces.len().min(8)];
     let columns = shown.len().clamp(1, 2);
     let rows = shown.len().div_ceil(columns).max(1);
     let mut layout = Layout::new()
-        .title(Title::with_text(
-            "Bundle entropy per layer during training, per traced net",
-        ))
+        .title(Title::with_text(title))
         .height(300 * rows + 100)
         .grid(
             plotly::layout::LayoutGrid::new()
@@ -280,7 +332,7 @@ pub fn layer_entropy_over_time_all(traces: &[TrainReport]) -> Plot {
             (i + 1).to_string()
         };
         plot.add_trace(
-            entropy_heatmap(t)
+            heat(t)
                 .x_axis(format!("x{n}"))
                 .y_axis(format!("y{n}"))
                 .show_scale(i == 0),
@@ -307,8 +359,7 @@ pub fn layer_entropy_over_time_all(traces: &[TrainReport]) -> Plot {
 /// 0, not as a grey block on an auto-scaled -0.5..0.5 bar. C from the
 /// softmax means per epoch.
 fn entropy_heatmap(trace: &TrainReport) -> Box<HeatMap<f64, f64, Vec<f64>>> {
-    let steps: Vec<f64> = trace.bundles.iter().map(|b| b.step as f64).collect();
-    let layers: Vec<f64> = (1..=trace.num_hidden).map(|l| l as f64).collect();
+    let (steps, layers) = (steps_of(trace), layers_of(trace));
     let z: Vec<Vec<f64>> = (0..trace.num_hidden)
         .map(|l| trace.bundles.iter().map(|b| b.entropy[l]).collect())
         .collect();
@@ -882,4 +933,58 @@ pub fn offline_page(title: &str, plot: &Plot, body: &str) -> String {
         plotly_js,
         plot.to_inline_html(Some("chart")),
     )
+}
+
+/// The batch-entropy study: each plain net's test accuracy without and with
+/// the regulariser (grouped bars, chance dashed).
+pub fn lbe_accuracy(report: &LbeStudyReport) -> Plot {
+    let mut plot = Plot::new();
+    let nets: Vec<String> = report.config.nets.iter().map(|n| n.to_string()).collect();
+    for (regularised, name) in [(false, "without"), (true, "with the regulariser")] {
+        let y: Vec<f64> = (report.config.nets.iter())
+            .map(|&n| {
+                report
+                    .run(n, regularised)
+                    .map_or(f64::NAN, |r| 100.0 * r.test_accuracy)
+            })
+            .collect();
+        plot.add_trace(plotly::Bar::new(nets.clone(), y).name(name));
+    }
+    plot.set_layout(layout(
+        "Plain nets without and with the batch-entropy regulariser",
+        "net",
+        "test accuracy [%] (chance: 10)",
+    ));
+    plot
+}
+
+/// The batch-entropy study at the end of training: each run's batch
+/// entropy (solid) and bundle entropy `H^l` (dotted) per hidden layer.
+pub fn lbe_layers(report: &LbeStudyReport) -> Plot {
+    let mut plot = Plot::new();
+    for r in &report.runs {
+        let x: Vec<f64> = (1..=r.batch_entropy.len()).map(|l| l as f64).collect();
+        plot.add_trace(line(
+            x.clone(),
+            r.batch_entropy.clone(),
+            &format!("{}: batch entropy", r.label()),
+        ));
+        let h = r
+            .trace
+            .bundles
+            .last()
+            .map(|b| b.entropy.clone())
+            .unwrap_or_default();
+        let x: Vec<f64> = (1..=h.len()).map(|l| l as f64).collect();
+        plot.add_trace(
+            line(x, h, &format!("{}: H^l", r.label()))
+                .line(plotly::common::Line::new().dash(plotly::common::DashType::Dot)),
+        );
+    }
+    plot.set_layout(layout(
+        "Batch entropy and bundle entropy per layer at the end of training",
+        "hidden layer l",
+        "nats",
+    ));
+    plot
 }

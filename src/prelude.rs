@@ -16,6 +16,7 @@ pub use anyhow::Context;
 pub use crate::bundle::{
     measure_layer, measure_tensors, BundleConfig, Criterion, LayerReport, Precision,
 };
+pub use crate::criteria;
 pub use crate::data::{
     fetch, load_prepared, resolve_data_dir, train_test, Dataset, DatasetKind, Prepare, Split,
 };
@@ -29,6 +30,7 @@ pub use crate::experiments::exercises;
 pub use crate::experiments::fc_sweep::{
     self, run_fc_sweep, train_net, FcSweepConfig, FcSweepReport,
 };
+pub use crate::experiments::lbe::{run_lbe, LbeStudyConfig, LbeStudyReport, PlainNet};
 pub use crate::experiments::lesion::{
     run_lesion, ConflictRow, DrawKind, LesionConfig, LesionReport,
 };
@@ -47,5 +49,5 @@ pub use crate::models::{Classifier, Fnn, MnistFnn};
 pub use crate::plots;
 pub use crate::table::Table;
 pub use crate::train::{
-    BundlePoint, ProgressMode, RangerConfig, TrainConfig, TrainReport, Trainer,
+    BundlePoint, LbeConfig, ProgressMode, RangerConfig, TrainConfig, TrainReport, Trainer,
 };

@@ -6,6 +6,7 @@ pub mod conv_nets;
 pub mod conv_sweep;
 pub mod exercises;
 pub mod fc_sweep;
+pub mod lbe;
 pub mod lesion;
 pub mod merge;
 pub mod overrides;

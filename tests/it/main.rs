@@ -49,6 +49,7 @@ mod fuzz_npy;
 mod layer_file;
 mod layering;
 mod lbe;
+mod lbe_study;
 mod lesion;
 mod plots;
 mod precision_sweep;

@@ -16,6 +16,7 @@ mod charts;
 mod conv;
 mod data;
 mod experiments;
+mod lbe;
 mod lesion;
 mod merge;
 mod precision;
@@ -53,6 +54,8 @@ enum Command {
     Autotune(autotune::AutotuneArgs),
     /// §3.5's claim tested as the authors' lesion.py: accuracy of a trained ResNet with blocks dropped
     Lesion(lesion::LesionArgs),
+    /// Beyond the paper (its §4 question, the authors' follow-up): plain nets at chance trained with and without the batch-entropy regulariser
+    Lbe(lbe::LbeArgs),
     /// Beyond the paper: the first conflicting layer in f32, f16 and bf16 resolution mode
     PrecisionSweep(precision::PrecisionArgs),
     /// Put a sweep's shards (run with --shard I/N) together: its usual report
@@ -81,6 +84,7 @@ fn main() -> ExitCode {
         Command::ConvSweep(args) => conv::conv_sweep(args),
         Command::Autotune(args) => autotune::run(args),
         Command::Lesion(args) => lesion::run(args),
+        Command::Lbe(args) => lbe::run(args),
         Command::PrecisionSweep(args) => precision::precision_sweep(args),
         Command::Merge(args) => merge::run(args),
         Command::Train(cmd) => experiments::train(cmd),
