@@ -4,13 +4,13 @@
 # all have ended, `cb merge` writes the usual report and charts.
 #   scripts/run-shards.sh SWEEP N [cb options, --out DIR among them]
 #   scripts/run-shards.sh conv-sweep 4 --preset full --out runs/conv
-# SWEEP: fc-sweep, conv-sweep, autotune, lesion or precision-sweep; `--shard i/N
+# SWEEP: fc-sweep, conv-sweep, autotune, lesion, lbe or precision-sweep; `--shard i/N
 # --device cuda` are added (do not pass them). Each shard logs to
 # DIR/shard-i-of-N.log. A failed shard resumes when the same command runs
 # again. CB names the binary (default: cb on PATH). DRY_RUN=1 prints the
 # commands instead of running them.
 set -euo pipefail
-usage="usage: run-shards.sh fc-sweep|conv-sweep|autotune|lesion|precision-sweep N [cb options with --out DIR]"
+usage="usage: run-shards.sh fc-sweep|conv-sweep|autotune|lesion|lbe|precision-sweep N [cb options with --out DIR]"
 sweep=${1:?$usage}
 n=${2:?$usage}
 shift 2

@@ -276,3 +276,49 @@ fn vgg_and_resnet_training_steps_match_the_cpu() {
         );
     }
 }
+
+/// The batch entropy of every row and the regularised loss's gradients of a
+/// ResNet (branches on the tape) after one backward pass.
+fn lbe_grads<D: ConvDevice>(dev: &D) -> (Vec<f32>, Vec<(String, Vec<f32>)>) {
+    use conflicting_bundles::criteria::batch_entropy_tensor;
+    use conflicting_bundles::layers::params::alloc_grads;
+    use conflicting_bundles::train::lbe::{regularised, LbeConfig, LbeTargets, WithTargets};
+    let spec = ConvSpec::for_depth(Arch::Resnet, 10).unwrap();
+    let widths = Widths::divided(8).unwrap();
+    let mut net = ConvNet::<10, D>::new(dev, spec, widths, ImageShape::new(1, 32, 32), 3).unwrap();
+    let cfg = LbeConfig::deep_cnn();
+    let mut targets = LbeTargets::new(dev, net.num_hidden(), &cfg);
+    let x: Tensor<(usize, usize), f32, D> = dev.tensor_from_vec(random(16 * 1024, 9), (16, 1024));
+    let y: Vec<f32> = (0..16)
+        .flat_map(|i| (0..10).map(move |c| (c == i % 10) as u8 as f32))
+        .collect();
+    let y: Tensor<(usize, Const<10>), f32, D> = dev.tensor_from_vec(y, (16, Const));
+    let entropies = (net.forward_hidden(x.clone()).hidden.into_iter())
+        .map(|h| batch_entropy_tensor(h).as_vec()[0])
+        .collect();
+    let grads = alloc_grads(&mut WithTargets(&mut net, Some(&mut targets))).unwrap();
+    let out = net.forward_train_hidden(x.trace(grads));
+    let ce = cross_entropy_with_logits_loss(out.logits, y);
+    let (loss, _) = regularised(ce, out.hidden, &targets, &cfg);
+    let grads = loss.backward();
+    struct G<'a, D: ConvDevice>(&'a Gradients<f32, D>, Vec<(String, Vec<f32>)>);
+    impl<D: ConvDevice> conflicting_bundles::layers::params::ParamVisitor<f32, D> for G<'_, D> {
+        fn visit<S: Shape>(&mut self, name: &str, t: &mut Tensor<S, f32, D>) {
+            self.1.push((name.to_string(), self.0.get(t).as_vec()));
+        }
+    }
+    let mut g = G(&grads, vec![]);
+    use conflicting_bundles::layers::params::Params;
+    WithTargets(&mut net, Some(&mut targets)).visit_params("", &mut g);
+    (entropies, g.1)
+}
+
+#[test]
+fn batch_entropy_and_its_regulariser_match_the_cpu() {
+    let (ec, gc) = lbe_grads(&Cpu::default());
+    let (eg, gg) = lbe_grads(&cuda(0).unwrap());
+    check("batch entropy of every ResNet-10 row", &ec, &eg);
+    for ((name, a), (_, b)) in gc.iter().zip(&gg) {
+        check(&format!("regularised gradient of {name}"), a, b);
+    }
+}

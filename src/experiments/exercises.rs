@@ -10,12 +10,13 @@ use std::fmt;
 use super::autotune::AutotuneReport;
 use super::conv_sweep::ConvSweepReport;
 use super::fc_sweep::FcSweepReport;
+use super::lbe::{LbeRun, LbeStudyReport, PlainNet};
 use super::lesion::{ConflictRow, DrawKind, LesionReport};
 use super::precision::PrecisionReport;
 use super::toy::ToyReport;
 use crate::bundle::Precision;
 use crate::models::convnet::Arch;
-use crate::table::Table;
+use crate::table::{percent, Table};
 
 /// What a check found.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -474,5 +475,114 @@ pub fn bf16_conflicts_from_layer_one(report: &PrecisionReport) -> Check {
             show(&bf16s),
             show(&f32s)
         ),
+    )
+}
+
+/// Each net of a batch-entropy study with both its runs.
+fn lbe_pairs(report: &LbeStudyReport) -> Vec<(PlainNet, &LbeRun, &LbeRun)> {
+    (report.config.nets.iter())
+        .filter_map(|&n| Some((n, report.run(n, false)?, report.run(n, true)?)))
+        .collect()
+}
+
+/// Notebook 06: with β = 0 the term is gone, and so is every difference.
+pub fn lbe_zero_weight_changes_nothing(report: &LbeStudyReport) -> Check {
+    let check = Check::new(
+        "switch the term off (cfg.lbe_fc.beta = 0.0; cfg.lbe_conv.beta = 0.0)",
+        "each net's run \"with the regulariser\" trains exactly as the plain one: same accuracy, same H^L",
+    );
+    if report.config.lbe_fc.beta != 0.0 || report.config.lbe_conv.beta != 0.0 {
+        return check.not_run(format!(
+            "β is {} (FC) and {} (conv) in this report",
+            report.config.lbe_fc.beta, report.config.lbe_conv.beta
+        ));
+    }
+    let pairs = lbe_pairs(report);
+    if pairs.is_empty() {
+        return check.not_run("no net has both runs yet".into());
+    }
+    let same = |a: &LbeRun, b: &LbeRun| {
+        a.test_accuracy == b.test_accuracy && a.final_entropy == b.final_entropy
+    };
+    check.found(
+        pairs.iter().all(|(_, off, on)| same(off, on)),
+        (pairs.iter())
+            .map(|(n, off, on)| {
+                format!(
+                    "{n}: {} / {}, H^L {:.3} / {:.3}",
+                    percent(off.test_accuracy),
+                    percent(on.test_accuracy),
+                    off.final_entropy,
+                    on.final_entropy
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("; "),
+    )
+}
+
+/// Notebook 06: the follow-up's claim at a depth where plain nets collapse.
+pub fn lbe_keeps_a_deeper_net_alive(report: &LbeStudyReport) -> Check {
+    let check = Check::new(
+        "a deeper FC net (cfg.nets = vec![PlainNet::Fc { width: 10, depth: 300 }])",
+        "without the term the net collapses (its last layer one bundle of all samples, some layer with batch entropy 0); with it no layer collapses and it beats chance",
+    );
+    let deep = lbe_pairs(report)
+        .into_iter()
+        .find(|(n, _, _)| matches!(n, PlainNet::Fc { depth, .. } if *depth >= 300));
+    let Some((net, off, on)) = deep else {
+        return check
+            .not_run("no FC net of depth 300 or more with both runs in this report".into());
+    };
+    let last_bundles = (off.trace.bundles.last())
+        .and_then(|b| b.num_bundles.last().copied())
+        .unwrap_or(0);
+    let holds = last_bundles == 1
+        && off.collapsed_layers() > 0
+        && on.collapsed_layers() == 0
+        && on.test_accuracy > 0.2;
+    check.found(
+        holds,
+        format!(
+            "{net}: without {last_bundles} bundle(s) in the last layer (H^L {:.3}), {} collapsed layers; with {} collapsed, test accuracy {}",
+            off.final_entropy,
+            off.collapsed_layers(),
+            on.collapsed_layers(),
+            percent(on.test_accuracy)
+        ),
+    )
+}
+
+/// Notebook 06: does longer regularised training remove the conflicts?
+pub fn lbe_longer_training_resolves_conflicts(report: &LbeStudyReport) -> Check {
+    let check = Check::new(
+        "train longer (cfg.run.epochs = 6)",
+        "with the term the FC nets end with fewer conflicting layers than without it",
+    );
+    if report.config.run.epochs < 6 {
+        return check.not_run(format!(
+            "{} epochs in this report",
+            report.config.run.epochs
+        ));
+    }
+    let fc: Vec<_> = lbe_pairs(report)
+        .into_iter()
+        .filter(|(n, _, _)| matches!(n, PlainNet::Fc { .. }))
+        .collect();
+    if fc.is_empty() {
+        return check.not_run("no FC net with both runs in this report".into());
+    }
+    check.found(
+        fc.iter()
+            .all(|(_, off, on)| on.conflicting_layers < off.conflicting_layers),
+        (fc.iter())
+            .map(|(n, off, on)| {
+                format!(
+                    "{n}: {} → {} of {} layers conflicting",
+                    off.conflicting_layers, on.conflicting_layers, on.num_hidden
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("; "),
     )
 }

@@ -8,6 +8,7 @@ use conflicting_bundles::experiments::autotune::AutotuneReport;
 use conflicting_bundles::experiments::conv_sweep::ConvSweepReport;
 use conflicting_bundles::experiments::exercises::*;
 use conflicting_bundles::experiments::fc_sweep::FcSweepReport;
+use conflicting_bundles::experiments::lbe::{LbeRun, LbeStudyReport, PlainNet};
 use conflicting_bundles::experiments::lesion::{ConflictRow, LesionReport};
 use conflicting_bundles::experiments::precision::PrecisionReport;
 use conflicting_bundles::experiments::recorded::recorded;
@@ -147,6 +148,80 @@ fn precision_checks() {
     );
     assert_eq!(
         spacing_grows_with_w_max(4.0, 1e-3, 64.0).verdict,
+        Verdict::Holds
+    );
+}
+
+#[test]
+fn lbe_checks() {
+    let r: LbeStudyReport = lesson("lbe/lesson");
+    assert_eq!(lbe_zero_weight_changes_nothing(&r).verdict, Verdict::NotRun);
+    let mut zero = r.clone();
+    zero.config.lbe_fc.beta = 0.0;
+    zero.config.lbe_conv.beta = 0.0;
+    // The recorded runs with the term differ from their plain runs.
+    assert_eq!(
+        lbe_zero_weight_changes_nothing(&zero).verdict,
+        Verdict::Fails
+    );
+    let plain: Vec<LbeRun> = zero
+        .runs
+        .iter()
+        .filter(|r| !r.regularised)
+        .cloned()
+        .collect();
+    for run in zero.runs.iter_mut().filter(|r| r.regularised) {
+        let off = plain.iter().find(|p| p.net == run.net).unwrap();
+        run.test_accuracy = off.test_accuracy;
+        run.final_entropy = off.final_entropy;
+    }
+    assert_eq!(
+        lbe_zero_weight_changes_nothing(&zero).verdict,
+        Verdict::Holds
+    );
+
+    // The recorded FC-150 of width 10, called 300 layers deep: the check
+    // reads its real numbers.
+    assert_eq!(lbe_keeps_a_deeper_net_alive(&r).verdict, Verdict::NotRun);
+    let narrow = PlainNet::Fc {
+        width: 10,
+        depth: 150,
+    };
+    let deep = PlainNet::Fc {
+        width: 10,
+        depth: 300,
+    };
+    let mut deeper = r.clone();
+    deeper.config.nets = vec![deep];
+    deeper.runs.retain(|x| x.net == narrow);
+    deeper.runs.iter_mut().for_each(|x| x.net = deep);
+    let c = lbe_keeps_a_deeper_net_alive(&deeper);
+    assert_eq!(c.verdict, Verdict::Holds, "{}", c.evidence);
+    deeper.runs[1].batch_entropy[3] = 0.0;
+    assert_eq!(
+        lbe_keeps_a_deeper_net_alive(&deeper).verdict,
+        Verdict::Fails
+    );
+
+    assert_eq!(
+        lbe_longer_training_resolves_conflicts(&r).verdict,
+        Verdict::NotRun
+    );
+    let mut longer = r.clone();
+    longer.config.run.epochs = 6;
+    let c = lbe_longer_training_resolves_conflicts(&longer);
+    let fewer = (longer.config.nets.iter())
+        .filter(|n| matches!(n, PlainNet::Fc { .. }))
+        .all(|&n| {
+            longer.run(n, true).unwrap().conflicting_layers
+                < longer.run(n, false).unwrap().conflicting_layers
+        });
+    assert_eq!(c.verdict == Verdict::Holds, fewer, "{}", c.evidence);
+    for run in longer.runs.iter_mut().filter(|r| r.regularised) {
+        run.conflicting_layers = 0;
+    }
+    assert_eq!(
+        lbe_longer_training_resolves_conflicts(&longer).verdict,
         Verdict::Holds
     );
 }

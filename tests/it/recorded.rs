@@ -8,6 +8,7 @@ use std::path::Path;
 use conflicting_bundles::experiments::autotune::{AutotuneConfig, AutotuneReport};
 use conflicting_bundles::experiments::conv_sweep::{ConvSweepConfig, ConvSweepReport};
 use conflicting_bundles::experiments::fc_sweep::{FcSweepConfig, FcSweepReport};
+use conflicting_bundles::experiments::lbe::{LbeStudyConfig, LbeStudyReport};
 use conflicting_bundles::experiments::lesion::{LesionConfig, LesionReport};
 use conflicting_bundles::experiments::precision::{PrecisionConfig, PrecisionReport};
 use conflicting_bundles::experiments::recorded::{read, results_dir, Recorded};
@@ -70,6 +71,9 @@ fn every_recorded_run_loads_and_matches_its_preset() {
                 }),
                 "lesion" => check(&path, |r: &LesionReport| {
                     r.config == LesionConfig::preset(preset)
+                }),
+                "lbe" => check(&path, |r: &LbeStudyReport| {
+                    r.config == LbeStudyConfig::preset(preset)
                 }),
                 // The toy net is small enough to run at the paper's scale
                 // anywhere: its one recorded run is `full`.
