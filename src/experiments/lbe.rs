@@ -217,6 +217,13 @@ impl LbeRun {
         self.batch_entropy.iter().filter(|&&h| h == 0.0).count()
     }
 
+    /// `H^l` averaged over the hidden layers at the end: how much of the
+    /// samples' separation the conflicts cost, layer for layer (0: none).
+    pub fn mean_layer_entropy(&self) -> f64 {
+        let h = self.trace.bundles.last().map_or(&[][..], |b| &b.entropy[..]);
+        h.iter().sum::<f64>() / h.len().max(1) as f64
+    }
+
     pub fn mean_batch_entropy(&self) -> f64 {
         let n = self.batch_entropy.len().max(1);
         self.batch_entropy.iter().sum::<f64>() / n as f64
@@ -251,6 +258,7 @@ impl LbeStudyReport {
                 "H^L",
                 "conflicting layers",
                 "first conflicting",
+                "H^l (mean)",
                 "batch entropy (mean)",
                 "collapsed layers",
             ],
@@ -264,6 +272,7 @@ impl LbeStudyReport {
                 format!("{:.3}", r.final_entropy),
                 format!("{} of {}", r.conflicting_layers, r.num_hidden),
                 layer(r.first_conflicting_layer),
+                format!("{:.3}", r.mean_layer_entropy()),
                 format!("{:.3}", r.mean_batch_entropy()),
                 r.collapsed_layers().to_string(),
             ]);
@@ -273,7 +282,7 @@ impl LbeStudyReport {
                 t.note(reading(net, off, on));
             }
         }
-        t.note("collapsed: batch entropy 0 on a training batch (every sample the same output); conflicting: H^l > 0 on the measured subset");
+        t.note("collapsed: batch entropy 0 on a training batch (every sample the same output); conflicting: H^l > 0 on the measured subset; H^l (mean): over the hidden layers");
         vec![t]
     }
 }
@@ -296,11 +305,13 @@ fn reading(net: PlainNet, off: &LbeRun, on: &LbeRun) -> String {
         )
     };
     format!(
-        "{net}: test accuracy {} → {} with the regulariser, H^L {:.3} → {:.3}, {fixed}",
+        "{net}: test accuracy {} → {} with the regulariser, H^L {:.3} → {:.3}, H^l over the layers {:.3} → {:.3}, {fixed}",
         percent(off.test_accuracy),
         percent(on.test_accuracy),
         off.final_entropy,
-        on.final_entropy
+        on.final_entropy,
+        off.mean_layer_entropy(),
+        on.mean_layer_entropy()
     )
 }
 
