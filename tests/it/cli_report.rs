@@ -114,18 +114,19 @@ fn writes_the_table_and_three_files_with_the_metrics_numbers() {
     assert_eq!(rows[1]["largest_bundle_share"].as_f64().unwrap(), 2.0 / 6.0);
     // Without --criteria: the bundle metric alone, as before the option.
     assert!(report.get("criteria").is_none(), "{report}");
+    // (serde_json::Value's keys come sorted.)
     let keys: Vec<&String> = rows[0].as_object().unwrap().keys().collect();
     assert_eq!(
         keys,
         [
-            "index",
-            "name",
-            "features",
-            "num_bundles",
-            "largest_bundle_share",
             "bundle_entropy",
             "conflicting",
-            "non_finite"
+            "features",
+            "index",
+            "largest_bundle_share",
+            "name",
+            "non_finite",
+            "num_bundles"
         ]
     );
 
@@ -498,7 +499,8 @@ fn bundle_with_other_criteria_keeps_its_numbers_and_adds_columns() {
     for f in ["report.json", "report.csv", "report.html"] {
         let a = std::fs::read_to_string(plain.join(f)).unwrap();
         let b = std::fs::read_to_string(named.join(f)).unwrap();
-        assert_eq!(a.replace("plain", "named"), b, "{f}");
+        // Not assert_eq: the page embeds plotly.js, megabytes to print.
+        assert!(a == b, "{f} differs");
     }
     let table = run(Some("bundle,block-influence,bundle"), &both);
     assert!(
