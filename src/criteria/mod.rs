@@ -21,7 +21,7 @@ pub use similarity::{angular_distance, block_influence, mean_cosine};
 
 /// `values.len() / n` after checking the layout; `what` names the array.
 fn row_len(values: &[f32], n: usize, what: &str) -> anyhow::Result<usize> {
-    if n == 0 || values.len() % n != 0 {
+    if n == 0 || !values.len().is_multiple_of(n) {
         anyhow::bail!(
             "{what}: {} values do not split into {n} samples",
             values.len()
