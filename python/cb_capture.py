@@ -12,10 +12,15 @@ What it does:
   by default (`include=None`) every leaf module (one without children);
 - the model in eval mode, no gradients, batches from `loader` until
   `samples` samples have passed (the last batch is cut);
-- each module's output (the first tensor of a tuple) flattened per sample
-  and saved as float32, one array per module, in the order the modules
-  first ran, under the module's name (`layers.3`), in one `.npz` that
-  `cb report` reads layer by layer; the labels as an int64 `.npy`.
+- each call's output (the first tensor of a tuple) flattened per sample and
+  saved as float32, one array per call, in the order of the calls, in one
+  `.npz` that `cb report` reads layer by layer; the labels as an int64
+  `.npy`. A module that runs once per forward pass is saved under its name
+  (`layers.3`); one that runs k times (torchvision's ResNet blocks call one
+  `relu` twice) gives k layers, `layer1.0.relu#1` ... `layer1.0.relu#k`,
+  each call a layer of its own in execution order. Every batch must make
+  the same calls in the same order (else a ValueError names the module whose
+  call count changed), and each output must have one row per sample.
 
 Memory: the captured activations are held until written (N x all features x
 4 bytes); capture fewer samples or fewer modules for a large model. The
@@ -29,11 +34,12 @@ from __future__ import annotations
 
 import fnmatch
 import zipfile
+from collections import Counter
 
 import numpy as np
 import torch
 
-__all__ = ["capture", "max_abs_weight", "select_modules", "write_npz"]
+__all__ = ["call_names", "capture", "max_abs_weight", "select_modules", "write_npz"]
 
 
 def select_modules(model: torch.nn.Module, include=None, exclude=()):
@@ -63,16 +69,47 @@ def _first_tensor(output):
     return None
 
 
+def call_names(modules):
+    """Layer names for one forward pass's calls, given the calling module's
+    name per call in call order: the module's name when it ran once,
+    `name#1`, `name#2`, ... (in call order) when it ran more than once."""
+    counts = Counter(modules)
+    seen = Counter()
+    names = []
+    for m in modules:
+        if counts[m] == 1:
+            names.append(m)
+        else:
+            seen[m] += 1
+            names.append(f"{m}#{seen[m]}")
+    return names
+
+
+def _calls_differ(first, now, batch):
+    """Why the calls of batch `batch` (module names in call order) do not
+    match the first batch's."""
+    a, b = Counter(first), Counter(now)
+    for m in list(dict.fromkeys(first + now)):
+        if a[m] != b[m]:
+            return (f"module {m} ran {a[m]} time(s) in the first batch's forward pass but {b[m]} "
+                    f"in batch {batch}: each call is a layer, so every batch must make the same calls")
+    i = next(i for i, (x, y) in enumerate(zip(first, now)) if x != y)
+    return (f"the modules ran in another order in batch {batch} than in the first: "
+            f"call {i + 1} is {now[i]}, was {first[i]}")
+
+
 def capture(model, loader, include=None, exclude=(), samples=2048, out="acts.npz",
             labels_out="labels.npy", device=None):
     """Runs `model` on `samples` samples of `loader` ((inputs, labels) batches)
-    and saves the outputs of the selected modules; returns a dict with the
-    layer names, their feature counts and the number of samples."""
+    and saves the outputs of the selected modules' calls (see the module's
+    docs for the names); returns a dict with the layer names, their feature
+    counts and the number of samples."""
     if samples < 1:
         raise ValueError("samples must be at least 1")
     modules = select_modules(model, include, exclude)
-    order: list[str] = []  # modules in the order they first ran
-    chunks: dict[str, list[np.ndarray]] = {}
+    calls: list[tuple[str, np.ndarray]] = []  # this forward pass's, in call order
+    first: list[str] | None = None  # the first batch's calling modules, in call order
+    chunks: list[list[np.ndarray]] = []  # per call of a forward pass, per batch
     taken = 0
     want = 0  # samples of the current batch to keep
 
@@ -81,11 +118,16 @@ def capture(model, loader, include=None, exclude=(), samples=2048, out="acts.npz
             t = _first_tensor(output)
             if t is None:
                 return
-            if name not in chunks:
-                order.append(name)
-                chunks[name] = []
-            a = t.detach()[:want].reshape(min(want, t.shape[0]), -1)
-            chunks[name].append(a.to(torch.float32).cpu().numpy())
+            # The input is cut to `want` samples: an output with another
+            # first dimension is not one row per sample.
+            if t.dim() == 0 or t.shape[0] != want:
+                rows = t.shape[0] if t.dim() else "no"
+                raise ValueError(f"module {name}'s output has {rows} rows for a batch of {want} samples")
+            # A copy: the array would otherwise share the tensor's memory, and
+            # an in-place module after this one (torchvision's
+            # ReLU(inplace=True)) would overwrite it with its own output.
+            a = t.detach().reshape(want, -1).to("cpu", torch.float32, copy=True)
+            calls.append((name, a.numpy()))
         return fn
 
     handles = [m.register_forward_hook(hook(n)) for n, m in modules]
@@ -94,31 +136,39 @@ def capture(model, loader, include=None, exclude=(), samples=2048, out="acts.npz
     model.eval()
     try:
         with torch.no_grad():
-            for x, y in loader:
+            for batch, (x, y) in enumerate(loader, 1):
                 if taken >= samples:
                     break
                 want = min(samples - taken, len(y))
                 x = x[:want]
                 if device is not None:
                     x = x.to(device)
+                calls.clear()
                 model(x)
+                ran = [n for n, _ in calls]
+                if first is None:
+                    first = ran
+                    chunks = [[] for _ in ran]
+                elif ran != first:
+                    raise ValueError(_calls_differ(first, ran, batch))
+                for c, (_, a) in zip(chunks, calls):
+                    c.append(a)
                 labels.append(np.asarray(y[:want].cpu().numpy(), dtype=np.int64))
                 taken += want
     finally:
         for h in handles:
             h.remove()
         model.train(was_training)
+        calls.clear()
     if taken == 0:
         raise ValueError("the loader gave no samples")
-    if not order:
+    if not first:
         raise ValueError("none of the selected modules returned a tensor")
     labels = np.concatenate(labels)
     layers = []
-    for name in order:
-        a = np.concatenate(chunks[name])
-        if a.shape[0] != taken:
-            raise ValueError(f"module {name} ran on {a.shape[0]} of {taken} samples (not on every batch)")
-        layers.append((name, a))
+    for name, c in zip(call_names(first), chunks):
+        layers.append((name, np.concatenate(c)))
+        c.clear()  # the concatenated copy replaces the batches' arrays
     info = {"layers": [n for n, _ in layers], "features": [int(a.shape[1]) for _, a in layers],
             "samples": int(taken)}
     write_npz(out, layers)

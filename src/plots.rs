@@ -508,6 +508,7 @@ pub fn layer_profile(report: &TrainReport) -> Plot {
             report.label, p.epoch
         ),
         "hidden layer l",
+        "H^l (nats)",
         (1..=p.entropy.len()).map(|l| l.to_string()).collect(),
         p.entropy.clone(),
         &p.num_bundles,
@@ -515,32 +516,77 @@ pub fn layer_profile(report: &TrainReport) -> Plot {
 }
 
 /// `cb report`'s chart: `H^l` and bundles of every layer of a model, named
-/// as in its file.
+/// as in its file, when `bundle` is selected, and a line per further
+/// criterion (on the left axis, with a gap where it does not apply).
 pub fn model_report(r: &ModelReport) -> Plot {
-    let first = r
-        .first_conflicting()
-        .map_or("none".to_string(), |l| format!("{} ({})", l.index, l.name));
-    let bundles: Vec<usize> = r.layers.iter().map(|l| l.num_bundles).collect();
-    entropy_and_bundles(
-        &format!(
-            "{}: H^l per layer (first conflicting layer: {first})",
-            r.activations
-        ),
-        "layer",
-        r.layers
-            .iter()
-            .map(|l| format!("{} {}", l.index, l.name))
-            .collect(),
-        r.layers.iter().map(|l| l.bundle_entropy).collect(),
-        &bundles,
-    )
+    let x: Vec<String> = r
+        .layers
+        .iter()
+        .map(|l| format!("{} {}", l.index, l.name))
+        .collect();
+    let others: Vec<String> = r.scores().map(|c| r.score_title(c)).collect();
+    let mut plot = if r.config.is_some() {
+        let first = r
+            .first_conflicting()
+            .map_or("none".to_string(), |l| format!("{} ({})", l.index, l.name));
+        let bundles = r.layers.iter().map(|l| l.bundle.as_ref());
+        let y_title = match others.is_empty() {
+            true => "H^l (nats)",
+            false => "H^l (nats), the other criteria",
+        };
+        entropy_and_bundles(
+            &format!(
+                "{}: H^l per layer (first conflicting layer: {first})",
+                r.activations
+            ),
+            "layer",
+            y_title,
+            x.clone(),
+            bundles
+                .clone()
+                .map(|b| b.map_or(0.0, |b| b.bundle_entropy))
+                .collect(),
+            &bundles
+                .map(|b| b.map_or(0, |b| b.num_bundles))
+                .collect::<Vec<_>>(),
+        )
+    } else {
+        let mut plot = Plot::new();
+        plot.set_layout(
+            layout(
+                &format!("{}: {} per layer", r.activations, others.join(", ")),
+                "layer",
+                "value",
+            )
+            .x_axis(category_axis("layer")),
+        );
+        plot
+    };
+    for c in r.scores() {
+        // Not applicable is null in the series: plotly leaves a gap there.
+        let y: Vec<Option<f64>> = r.layers.iter().map(|l| l.score(c).flatten()).collect();
+        plot.add_trace(
+            Scatter::new(x.clone(), y)
+                .mode(Mode::LinesMarkers)
+                .name(r.score_title(c)),
+        );
+    }
+    plot
 }
 
-/// Bars of `H^l` (left axis) and a line of bundle counts (right axis) over
-/// the layers, labelled `x` (kept in the given order).
+/// An x axis of names, kept in the given order.
+fn category_axis(title: &str) -> Axis {
+    Axis::new()
+        .title(Title::with_text(title))
+        .type_(plotly::layout::AxisType::Category)
+}
+
+/// Bars of `H^l` (left axis, titled `y_title`) and a line of bundle counts
+/// (right axis) over the layers, labelled `x` (kept in the given order).
 fn entropy_and_bundles(
     title: &str,
     x_title: &str,
+    y_title: &str,
     x: Vec<String>,
     entropy: Vec<f64>,
     bundles: &[usize],
@@ -554,12 +600,8 @@ fn entropy_and_bundles(
             .y_axis("y2"),
     );
     plot.set_layout(
-        layout(title, x_title, "H^l (nats)")
-            .x_axis(
-                Axis::new()
-                    .title(Title::with_text(x_title))
-                    .type_(plotly::layout::AxisType::Category),
-            )
+        layout(title, x_title, y_title)
+            .x_axis(category_axis(x_title))
             .y_axis2(
                 Axis::new()
                     .title(Title::with_text("bundles"))

@@ -1,7 +1,8 @@
 //! `cb report` end to end on a folder of `.npy` files and a `.safetensors`
 //! weights file: the table, the three output files, each row against the
-//! metric called directly, `--precision`, `--weights`, and one-line errors
-//! that leave nothing behind. (The `.npz` and `.safetensors` activation
+//! metric called directly, `--precision`, `--weights`, `--criteria` (each
+//! criterion against its function, not applicable across widths, the
+//! default unchanged), and one-line errors that leave nothing behind. (The `.npz` and `.safetensors` activation
 //! readers are tested in tests/it/layer_file.rs, and with files made by numpy
 //! in python/test_report_files.py.)
 
@@ -11,6 +12,7 @@ use std::process::Command;
 
 use crate::common::*;
 use conflicting_bundles::bundle::{measure_layer, BundleConfig, Criterion, Precision};
+use conflicting_bundles::criteria;
 
 fn cb(args: &[&str]) -> (i32, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_cb"))
@@ -110,9 +112,30 @@ fn writes_the_table_and_three_files_with_the_metrics_numbers() {
     }
     assert_eq!(rows[0]["features"], 4);
     assert_eq!(rows[1]["largest_bundle_share"].as_f64().unwrap(), 2.0 / 6.0);
+    // Without --criteria: the bundle metric alone, as before the option.
+    assert!(report.get("criteria").is_none(), "{report}");
+    // (serde_json::Value's keys come sorted.)
+    let keys: Vec<&String> = rows[0].as_object().unwrap().keys().collect();
+    assert_eq!(
+        keys,
+        [
+            "bundle_entropy",
+            "conflicting",
+            "features",
+            "index",
+            "largest_bundle_share",
+            "name",
+            "non_finite",
+            "num_bundles"
+        ]
+    );
 
     let csv = std::fs::read_to_string(out.join("report.csv")).unwrap();
     assert_eq!(csv.lines().count(), 4, "{csv}");
+    assert_eq!(
+        csv.lines().next(),
+        Some("index,name,features,num_bundles,largest_bundle_share,bundle_entropy,conflicting,non_finite")
+    );
     assert!(
         csv.lines()
             .nth(2)
@@ -279,6 +302,54 @@ fn bad_input_is_one_line_and_leaves_nothing() {
             vec!["/nonexistent/acts.npz", "--labels", &y, "--max-weight", "1"],
             "/nonexistent/acts.npz",
         ),
+        (
+            vec![&acts, "--labels", &y, "--criteria", "bundle,entropy"],
+            "unknown criterion 'entropy'",
+        ),
+        (
+            vec![&acts, "--labels", &y, "--criteria", "angular,bundle"],
+            "give one of --max-weight, --weights or --gamma",
+        ),
+        (
+            vec![&acts, "--labels", &y],
+            "give one of --max-weight, --weights or --gamma",
+        ),
+        (
+            vec![
+                &acts,
+                "--labels",
+                &y,
+                "--criteria",
+                "angular",
+                "--gamma",
+                "1e-7",
+            ],
+            "which --criteria leaves out",
+        ),
+        (
+            vec![
+                &acts,
+                "--labels",
+                &y,
+                "--criteria",
+                "angular",
+                "--angular-skip",
+                "0",
+            ],
+            "--angular-skip must be at least 1",
+        ),
+        (
+            vec![
+                &acts,
+                "--labels",
+                &y,
+                "--criteria",
+                "batch-entropy",
+                "--angular-skip",
+                "2",
+            ],
+            "--angular-skip applies to the angular criterion",
+        ),
     ];
     for (args, needle) in cases {
         let mut all = vec!["report"];
@@ -291,4 +362,183 @@ fn bad_input_is_one_line_and_leaves_nothing() {
         assert!(stdout.is_empty(), "{all:?}: {stdout}");
         assert!(!out.exists(), "{all:?} left {o} behind");
     }
+}
+
+/// Four layers of widths 2, 2, 2, 3 (`a`, `b`, `c`, `d`), with a zero row
+/// in `b` (the zero-row convention) and `c` a scaled `a` (cos = 1).
+fn same_width_layers() -> Vec<(&'static str, Vec<f32>)> {
+    let a: Vec<f32> = (0..N * 2).map(|i| ((i * 7) % 5) as f32 - 2.0).collect();
+    let mut b: Vec<f32> = (0..N * 2).map(|i| ((i * 3) % 4) as f32 - 1.5).collect();
+    b[2..4].fill(0.0);
+    let c: Vec<f32> = a.iter().map(|x| 2.0 * x).collect();
+    let d: Vec<f32> = (0..N * 3).map(|i| (i % 4) as f32).collect();
+    vec![("a", a), ("b", b), ("c", c), ("d", d)]
+}
+
+fn write_same_width(dir: &Path) -> String {
+    let acts = dir.join("sw");
+    std::fs::create_dir(&acts).unwrap();
+    for (name, data) in same_width_layers() {
+        let shape = [N, data.len() / N];
+        write_npy(
+            &acts.join(format!("{name}.npy")),
+            "<f4",
+            &shape,
+            &f32_bytes(&data),
+        );
+    }
+    acts.to_str().unwrap().into()
+}
+
+#[test]
+fn criteria_match_their_functions_and_are_not_applicable_across_widths() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, y) = setup(dir.path());
+    let acts = write_same_width(dir.path());
+    let out = dir.path().join("out");
+    // No --max-weight: the bundle criterion is not selected.
+    let (code, stdout, stderr) = cb(&[
+        "report",
+        &acts,
+        "--labels",
+        &y,
+        "--criteria",
+        "block-influence,angular,batch-entropy",
+        "--angular-skip",
+        "2",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let l = same_width_layers();
+    let v = |i: usize| l[i].1.as_slice();
+    // Layer order in the file; None where not applicable.
+    let batch: Vec<f64> = (0..4)
+        .map(|i| criteria::batch_entropy(v(i), N).unwrap())
+        .collect();
+    let angular = [
+        Some(criteria::angular_distance(v(0), v(2), N).unwrap()),
+        None, // b and d differ in width
+        None, // no layer 5
+        None,
+    ];
+    let influence = [
+        None, // no input in the file
+        Some(criteria::block_influence(v(0), v(1), N).unwrap()),
+        Some(criteria::block_influence(v(1), v(2), N).unwrap()),
+        None, // c (2 values per sample) into d (3)
+    ];
+    // c is a scaled a: the same direction, up to rounding in the cosine.
+    assert!(angular[0].unwrap() < 1e-6, "{angular:?}");
+
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
+    assert_eq!(
+        report["criteria"],
+        serde_json::json!(["batch-entropy", "angular", "block-influence"])
+    );
+    assert_eq!(report["angular_skip"], 2);
+    assert!(report.get("config").is_none(), "{report}");
+    for (i, row) in report["layers"].as_array().unwrap().iter().enumerate() {
+        assert!(row.get("bundle_entropy").is_none(), "{row}");
+        assert_eq!(row["batch_entropy"].as_f64(), Some(batch[i]), "{row}");
+        // null, not absent: selected but not applicable.
+        assert_eq!(row["angular_distance"].as_f64(), angular[i], "{row}");
+        assert_eq!(row["block_influence"].as_f64(), influence[i], "{row}");
+        assert!(row.get("angular_distance").is_some() && row.get("block_influence").is_some());
+    }
+
+    let csv = std::fs::read_to_string(out.join("report.csv")).unwrap();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(
+        lines[0],
+        "index,name,features,non_finite,batch_entropy,angular_distance,block_influence"
+    );
+    assert_eq!(
+        lines[4],
+        format!("4,\"d\",3,0,{},,", batch[3]),
+        "not applicable is an empty cell"
+    );
+    let table_d = stdout.lines().find(|l| l.contains(" d ")).unwrap();
+    assert_eq!(table_d.matches("n/a").count(), 2, "{stdout}");
+    assert!(stdout.starts_with("Layer report:"), "{stdout}");
+    assert!(!stdout.contains("conflicting"), "{stdout}");
+
+    // The chart: a line per criterion, a gap (null) where not applicable.
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    for name in ["batch entropy", "angular (l, l+2)", "block influence"] {
+        assert!(html.contains(&format!("\"name\":\"{name}\"")), "{name}");
+    }
+    assert!(html.contains("null"));
+    assert!(!html.contains("\"name\":\"bundles\""));
+}
+
+#[test]
+fn bundle_with_other_criteria_keeps_its_numbers_and_adds_columns() {
+    let dir = tempfile::tempdir().unwrap();
+    let (acts, y) = setup(dir.path());
+    let run = |criteria: Option<&str>, out: &Path| {
+        let mut args = vec!["report", &acts, "--labels", &y, "--max-weight", "1"];
+        if let Some(c) = criteria {
+            args.extend(["--criteria", c]);
+        }
+        args.extend(["--out", out.to_str().unwrap()]);
+        let (code, stdout, stderr) = cb(&args);
+        assert_eq!(code, 0, "{stderr}");
+        stdout
+    };
+    let plain = dir.path().join("plain");
+    let named = dir.path().join("named");
+    let both = dir.path().join("both");
+    let plain_out = run(None, &plain);
+    // `--criteria bundle` is the default, file for file.
+    assert_eq!(
+        run(Some("bundle"), &named),
+        plain_out.replace("plain", "named")
+    );
+    for f in ["report.json", "report.csv", "report.html"] {
+        let a = std::fs::read_to_string(plain.join(f)).unwrap();
+        let b = std::fs::read_to_string(named.join(f)).unwrap();
+        // Not assert_eq: the page embeds plotly.js, megabytes to print.
+        assert!(a == b, "{f} differs");
+    }
+    let table = run(Some("bundle,block-influence,bundle"), &both);
+    assert!(
+        table.contains("first conflicting layer: 2 (layer10)"),
+        "{table}"
+    );
+    let read = |d: &Path| -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(d.join("report.json")).unwrap()).unwrap()
+    };
+    let (p, b) = (read(&plain), read(&both));
+    assert_eq!(
+        b["criteria"],
+        serde_json::json!(["bundle", "block-influence"])
+    );
+    assert_eq!(p["config"], b["config"]);
+    for (pr, br) in p["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(b["layers"].as_array().unwrap())
+    {
+        for key in [
+            "num_bundles",
+            "bundle_entropy",
+            "largest_bundle_share",
+            "conflicting",
+        ] {
+            assert_eq!(pr[key], br[key], "{key}");
+        }
+        // layer2, layer10 and layer11 all differ in width.
+        assert!(br["block_influence"].is_null(), "{br}");
+    }
+    let csv = std::fs::read_to_string(both.join("report.csv")).unwrap();
+    assert!(
+        csv.lines()
+            .next()
+            .unwrap()
+            .ends_with(",conflicting,non_finite,block_influence"),
+        "{csv}"
+    );
 }

@@ -27,8 +27,9 @@ pub struct Args {
 }
 
 /// The metric's parameters, as `cb bundles` and `cb report` take them. The
-/// including command declares the required group "criterion" (resolution
-/// with `--max-weight`, threshold with `--gamma`, or its own sources of w_max).
+/// including command declares the group "criterion" (resolution with
+/// `--max-weight`, threshold with `--gamma`, or its own sources of w_max),
+/// required where the bundle metric always runs.
 #[derive(clap::Args)]
 pub struct MetricArgs {
     /// Learning rate of the model's training
@@ -60,6 +61,11 @@ pub struct MetricArgs {
 }
 
 impl MetricArgs {
+    /// `--max-weight` or `--gamma` was given.
+    pub fn has_criterion(&self) -> bool {
+        self.max_weight.is_some() || self.gamma.is_some()
+    }
+
     /// The metric's configuration; `w_max` is resolution mode's largest
     /// weight when it came from elsewhere than `--max-weight`.
     pub fn config(&self, num_classes: usize, w_max: Option<f32>) -> Result<BundleConfig> {

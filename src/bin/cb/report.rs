@@ -1,5 +1,6 @@
-//! `cb report`: the bundle report of every layer of any model, from
-//! activations saved as .npz, .safetensors or a folder of .npy files.
+//! `cb report`: the bundle report (and the other `--criteria`) of every
+//! layer of any model, from activations saved as .npz, .safetensors or a
+//! folder of .npy files.
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -9,14 +10,17 @@ use conflicting_bundles::layer_file::LayerFile;
 use conflicting_bundles::lock::OutLock;
 use conflicting_bundles::npy::read_labels;
 use conflicting_bundles::plots;
-use conflicting_bundles::report::{max_abs_weight, measure_file, ModelReport};
+use conflicting_bundles::report::{
+    max_abs_weight, measure_file, LayerCriterion, ModelReport, Plan,
+};
 use conflicting_bundles::util::write_atomic;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::bundles::{labels_in_range, MetricArgs};
 
 #[derive(clap::Args)]
-#[command(group = clap::ArgGroup::new("criterion").required(true).multiple(false))]
+// Not required: only the bundle criterion needs one of its members (`run` checks).
+#[command(group = clap::ArgGroup::new("criterion").multiple(false))]
 pub struct Args {
     /// Activations of the layers for the same N samples: a .npz (numpy
     /// savez, one array per layer, in the file's order), a .safetensors file,
@@ -43,9 +47,43 @@ pub struct Args {
     /// e.g. 'layers.*.weight'); default: every tensor of --weights
     #[arg(long, value_name = "GLOB", requires = "weights")]
     weights_include: Vec<String>,
+    /// Criteria per layer, comma-separated: bundle (the bundle entropy; needs
+    /// --max-weight, --weights or --gamma), batch-entropy, angular (angular
+    /// distance between layers l and l + --angular-skip), block-influence
+    /// (1 - cos between layer l-1's and layer l's outputs)
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "bundle",
+        value_name = "LIST"
+    )]
+    criteria: Vec<LayerCriterion>,
+    /// The angular criterion's n: the distance between layers l and l + n
+    /// [default: 1]
+    #[arg(long, value_name = "N")]
+    angular_skip: Option<usize>,
 }
 
 pub fn run(args: Args) -> Result<()> {
+    let bundle = args.criteria.contains(&LayerCriterion::Bundle);
+    let configured = args.weights.is_some() || args.metric.has_criterion();
+    match (bundle, configured) {
+        (true, false) => bail!(
+            "--criteria includes bundle: give one of --max-weight, --weights or --gamma (or leave bundle out of --criteria)"
+        ),
+        (false, true) => bail!(
+            "--max-weight, --weights and --gamma set the bundle criterion, which --criteria leaves out"
+        ),
+        _ => {}
+    }
+    let angular = args.criteria.contains(&LayerCriterion::Angular);
+    let angular_skip = match (args.angular_skip, angular) {
+        (Some(0), _) => bail!("--angular-skip must be at least 1"),
+        (Some(_), false) => {
+            bail!("--angular-skip applies to the angular criterion, which --criteria leaves out")
+        }
+        (skip, _) => skip.unwrap_or(1),
+    };
     let patterns = args
         .weights_include
         .iter()
@@ -92,7 +130,14 @@ pub fn run(args: Args) -> Result<()> {
             args.metric.max_weight.map(|_| "--max-weight".to_string()),
         ),
     };
-    let cfg = args.metric.config(classes, w_max)?;
+    let plan = Plan {
+        criteria: args.criteria.clone(),
+        angular_skip,
+        bundle: bundle
+            .then(|| args.metric.config(classes, w_max))
+            .transpose()?,
+        w_max_source,
+    };
     let total = file.layers().len() as u64;
     let bar = std::io::stderr().is_terminal().then(|| {
         let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
@@ -109,8 +154,7 @@ pub fn run(args: Args) -> Result<()> {
         &mut file,
         &args.labels,
         &labels,
-        &cfg,
-        w_max_source,
+        &plan,
         |done, total, row| {
             match &bar {
                 Some(bar) => {
@@ -118,10 +162,7 @@ pub fn run(args: Args) -> Result<()> {
                     bar.set_message(row.name.clone());
                 }
                 // Not a terminal (a log, a batch job): a line per layer.
-                None => eprintln!(
-                    "layer {done}/{total} {}: H^l {:.4}, {} bundles",
-                    row.name, row.bundle_entropy, row.num_bundles
-                ),
+                None => eprintln!("layer {done}/{total} {}: {}", row.name, known(row)),
             }
         },
     )?;
@@ -137,6 +178,27 @@ pub fn run(args: Args) -> Result<()> {
     Ok(())
 }
 
+/// A layer's numbers as far as known when it has been read (its angular
+/// distance comes later), for the progress line.
+fn known(row: &conflicting_bundles::report::LayerRow) -> String {
+    let mut parts = Vec::new();
+    if let Some(b) = &row.bundle {
+        parts.push(format!(
+            "H^l {:.4}, {} bundles",
+            b.bundle_entropy, b.num_bundles
+        ));
+    }
+    if let Some(h) = row.batch_entropy {
+        parts.push(format!("batch entropy {h:.4}"));
+    }
+    match row.block_influence {
+        Some(Some(bi)) => parts.push(format!("block influence {bi:.4}")),
+        Some(None) => parts.push("block influence n/a".into()),
+        None => {}
+    }
+    parts.join(", ")
+}
+
 /// The three files, each written atomically, holding the folder's lock.
 fn write_outputs(out: &std::path::Path, report: &ModelReport) -> Result<()> {
     let _lock = OutLock::acquire(out)?;
@@ -147,7 +209,15 @@ fn write_outputs(out: &std::path::Path, report: &ModelReport) -> Result<()> {
     write_atomic(&out.join("report.csv"), report.to_csv().as_bytes())?;
     let table: String = report.tables().iter().map(|t| t.to_html()).collect();
     let page = plots::offline_page(
-        &format!("Bundle report: {}", report.activations),
+        &format!(
+            "{}: {}",
+            if report.config.is_some() {
+                "Bundle report"
+            } else {
+                "Layer report"
+            },
+            report.activations
+        ),
         &plots::model_report(report),
         &table,
     );
