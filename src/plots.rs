@@ -1003,24 +1003,30 @@ pub fn lbe_accuracy(report: &LbeStudyReport) -> Plot {
 /// The batch-entropy study at the end of training: each run's batch
 /// entropy (solid) and bundle entropy `H^l` (dotted) per hidden layer.
 pub fn lbe_layers(report: &LbeStudyReport) -> Plot {
+    // One colour per run, so that its two lines read as a pair.
+    const COLOURS: [&str; 8] = [
+        "#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#17becf", "#7f7f7f",
+    ];
     let mut plot = Plot::new();
-    for r in &report.runs {
+    for (i, r) in report.runs.iter().enumerate() {
+        let colour = COLOURS[i % COLOURS.len()];
         let x: Vec<f64> = (1..=r.batch_entropy.len()).map(|l| l as f64).collect();
-        plot.add_trace(line(
-            x.clone(),
-            r.batch_entropy.clone(),
-            &format!("{}: batch entropy", r.label()),
-        ));
-        let h = r
-            .trace
-            .bundles
-            .last()
-            .map(|b| b.entropy.clone())
-            .unwrap_or_default();
+        plot.add_trace(
+            line(
+                x,
+                r.batch_entropy.clone(),
+                &format!("{}: batch entropy", r.label()),
+            )
+            .line(plotly::common::Line::new().color(colour)),
+        );
+        let h = (r.trace.bundles.last()).map_or(vec![], |b| b.entropy.clone());
         let x: Vec<f64> = (1..=h.len()).map(|l| l as f64).collect();
         plot.add_trace(
-            line(x, h, &format!("{}: H^l", r.label()))
-                .line(plotly::common::Line::new().dash(plotly::common::DashType::Dot)),
+            line(x, h, &format!("{}: H^l", r.label())).line(
+                plotly::common::Line::new()
+                    .color(colour)
+                    .dash(plotly::common::DashType::Dot),
+            ),
         );
     }
     plot.set_layout(layout(

@@ -220,7 +220,11 @@ impl LbeRun {
     /// `H^l` averaged over the hidden layers at the end: how much of the
     /// samples' separation the conflicts cost, layer for layer (0: none).
     pub fn mean_layer_entropy(&self) -> f64 {
-        let h = self.trace.bundles.last().map_or(&[][..], |b| &b.entropy[..]);
+        let h = self
+            .trace
+            .bundles
+            .last()
+            .map_or(&[][..], |b| &b.entropy[..]);
         h.iter().sum::<f64>() / h.len().max(1) as f64
     }
 
