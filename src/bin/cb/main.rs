@@ -14,6 +14,7 @@ mod autotune;
 mod bundles;
 mod charts;
 mod conv;
+mod criteria;
 mod data;
 mod experiments;
 mod lesion;
@@ -53,6 +54,8 @@ enum Command {
     Autotune(autotune::AutotuneArgs),
     /// §3.5's claim tested as the authors' lesion.py: accuracy of a trained ResNet with blocks dropped
     Lesion(lesion::LesionArgs),
+    /// Issue 31 (c): which layers bundle entropy, batch entropy, block influence and angular distance would remove from trained nets, next to the auto-tune cut, and the test accuracy without them
+    Criteria(criteria::CriteriaArgs),
     /// Beyond the paper: the first conflicting layer in f32, f16 and bf16 resolution mode
     PrecisionSweep(precision::PrecisionArgs),
     /// Put a sweep's shards (run with --shard I/N) together: its usual report
@@ -81,6 +84,7 @@ fn main() -> ExitCode {
         Command::ConvSweep(args) => conv::conv_sweep(args),
         Command::Autotune(args) => autotune::run(args),
         Command::Lesion(args) => lesion::run(args),
+        Command::Criteria(args) => criteria::run(args),
         Command::PrecisionSweep(args) => precision::precision_sweep(args),
         Command::Merge(args) => merge::run(args),
         Command::Train(cmd) => experiments::train(cmd),
