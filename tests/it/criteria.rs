@@ -129,7 +129,12 @@ fn tiny() -> CriteriaConfig {
             ..CriteriaConfig::quick().run
         },
         nets: vec![
-            NetRecipe::plain(CriteriaNet::Fc { width: 6, depth: 6 }),
+            // Narrow and deep enough that 6 of its 19 removable layers
+            // conflict after these 8 steps.
+            NetRecipe::plain(CriteriaNet::Fc {
+                width: 8,
+                depth: 20,
+            }),
             NetRecipe::plain(CriteriaNet::Conv {
                 arch: Arch::Vgg,
                 depth: 12,
@@ -159,23 +164,24 @@ fn a_small_comparison_matches_an_independent_evaluation() {
         panic!()
     };
     // One entry per FC layer and per block; what can be removed.
-    assert_eq!(fc.layers.len(), 6);
+    assert_eq!(fc.layers.len(), 20);
     assert_eq!(
         fc.layers
             .iter()
             .filter(|l| l.removable)
             .map(|l| l.layer)
             .collect::<Vec<_>>(),
-        (2..=6).collect::<Vec<_>>()
+        (2..=20).collect::<Vec<_>>()
     );
     assert!(
         fc.layers[0].block_influence.is_none(),
-        "784 inputs vs 6 outputs"
+        "784 inputs vs 8 outputs"
     );
     assert!(fc.layers[1..].iter().all(|l| l.block_influence.is_some()));
     assert_eq!(vgg.layers.len(), 5);
     assert_eq!(resnet.layers.len(), 5);
     assert!(resnet.layers.iter().all(|l| l.removable));
+    assert!(fc.k > 0 && fc.k < 19, "some layers conflict, not all");
     for n in &r.nets {
         assert_eq!(
             n.removals.iter().map(|m| m.rule).collect::<Vec<_>>(),
@@ -215,12 +221,12 @@ fn a_small_comparison_matches_an_independent_evaluation() {
         ..cfg.settings(&cfg.nets[0]).train_config()
     };
     let trainer = Trainer {
-        out_dir: Some(out.path().join("fnn_w6_d6")),
+        out_dir: Some(out.path().join("fnn_w8_d20")),
         config: config.clone(),
         progress: ProgressMode::Off,
         label: String::new(),
     };
-    let mut model = MnistFnn::new(&dev, 6, 6, 0).unwrap();
+    let mut model = MnistFnn::new(&dev, 8, 20, 0).unwrap();
     trainer.fit(&dev, &mut model, &train, Some(&test)).unwrap();
     assert_eq!(evaluate(&dev, &model, &test).1, fc.test_accuracy);
     let subset = bundle_subset(&train, &config);
@@ -248,7 +254,7 @@ fn a_small_comparison_matches_an_independent_evaluation() {
         charts,
         [
             "accuracy",
-            "layers_fnn_w6_d6",
+            "layers_fnn_w8_d20",
             "layers_vgg-12__16",
             "layers_resnet-12__16"
         ]
@@ -276,7 +282,7 @@ fn a_small_comparison_matches_an_independent_evaluation() {
 fn a_fixed_k_applies_to_every_criterion() {
     let dev = Cpu::default();
     let cfg = CriteriaConfig {
-        nets: vec![NetRecipe::plain(CriteriaNet::Fc { width: 6, depth: 6 })],
+        nets: vec![tiny().nets[0].clone()],
         k: Some(3),
         ..tiny()
     };
