@@ -568,6 +568,14 @@ impl<D: TrainDevice + crate::layers::ConvDevice> Removable<usize, D> for ConvNet
     }
 }
 
+/// What [`compare`] finds in one trained net.
+struct Compared {
+    layers: Vec<LayerScores>,
+    first_conflicting_row: Option<usize>,
+    k: usize,
+    removals: Vec<Removal>,
+}
+
 /// Scores every layer of the trained `model` (measured at `point` on
 /// `subset`), picks each rule's layers and takes the test accuracy without
 /// them; `model` is left intact.
@@ -578,7 +586,7 @@ fn compare<I: Dim, D: TrainDevice, M: Removable<I, D>>(
     test: &Dataset,
     point: &BundlePoint,
     k: Option<usize>,
-) -> Result<(Vec<LayerScores>, Option<usize>, usize, Vec<Removal>)> {
+) -> Result<Compared> {
     let n = subset.len();
     let x = upload(dev, &subset.images, (n, model.input_dim()));
     let rows: Vec<Vec<f32>> = (model.forward_hidden(x).hidden.iter())
@@ -634,7 +642,12 @@ fn compare<I: Dim, D: TrainDevice, M: Removable<I, D>>(
             test_accuracy,
         });
     }
-    Ok((layers, first, k, removals))
+    Ok(Compared {
+        layers,
+        first_conflicting_row: first,
+        k,
+        removals,
+    })
 }
 
 impl Sweep for CriteriaConfig {
@@ -693,7 +706,7 @@ impl Sweep for CriteriaConfig {
             label,
         };
         let started = Instant::now();
-        let (report, (layers, first, k, removals)) = match *net {
+        let (report, c) = match *net {
             CriteriaNet::Fc { width, depth } => {
                 let (train, test) = data.rows.as_ref().expect("loaded for FC nets");
                 let mut model = MnistFnn::new(dev, width, depth, self.run.seed)?;
@@ -726,13 +739,13 @@ impl Sweep for CriteriaConfig {
             train_accuracy: last.train_accuracy,
             // The trainer's evaluation of these weights on the test samples.
             test_accuracy: last.test_accuracy.context("evaluated on the test set")?,
-            flagged: (layers.iter())
+            flagged: (c.layers.iter())
                 .filter(|l| l.removable && l.bundle_entropy > 0.0)
                 .count(),
-            k,
-            first_conflicting_row: first,
-            layers,
-            removals,
+            k: c.k,
+            first_conflicting_row: c.first_conflicting_row,
+            layers: c.layers,
+            removals: c.removals,
             seconds: started.elapsed().as_secs_f64(),
         };
         note(ctx.progress, &summary(&result));
