@@ -4,7 +4,7 @@
 # tests/it/shards.rs runs the same code paths on smaller configs): for each
 # SWEEP, the quick preset unsharded and as 3 shards on the CPU, then
 # `cb merge`, and the two reports compared with every wall time left out.
-#   scripts/check-shards.sh [SWEEP...]   (default: all six; MNIST from
+#   scripts/check-shards.sh [SWEEP...]   (default: all seven; MNIST from
 #   CB_DATA_DIR or ../shared/data/mnist; CB = the cb binary, default
 #   target/release/cb, built if missing)
 set -euo pipefail
@@ -13,7 +13,7 @@ CB=${CB:-target/release/cb}
 [[ -x $CB ]] || cargo build --release --locked --bin cb
 DATA=${CB_DATA_DIR:-../shared/data/mnist}
 sweeps=("$@")
-((${#sweeps[@]})) || sweeps=(fc-sweep conv-sweep autotune lesion lbe precision-sweep)
+((${#sweeps[@]})) || sweeps=(fc-sweep conv-sweep autotune lesion lbe criteria precision-sweep)
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 for sweep in "${sweeps[@]}"; do

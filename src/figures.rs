@@ -6,6 +6,7 @@ use plotly::Plot;
 
 use crate::experiments::autotune::AutotuneReport;
 use crate::experiments::conv_sweep::ConvSweepReport;
+use crate::experiments::criteria::CriteriaReport;
 use crate::experiments::fc_sweep::FcSweepReport;
 use crate::experiments::lbe::LbeStudyReport;
 use crate::experiments::lesion::LesionReport;
@@ -157,6 +158,21 @@ impl Figures for LbeStudyReport {
             ),
             ("layers".into(), plots::lbe_layers(self)),
         ]
+    }
+}
+
+impl Figures for CriteriaReport {
+    /// The accuracy without each rule's layers per net; then each net's
+    /// layers as every criterion scores them.
+    fn figures(&self) -> Vec<(String, Plot)> {
+        let mut charts = vec![("accuracy".to_string(), plots::criteria_accuracy(self))];
+        charts.extend(self.nets.iter().map(|r| {
+            (
+                format!("layers_{}", r.net.to_string().replace([' ', '/'], "_")),
+                plots::criteria_layers(r),
+            )
+        }));
+        charts
     }
 }
 

@@ -8,6 +8,7 @@ use plotly::{HeatMap, Plot, Scatter};
 
 use crate::experiments::autotune::{AutotuneReport, MeanStd, Table1Row};
 use crate::experiments::conv_sweep::ConvSweepReport;
+use crate::experiments::criteria::{CriteriaReport, LayerScores, NetCriteria, Rule};
 use crate::experiments::fc_sweep::FcSweepReport;
 use crate::experiments::lbe::LbeStudyReport;
 use crate::experiments::lesion::{DrawKind, LesionReport};
@@ -806,6 +807,96 @@ pub fn lesion_curves(report: &LesionReport) -> Plot {
         ),
         "blocks dropped k",
         "test accuracy [%]",
+    ));
+    plot
+}
+
+/// One colour per removal rule, the same in every criteria chart.
+fn rule_color(rule: Rule) -> &'static str {
+    match rule {
+        Rule::Bundle => "#d62728",
+        Rule::BatchEntropy => "#2ca02c",
+        Rule::BlockInfluence => "#1f77b4",
+        Rule::AngularDistance => "#9467bd",
+        Rule::Autotune => "#7f7f7f",
+    }
+}
+
+/// The criteria comparison: per net, the test accuracy intact and without
+/// each rule's layers (a rule with no accuracy, no bar).
+pub fn criteria_accuracy(report: &CriteriaReport) -> Plot {
+    let mut plot = Plot::new();
+    let nets: Vec<String> = report.nets.iter().map(|r| r.net.to_string()).collect();
+    let intact = report
+        .nets
+        .iter()
+        .map(|r| 100.0 * r.test_accuracy)
+        .collect();
+    plot.add_trace(
+        plotly::Bar::new(nets.clone(), intact)
+            .name("intact")
+            .marker(plotly::common::Marker::new().color("black")),
+    );
+    for rule in Rule::ALL {
+        let y = (report.nets.iter())
+            .map(|r| {
+                let a = r.removal(rule).and_then(|m| m.test_accuracy);
+                a.map_or(f64::NAN, |a| 100.0 * a)
+            })
+            .collect();
+        plot.add_trace(
+            plotly::Bar::new(nets.clone(), y)
+                .name(rule.to_string())
+                .marker(plotly::common::Marker::new().color(rule_color(rule))),
+        );
+    }
+    plot.set_layout(
+        layout(
+            "Test accuracy with each criterion's k layers removed (no retraining)",
+            "net",
+            "test accuracy [%]",
+        )
+        .bar_mode(plotly::layout::BarMode::Group),
+    );
+    plot
+}
+
+/// One net of the criteria comparison: every criterion's score per layer,
+/// each divided by its largest (so the four share an axis), with the
+/// layers each criterion removes marked on its line.
+pub fn criteria_layers(r: &NetCriteria) -> Plot {
+    let mut plot = Plot::new();
+    for rule in Rule::CRITERIA {
+        let score = |l: &LayerScores| l.score(rule);
+        let max = (r.layers.iter().filter_map(score)).fold(0.0f64, f64::max);
+        let scale = if max > 0.0 { 1.0 / max } else { 1.0 };
+        let (x, y): (Vec<f64>, Vec<f64>) = (r.layers.iter())
+            .filter_map(|l| score(l).map(|s| (l.layer as f64, s * scale)))
+            .unzip();
+        let color = rule_color(rule);
+        plot.add_trace(
+            line(x, y, &format!("{rule} (÷ {max:.3})"))
+                .line(plotly::common::Line::new().color(color)),
+        );
+        let removed = r.removal(rule).map_or(&[][..], |m| m.layers.as_slice());
+        let (x, y): (Vec<f64>, Vec<f64>) = (r.layers.iter())
+            .filter(|l| removed.contains(&l.layer))
+            .filter_map(|l| score(l).map(|s| (l.layer as f64, s * scale)))
+            .unzip();
+        plot.add_trace(
+            Scatter::new(x, y)
+                .mode(Mode::Markers)
+                .name(format!("removed by {rule}"))
+                .marker(plotly::common::Marker::new().color(color).size(9)),
+        );
+    }
+    plot.set_layout(layout(
+        &format!(
+            "{}: the criteria per layer (each ÷ its largest), k = {} removed by each",
+            r.net, r.k
+        ),
+        "layer (FC: hidden layer; conv: block)",
+        "score ÷ largest",
     ));
     plot
 }

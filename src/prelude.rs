@@ -26,6 +26,10 @@ pub use crate::device::{cpu, DeviceChoice};
 pub use crate::experiments::autotune::{self, prune, run_autotune, AutotuneConfig, AutotuneReport};
 pub use crate::experiments::conv_nets::{conv_net, load_images, measure_untrained, train_conv};
 pub use crate::experiments::conv_sweep::{run_conv_sweep, ConvSweepConfig, ConvSweepReport};
+pub use crate::experiments::criteria::{
+    self as criteria_comparison, run_criteria, CriteriaConfig, CriteriaNet, CriteriaReport,
+    NetRecipe, Rule,
+};
 pub use crate::experiments::exercises;
 pub use crate::experiments::fc_sweep::{
     self, run_fc_sweep, train_net, FcSweepConfig, FcSweepReport,

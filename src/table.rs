@@ -66,6 +66,20 @@ impl Table {
         h
     }
 
+    /// A Markdown table of the header and rows (`|` in a cell escaped), as
+    /// `docs/results.md` shows a report's table; title and notes are left
+    /// to the prose around it.
+    pub fn to_markdown(&self) -> String {
+        let line = |cells: &[String]| {
+            let cells: Vec<String> = cells.iter().map(|c| c.replace('|', "\\|")).collect();
+            format!("| {} |\n", cells.join(" | "))
+        };
+        let mut md = line(&self.header);
+        md += &format!("|{}\n", "---|".repeat(self.header.len()));
+        self.rows.iter().for_each(|r| md += &line(r));
+        md
+    }
+
     /// Renders the table as HTML when it is the value a notebook cell ends with.
     pub fn evcxr_display(&self) {
         display_all(std::slice::from_ref(self))

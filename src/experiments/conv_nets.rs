@@ -1,10 +1,12 @@
 //! Conv-net plumbing shared by the conv sweep and auto-tune: the image data
-//! those nets train on, and building a net for a dataset's image shape.
+//! those nets train on, and building a net for a dataset's image shape; and
+//! the data of sweeps that train FC and conv nets side by side ([`NetData`]).
 
 use std::path::Path;
 
 use anyhow::Result;
 
+use super::settings::RunSettings;
 use crate::data::{train_test, Dataset, DatasetKind, Prepare};
 use crate::layers::ConvDevice;
 use crate::models::convnet::{ConvNet, ConvSpec, Widths};
@@ -68,4 +70,27 @@ pub fn measure_untrained<D: ConvDevice>(
 ) -> Result<BundlePoint> {
     let net = conv_net(dev, spec, widths, samples, cfg.seed)?;
     measure_hidden(dev, &net, samples, cfg.optimizer.lr as f32, cfg.batch_size)
+}
+
+/// The data of a sweep of FC and conv nets (the precision sweep, the
+/// criteria comparison): the FC nets take the 28×28 rows, the conv nets the
+/// same images padded to 32×32 (the same samples in the same order, so the
+/// same bundle subset); each loaded only when a net needs it.
+pub struct NetData {
+    pub rows: Option<(Dataset, Dataset)>,
+    pub images: Option<(Dataset, Dataset)>,
+}
+
+impl NetData {
+    /// The splits `run` names, as rows if `rows`, as images if `images`.
+    pub fn load(run: &RunSettings, rows: bool, images: bool, data_dir: &Path) -> Result<Self> {
+        let (train, test) = (run.train_samples, run.test_samples);
+        let rows = rows
+            .then(|| train_test(data_dir, run.dataset, &Prepare::default(), train, test))
+            .transpose()?;
+        let images = images
+            .then(|| load_images(run.dataset, data_dir, train, test))
+            .transpose()?;
+        Ok(Self { rows, images })
+    }
 }

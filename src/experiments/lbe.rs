@@ -24,13 +24,13 @@ use std::time::Instant;
 use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
 
-use super::conv_nets::{load_images, train_conv};
+use super::conv_nets::{train_conv, NetData};
 use super::fc_sweep::train_net;
 use super::runner::{Sweep, SweepDevice, UnitContext};
 use super::settings::RunSettings;
 use super::shard::ShardedReport;
 use super::Presets;
-use crate::data::{train_test, Dataset, DatasetKind, Prepare};
+use crate::data::DatasetKind;
 use crate::models::convnet::{Arch, ConvNet, ConvSpec, Widths};
 use crate::models::MnistFnn;
 use crate::table::{layer, percent, Table};
@@ -341,16 +341,9 @@ impl fmt::Display for LbeUnit {
     }
 }
 
-/// The data the nets read: rows for the FC nets, padded images for the
-/// VGGs (each only where the study has such nets).
-pub struct LbeData {
-    rows: Option<(Dataset, Dataset)>,
-    images: Option<(Dataset, Dataset)>,
-}
-
 impl Sweep for LbeStudyConfig {
     type Report = LbeStudyReport;
-    type Data = LbeData;
+    type Data = NetData;
     type Unit = LbeUnit;
     type Output = LbeRun;
 
@@ -406,40 +399,20 @@ impl Sweep for LbeStudyConfig {
         Ok(())
     }
 
-    fn load(&self, data_dir: &Path) -> Result<LbeData> {
-        let r = &self.run;
-        let rows = if self.has_fc() {
-            Some(train_test(
-                data_dir,
-                r.dataset,
-                &Prepare::default(),
-                r.train_samples,
-                r.test_samples,
-            )?)
-        } else {
-            None
-        };
-        let images = if self.has_vgg() {
-            Some(load_images(
-                r.dataset,
-                data_dir,
-                r.train_samples,
-                r.test_samples,
-            )?)
-        } else {
-            None
-        };
-        Ok(LbeData { rows, images })
+    /// Rows for the FC nets, padded images for the VGGs (each only where
+    /// the study has such nets).
+    fn load(&self, data_dir: &Path) -> Result<NetData> {
+        NetData::load(&self.run, self.has_fc(), self.has_vgg(), data_dir)
     }
 
-    fn plan(&self, _: &LbeData) -> Vec<LbeUnit> {
+    fn plan(&self, _: &NetData) -> Vec<LbeUnit> {
         units(self)
     }
 
     fn run_unit<D: SweepDevice>(
         &self,
         dev: &D,
-        data: &LbeData,
+        data: &NetData,
         unit: &LbeUnit,
         ctx: &UnitContext<'_>,
     ) -> Result<LbeRun> {

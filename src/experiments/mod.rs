@@ -4,6 +4,7 @@
 pub mod autotune;
 pub mod conv_nets;
 pub mod conv_sweep;
+pub mod criteria;
 pub mod exercises;
 pub mod fc_sweep;
 pub mod lbe;

@@ -30,14 +30,14 @@ use anyhow::{bail, Result};
 use dfdx::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::conv_nets::{conv_net, load_images};
+use super::conv_nets::{conv_net, NetData};
 use super::runner::{self, Sweep, SweepDevice, UnitContext};
 use super::settings::RunSettings;
 use super::shard::ShardedReport;
 use super::{note, Presets};
 /// The formats, re-exported for the charts (which do not use the metric).
 pub use crate::bundle::Precision;
-use crate::data::{train_test, Dataset, DatasetKind, Prepare};
+use crate::data::{Dataset, DatasetKind};
 use crate::device::TrainDevice;
 use crate::models::convnet::{Arch, ConvNet, ConvSpec, Widths};
 use crate::models::{Classifier, MnistFnn};
@@ -413,17 +413,9 @@ pub fn run_precision_sweep<D: SweepDevice>(
     runner::run_in(dev, cfg, data_dir, out_dir, progress)
 }
 
-/// The sweep's data: the FC nets take the 28×28 rows, the conv nets the
-/// same images padded to 32×32 (the same samples in the same order, so the
-/// same bundle subset); each loaded only when a net needs it.
-pub struct PrecisionData {
-    rows: Option<(Dataset, Dataset)>,
-    images: Option<(Dataset, Dataset)>,
-}
-
 impl Sweep for PrecisionConfig {
     type Report = PrecisionReport;
-    type Data = PrecisionData;
+    type Data = NetData;
     type Unit = PrecisionNet;
     type Output = NetResult;
 
@@ -435,35 +427,18 @@ impl Sweep for PrecisionConfig {
         self.validate()
     }
 
-    fn load(&self, data_dir: &Path) -> Result<PrecisionData> {
-        let r = &self.run;
-        let rows = self
-            .has_fc()
-            .then(|| {
-                train_test(
-                    data_dir,
-                    r.dataset,
-                    &Prepare::default(),
-                    r.train_samples,
-                    r.test_samples,
-                )
-            })
-            .transpose()?;
-        let images = self
-            .has_conv()
-            .then(|| load_images(r.dataset, data_dir, r.train_samples, r.test_samples))
-            .transpose()?;
-        Ok(PrecisionData { rows, images })
+    fn load(&self, data_dir: &Path) -> Result<NetData> {
+        NetData::load(&self.run, self.has_fc(), self.has_conv(), data_dir)
     }
 
-    fn plan(&self, _: &PrecisionData) -> Vec<PrecisionNet> {
+    fn plan(&self, _: &NetData) -> Vec<PrecisionNet> {
         self.nets.clone()
     }
 
     fn run_unit<D: SweepDevice>(
         &self,
         dev: &D,
-        data: &PrecisionData,
+        data: &NetData,
         &net: &PrecisionNet,
         ctx: &UnitContext<'_>,
     ) -> Result<NetResult> {

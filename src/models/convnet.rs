@@ -316,8 +316,8 @@ struct Block<D: ConvDevice> {
     a: ConvBn<D>,
     b: ConvBn<D>,
     shortcut: Shortcut<D>,
-    /// Lesioned: the block's output is its shortcut's, after the ReLU (see
-    /// [`ConvNet::set_lesion`]).
+    /// Lesioned: the block's output is its shortcut's, after the ReLU, or
+    /// for a VGG block its input (see [`ConvNet::set_lesion`]).
     bypassed: bool,
 }
 
@@ -348,6 +348,18 @@ impl<D: ConvDevice> Block<D> {
         }
     }
 
+    /// Whether its output has its input's shape (same channels, stride 1):
+    /// only then can a VGG block, which has no shortcut, be skipped.
+    fn keeps_shape(&self) -> bool {
+        self.a.conv.inputs == self.b.conv.outputs() && self.a.conv.window.stride == 1
+    }
+
+    /// Whether [`ConvNet::set_lesion`] can remove it: a ResNet block falls
+    /// back on its shortcut, a VGG block on its input where the shapes agree.
+    fn removable(&self) -> bool {
+        !matches!(self.shortcut, Shortcut::None) || self.keeps_shape()
+    }
+
     /// The block's output; its rows go to `rows` if given (the output, then
     /// for a ResNet block the branch after its ReLU).
     fn forward<T: Tape<f32, D>>(
@@ -358,20 +370,24 @@ impl<D: ConvDevice> Block<D> {
     ) -> Maps<D, T> {
         let residual = !matches!(self.shortcut, Shortcut::None);
         if self.bypassed {
-            // The branch row keeps the rows aligned with the spec's.
-            let branch = rows.is_some().then(|| {
+            // The branch row keeps the rows aligned with the spec's (a VGG
+            // block has none).
+            let branch = (rows.is_some() && residual).then(|| {
                 let h = self.a.forward(x.retaped::<NoneTape>(), mode);
                 self.b.forward(h, mode).relu()
             });
             let out = match &self.shortcut {
-                // The input is a ReLU's output already: ReLU(x) = x.
-                Shortcut::Identity => x,
+                // The input is a ReLU's output already: ReLU(x) = x. A
+                // skipped VGG block passes it on as it is (set_lesion only
+                // skips one whose shapes agree).
+                Shortcut::Identity | Shortcut::None => x,
                 Shortcut::Projection(p) => p.forward(x, mode).relu(),
-                Shortcut::None => unreachable!("set_lesion refuses blocks without a shortcut"),
             };
-            if let (Some(rows), Some(branch)) = (rows, branch) {
+            if let Some(rows) = rows {
                 rows.push(flat(&out));
-                rows.push(flat(&branch).retaped::<T>());
+                if let Some(branch) = branch {
+                    rows.push(flat(&branch).retaped::<T>());
+                }
             }
             return out;
         }
@@ -611,13 +627,15 @@ impl<const C: usize, D: ConvDevice> ConvNet<C, D> {
     }
 
     /// Blocks (1-based, counted over all stages) that a lesion can remove:
-    /// every block with a shortcut, i.e. every ResNet block, none of a VGG.
+    /// every ResNet block (it has a shortcut), and the VGG blocks whose
+    /// output has their input's shape (all but the first block of a stage
+    /// that changes channels or stride).
     pub fn removable_blocks(&self) -> Vec<usize> {
         self.stages
             .iter()
             .flatten()
             .enumerate()
-            .filter(|(_, b)| !matches!(b.shortcut, Shortcut::None))
+            .filter(|(_, b)| b.removable())
             .map(|(i, _)| i + 1)
             .collect()
     }
@@ -637,9 +655,11 @@ impl<const C: usize, D: ConvDevice> ConvNet<C, D> {
     /// is restored), as the authors' `lesion.py` drops a block
     /// (`residual_block.py`, `use_residual=False` at inference): its output
     /// is `ReLU(shortcut(x))`, the input itself for an identity shortcut, the
-    /// 1×1 projection and its batch norm where the shape changes. Checked
-    /// before anything changes: a block without a shortcut (VGG), 0 or past
-    /// the last block is refused.
+    /// 1×1 projection and its batch norm where the shape changes. A VGG
+    /// block has no shortcut: it is skipped, its input passed on as it is,
+    /// which only fits where its output has its input's shape (same
+    /// channels, stride 1). Checked before anything changes: a VGG block
+    /// that changes the shape, 0 or past the last block is refused.
     pub fn set_lesion(&mut self, blocks: &[usize]) -> Result<()> {
         let removable = self.removable_blocks();
         if let Some(&b) = blocks.iter().find(|b| !removable.contains(b)) {
@@ -647,7 +667,21 @@ impl<const C: usize, D: ConvDevice> ConvNet<C, D> {
             if b == 0 || b > n {
                 bail!("block {b} does not exist: {} has blocks 1..={n}", self.spec);
             }
-            bail!("block {b} of {} has no shortcut to fall back on: only residual blocks can be removed", self.spec);
+            let block = &self
+                .stages
+                .iter()
+                .flatten()
+                .nth(b - 1)
+                .expect("1..=n")
+                .a
+                .conv;
+            bail!(
+                "block {b} of {} has no shortcut and changes the shape ({} to {} channels, stride {}): only blocks whose output has their input's shape can be skipped",
+                self.spec,
+                block.inputs,
+                block.outputs(),
+                block.window.stride
+            );
         }
         for (i, block) in self.stages.iter_mut().flatten().enumerate() {
             block.bypassed = blocks.contains(&(i + 1));

@@ -17,6 +17,9 @@ pub struct Fnn<const IN: usize, const C: usize, D: Device<f32>> {
     pub input: Dense<Const<IN>, usize, D>,
     pub hidden: Vec<Dense<usize, usize, D>>,
     pub output: Dense<usize, Const<C>, D>,
+    /// Per entry of `hidden`: removed, its input passed on unchanged (see
+    /// [`Fnn::set_lesion`]); empty when none is.
+    skipped: Vec<bool>,
 }
 
 /// The MNIST nets of §3.3.
@@ -39,6 +42,7 @@ impl<const IN: usize, const C: usize, D: Device<f32>> Fnn<IN, C, D> {
                 .map(|_| Dense::new(dev, width, width, &mut rng))
                 .collect(),
             output: Dense::new(dev, width, Const, &mut rng),
+            skipped: Vec::new(),
         })
     }
 
@@ -67,11 +71,13 @@ impl<const IN: usize, const C: usize, D: Device<f32>> Fnn<IN, C, D> {
         mut rows: Option<&mut Vec<Flat<D, T>>>,
     ) -> Logits<C, D, T> {
         let mut h = self.input.forward(x).relu();
-        for layer in &self.hidden {
+        for (i, layer) in self.hidden.iter().enumerate() {
             if let Some(r) = rows.as_mut() {
                 r.push(h.retaped::<T>());
             }
-            h = layer.forward(h).relu();
+            if !self.skipped.get(i).copied().unwrap_or(false) {
+                h = layer.forward(h).relu();
+            }
         }
         if let Some(r) = rows {
             r.push(h.retaped::<T>());
@@ -82,6 +88,30 @@ impl<const IN: usize, const C: usize, D: Device<f32>> Fnn<IN, C, D> {
     /// Neurons per hidden layer.
     pub fn width(&self) -> usize {
         self.input.outputs()
+    }
+
+    /// Hidden layers (1-based, as the rows `a^l`) that [`Fnn::set_lesion`]
+    /// can remove: every `W -> W` layer, 2..=L. Layer 1 maps the input to
+    /// the width, so nothing of its shape could stand in for it.
+    pub fn removable_layers(&self) -> Vec<usize> {
+        (2..=1 + self.hidden.len()).collect()
+    }
+
+    /// Removes exactly `layers` (1-based hidden layers; every other layer is
+    /// restored): a removed layer passes its input on unchanged, so its row
+    /// `a^l` equals `a^(l-1)`; as [`ConvNet::set_lesion`](super::convnet::ConvNet::set_lesion)
+    /// drops a block with an identity shortcut. Checked before anything
+    /// changes: layer 1, 0 or past the last layer is refused.
+    pub fn set_lesion(&mut self, layers: &[usize]) -> anyhow::Result<()> {
+        let n = 1 + self.hidden.len();
+        if let Some(&l) = layers.iter().find(|&&l| l < 2 || l > n) {
+            if l == 1 {
+                anyhow::bail!("layer 1 maps the {IN} inputs to the width {}: it cannot be removed (layers 2..={n} can)", self.width());
+            }
+            anyhow::bail!("layer {l} does not exist: the net has hidden layers 1..={n}");
+        }
+        self.skipped = (2..=n).map(|l| layers.contains(&l)).collect();
+        Ok(())
     }
 }
 

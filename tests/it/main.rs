@@ -34,6 +34,7 @@ mod conv_layers;
 mod conv_sweep;
 mod convnet;
 mod crash_resume;
+mod criteria;
 mod data_augment;
 mod data_batch;
 mod data_fetch;

@@ -7,6 +7,7 @@ use std::path::Path;
 
 use conflicting_bundles::experiments::autotune::{AutotuneConfig, AutotuneReport};
 use conflicting_bundles::experiments::conv_sweep::{ConvSweepConfig, ConvSweepReport};
+use conflicting_bundles::experiments::criteria::{CriteriaConfig, CriteriaReport};
 use conflicting_bundles::experiments::fc_sweep::{FcSweepConfig, FcSweepReport};
 use conflicting_bundles::experiments::lbe::{LbeStudyConfig, LbeStudyReport};
 use conflicting_bundles::experiments::lesion::{LesionConfig, LesionReport};
@@ -74,6 +75,9 @@ fn every_recorded_run_loads_and_matches_its_preset() {
                 }),
                 "lbe" => check(&path, |r: &LbeStudyReport| {
                     r.config == LbeStudyConfig::preset(preset)
+                }),
+                "criteria" => check(&path, |r: &CriteriaReport| {
+                    r.config == CriteriaConfig::preset(preset)
                 }),
                 // The toy net is small enough to run at the paper's scale
                 // anywhere: its one recorded run is `full`.

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use conflicting_bundles::experiments::autotune::AutotuneReport;
 use conflicting_bundles::experiments::conv_sweep::ConvSweepReport;
+use conflicting_bundles::experiments::criteria::CriteriaReport;
 use conflicting_bundles::experiments::fc_sweep::FcSweepReport;
 use conflicting_bundles::experiments::lbe::LbeStudyReport;
 use conflicting_bundles::experiments::lesion::LesionReport;
@@ -18,7 +19,7 @@ use serde::de::DeserializeOwned;
 #[derive(clap::Args)]
 pub struct Args {
     /// A report (toy.json, fc_sweep.json, conv_sweep.json, autotune.json,
-    /// lesion.json, lbe.json, precision_sweep.json, report.json of `cb report`) or a recorded run
+    /// lesion.json, lbe.json, criteria.json, precision_sweep.json, report.json of `cb report`) or a recorded run
     /// (results/<experiment>/<preset>.json)
     file: PathBuf,
     /// Output folder for the charts (<name>.html)
@@ -26,13 +27,14 @@ pub struct Args {
     out: PathBuf,
 }
 
-const EXPERIMENTS: [&str; 8] = [
+const EXPERIMENTS: [&str; 9] = [
     "toy",
     "fc_sweep",
     "conv_sweep",
     "autotune",
     "lesion",
     "lbe",
+    "criteria",
     "precision_sweep",
     "report",
 ];
@@ -57,6 +59,7 @@ pub fn run(a: Args) -> Result<()> {
         "report" => figures::<ModelReport>(json),
         "lesion" => figures::<LesionReport>(json),
         "lbe" => figures::<LbeStudyReport>(json),
+        "criteria" => figures::<CriteriaReport>(json),
         _ => figures::<AutotuneReport>(json),
     }
     .with_context(|| format!("{}: not a {experiment} report", a.file.display()))?;

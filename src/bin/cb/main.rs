@@ -14,6 +14,7 @@ mod autotune;
 mod bundles;
 mod charts;
 mod conv;
+mod criteria;
 mod data;
 mod experiments;
 mod lbe;
@@ -56,6 +57,8 @@ enum Command {
     Lesion(lesion::LesionArgs),
     /// Beyond the paper (its §4 question, the authors' follow-up): plain nets at chance trained with and without the batch-entropy regulariser
     Lbe(lbe::LbeArgs),
+    /// Issue 31 (c): which layers bundle entropy, batch entropy, block influence and angular distance would remove from trained nets, next to the auto-tune cut, and the test accuracy without them
+    Criteria(criteria::CriteriaArgs),
     /// Beyond the paper: the first conflicting layer in f32, f16 and bf16 resolution mode
     PrecisionSweep(precision::PrecisionArgs),
     /// Put a sweep's shards (run with --shard I/N) together: its usual report
@@ -85,6 +88,7 @@ fn main() -> ExitCode {
         Command::Autotune(args) => autotune::run(args),
         Command::Lesion(args) => lesion::run(args),
         Command::Lbe(args) => lbe::run(args),
+        Command::Criteria(args) => criteria::run(args),
         Command::PrecisionSweep(args) => precision::precision_sweep(args),
         Command::Merge(args) => merge::run(args),
         Command::Train(cmd) => experiments::train(cmd),

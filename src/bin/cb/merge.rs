@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use anyhow::{bail, Result};
 use conflicting_bundles::experiments::autotune::AutotuneReport;
 use conflicting_bundles::experiments::conv_sweep::ConvSweepReport;
+use conflicting_bundles::experiments::criteria::CriteriaReport;
 use conflicting_bundles::experiments::fc_sweep::FcSweepReport;
 use conflicting_bundles::experiments::lbe::LbeStudyReport;
 use conflicting_bundles::experiments::lesion::LesionReport;
@@ -37,6 +38,7 @@ pub fn run(a: Args) -> Result<()> {
         "autotune" => merge_as::<AutotuneReport>(&a),
         "lesion" => merge_as::<LesionReport>(&a),
         "lbe" => merge_as::<LbeStudyReport>(&a),
+        "criteria" => merge_as::<CriteriaReport>(&a),
         "precision_sweep" => merge_as::<PrecisionReport>(&a),
         other => bail!(
             "{}: shards of {other:?}, which this cb does not know",
