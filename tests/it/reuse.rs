@@ -6,7 +6,9 @@ use std::path::Path;
 
 use conflicting_bundles::experiments::autotune::{Autotune, AutotuneConfig, AutotuneReport};
 use conflicting_bundles::experiments::conv_sweep::{ConvSweepConfig, ConvSweepReport};
+use conflicting_bundles::experiments::criteria::CriteriaConfig;
 use conflicting_bundles::experiments::fc_sweep::{FcSweepConfig, FcSweepReport};
+use conflicting_bundles::experiments::lbe::LbeStudyConfig;
 use conflicting_bundles::experiments::lesion::{LesionConfig, LesionReport};
 use conflicting_bundles::experiments::precision::{PrecisionConfig, PrecisionReport};
 use conflicting_bundles::experiments::reuse::*;
@@ -21,7 +23,8 @@ fn data() -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/mnist")
 }
 
-/// Every sweep's lesson configuration is recorded: it loads at once, with
+/// Every sweep's lesson configuration is recorded (the batch-entropy study
+/// and the criteria comparison included): it loads at once, with
 /// no data and no folder.
 #[test]
 fn the_lesson_presets_load_their_recorded_runs_without_data_or_folders() {
@@ -37,6 +40,10 @@ fn the_lesson_presets_load_their_recorded_runs_without_data_or_folders() {
     assert_eq!(precision.unwrap().config, PrecisionConfig::lesson());
     let lesion = recorded_or_run_in(&dev, &LesionConfig::lesson(), &nowhere, root.path(), OFF);
     assert_eq!(lesion.unwrap().config, LesionConfig::lesson());
+    let lbe = recorded_or_run_in(&dev, &LbeStudyConfig::lesson(), &nowhere, root.path(), OFF);
+    assert_eq!(lbe.unwrap().config, LbeStudyConfig::lesson());
+    let criteria = recorded_or_run_in(&dev, &CriteriaConfig::lesson(), &nowhere, root.path(), OFF);
+    assert_eq!(criteria.unwrap().config, CriteriaConfig::lesson());
     let cfg = AutotuneConfig::lesson();
     let autotune = recorded_or_run_in(&dev, &Autotune::new(&cfg), &nowhere, root.path(), OFF);
     assert_eq!(autotune.unwrap().config, cfg);
