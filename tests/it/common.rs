@@ -75,3 +75,29 @@ pub fn numbers<R: serde::Serialize>(value: &R) -> serde_json::Value {
     strip(&mut v);
     v
 }
+
+/// Runs `sweep` as two shards into one folder, merges them, and checks the
+/// merged report has every unit and `whole`'s numbers (an unsharded run's).
+pub fn two_shards_merge_to<S>(sweep: &S, data: &Path, whole: &S::Report)
+where
+    S: conflicting_bundles::experiments::runner::Sweep,
+    S::Report: serde::Serialize + serde::de::DeserializeOwned,
+{
+    use conflicting_bundles::experiments::runner::{self, RunOptions};
+    use conflicting_bundles::experiments::shard::Shard;
+    let dev = dfdx::tensor::Cpu::default();
+    let sharded = tempfile::tempdir().unwrap();
+    for index in 0..2 {
+        let opts = RunOptions {
+            out: Some(sharded.path()),
+            shard: Some(Shard { index, count: 2 }),
+            progress: conflicting_bundles::train::ProgressMode::Off,
+            jobs: None,
+        };
+        runner::run(&dev, sweep, data, &opts).unwrap();
+    }
+    let merged =
+        conflicting_bundles::experiments::merge::merge::<S::Report>(sharded.path()).unwrap();
+    assert_eq!(merged.missing_line(), None);
+    assert_eq!(numbers(&merged.report), numbers(whole));
+}

@@ -6,16 +6,13 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::common::numbers;
+use crate::common::two_shards_merge_to;
 use conflicting_bundles::criteria::block_influence;
 use conflicting_bundles::data::{train_test, DatasetKind, Prepare};
 use conflicting_bundles::experiments::conv_nets::load_images;
 use conflicting_bundles::experiments::criteria::*;
-use conflicting_bundles::experiments::merge::merge;
 use conflicting_bundles::experiments::recorded::{recorded, results_dir};
-use conflicting_bundles::experiments::runner::{self, RunOptions};
 use conflicting_bundles::experiments::settings::RunSettings;
-use conflicting_bundles::experiments::shard::Shard;
 use conflicting_bundles::experiments::Presets;
 use conflicting_bundles::figures::Figures;
 use conflicting_bundles::models::convnet::*;
@@ -263,19 +260,7 @@ fn a_small_comparison_matches_an_independent_evaluation() {
     let again = run_criteria(&dev, &cfg, &data(), out.path(), ProgressMode::Off).unwrap();
     assert_eq!(again, r);
     // Two shards merge to the same numbers.
-    let sharded = tempfile::tempdir().unwrap();
-    for index in 0..2 {
-        let opts = RunOptions {
-            out: Some(sharded.path()),
-            shard: Some(Shard { index, count: 2 }),
-            progress: ProgressMode::Off,
-            jobs: None,
-        };
-        runner::run(&dev, &cfg, &data(), &opts).unwrap();
-    }
-    let merged = merge::<CriteriaReport>(sharded.path()).unwrap();
-    assert_eq!(merged.missing_line(), None);
-    assert_eq!(numbers(&merged.report), numbers(&r));
+    two_shards_merge_to(&cfg, &data(), &r);
 }
 
 #[test]

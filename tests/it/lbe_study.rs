@@ -5,12 +5,9 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::common::numbers;
+use crate::common::two_shards_merge_to;
 use conflicting_bundles::experiments::lbe::*;
-use conflicting_bundles::experiments::merge::merge;
-use conflicting_bundles::experiments::runner::{self, RunOptions};
 use conflicting_bundles::experiments::settings::RunSettings;
-use conflicting_bundles::experiments::shard::Shard;
 use conflicting_bundles::experiments::Presets;
 use conflicting_bundles::figures::Figures;
 use conflicting_bundles::train::ProgressMode;
@@ -89,19 +86,7 @@ fn a_small_study_runs_resumes_and_merges_from_shards() {
     let again = run_lbe(&dev, &cfg, &data(), Some(out.path()), ProgressMode::Off).unwrap();
     assert_eq!(again, r);
     // Two shards put together give the same numbers.
-    let sharded = tempfile::tempdir().unwrap();
-    for index in 0..2 {
-        let opts = RunOptions {
-            out: Some(sharded.path()),
-            shard: Some(Shard { index, count: 2 }),
-            progress: ProgressMode::Off,
-            jobs: None,
-        };
-        runner::run(&dev, &cfg, &data(), &opts).unwrap();
-    }
-    let merged = merge::<LbeStudyReport>(sharded.path()).unwrap();
-    assert_eq!(merged.missing_line(), None);
-    assert_eq!(numbers(&merged.report), numbers(&r));
+    two_shards_merge_to(&cfg, &data(), &r);
 }
 
 #[test]

@@ -12,14 +12,11 @@ use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::common::numbers;
+use crate::common::{numbers, two_shards_merge_to};
 use conflicting_bundles::data::Dataset;
 use conflicting_bundles::experiments::conv_nets::load_images;
 use conflicting_bundles::experiments::lesion::*;
-use conflicting_bundles::experiments::merge::merge;
-use conflicting_bundles::experiments::runner::{self, RunOptions};
 use conflicting_bundles::experiments::settings::RunSettings;
-use conflicting_bundles::experiments::shard::Shard;
 use conflicting_bundles::experiments::Presets;
 use conflicting_bundles::figures::Figures;
 use conflicting_bundles::models::convnet::*;
@@ -324,19 +321,7 @@ fn a_small_study_runs_resumes_and_merges_from_shards() {
     let resumed = run_lesion(&dev, &cfg, &data(), out.path(), ProgressMode::Off).unwrap();
     assert_eq!(numbers(&resumed), numbers(&r));
     // Two shards, each training the same net in its own folder.
-    let sharded = tempfile::tempdir().unwrap();
-    for index in 0..2 {
-        let opts = RunOptions {
-            out: Some(sharded.path()),
-            shard: Some(Shard { index, count: 2 }),
-            progress: ProgressMode::Off,
-            jobs: None,
-        };
-        runner::run(&dev, &cfg, &data(), &opts).unwrap();
-    }
-    let merged = merge::<LesionReport>(sharded.path()).unwrap();
-    assert_eq!(merged.missing_line(), None);
-    assert_eq!(numbers(&merged.report), numbers(&r));
+    two_shards_merge_to(&cfg, &data(), &r);
 }
 
 #[test]
