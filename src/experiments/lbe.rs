@@ -86,21 +86,14 @@ impl Presets for LbeStudyConfig {
                 weight_decay: 0.0,
                 ..RunSettings::paper(DatasetKind::Mnist, 1000)
             },
-            nets: vec![
-                PlainNet::Fc {
-                    width: 10,
-                    depth: 150,
-                },
-                PlainNet::Fc {
-                    width: 25,
-                    depth: 150,
-                },
-                PlainNet::Vgg { depth: 120 },
-                PlainNet::Fc {
+            nets: [
+                paper_nets().as_slice(),
+                &[PlainNet::Fc {
                     width: 1000,
                     depth: 500,
-                },
-            ],
+                }],
+            ]
+            .concat(),
             width_divisor: 1,
             lbe_fc: LbeConfig::deep_fnn(),
             lbe_conv: LbeConfig::deep_cnn(),
@@ -139,22 +132,28 @@ impl Presets for LbeStudyConfig {
     fn lesson() -> Self {
         Self {
             run: RunSettings::paper(DatasetKind::Mnist, 2),
-            nets: vec![
-                PlainNet::Fc {
-                    width: 10,
-                    depth: 150,
-                },
-                PlainNet::Fc {
-                    width: 25,
-                    depth: 150,
-                },
-                PlainNet::Vgg { depth: 120 },
-            ],
+            nets: paper_nets().to_vec(),
             width_divisor: 8,
             trace_every_steps: 100,
             ..Self::full()
         }
     }
+}
+
+/// The conflicting-bundles paper's nets at chance: FC-150 of widths 10 and
+/// 25 (Figure 4) and VGG-120 (Figure 6).
+fn paper_nets() -> [PlainNet; 3] {
+    [
+        PlainNet::Fc {
+            width: 10,
+            depth: 150,
+        },
+        PlainNet::Fc {
+            width: 25,
+            depth: 150,
+        },
+        PlainNet::Vgg { depth: 120 },
+    ]
 }
 
 impl LbeStudyConfig {
