@@ -101,3 +101,25 @@ where
     assert_eq!(merged.missing_line(), None);
     assert_eq!(numbers(&merged.report), numbers(whole));
 }
+
+/// `cb <sweep> --preset quick --set SET` for each `(SET, EXPECT)`: a
+/// non-zero exit with one line on stderr that contains EXPECT, and no
+/// output folder.
+pub fn bad_sets_stop_in_one_line(sweep: &str, data: &Path, cases: &[(&str, &str)]) {
+    let dir = tempfile::tempdir().unwrap();
+    for (set, expect) in cases {
+        let out = dir.path().join("out");
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_cb"))
+            .args([sweep, "--preset", "quick", "--set", set, "--out"])
+            .arg(&out)
+            .arg("--data-dir")
+            .arg(data)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success(), "{set}");
+        assert!(err.contains(expect), "{set}: {err}");
+        assert_eq!(err.trim().lines().count(), 1, "{set}: {err}");
+        assert!(!out.exists(), "{set}");
+    }
+}

@@ -4,9 +4,8 @@
 //! settings, and the docs' table against the recorded run.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-use crate::common::two_shards_merge_to;
+use crate::common::{bad_sets_stop_in_one_line, two_shards_merge_to};
 use conflicting_bundles::criteria::block_influence;
 use conflicting_bundles::data::{train_test, DatasetKind, Prepare};
 use conflicting_bundles::experiments::conv_nets::load_images;
@@ -285,33 +284,22 @@ fn a_fixed_k_applies_to_every_criterion() {
 
 #[test]
 fn bad_settings_stop_in_one_line_before_any_folder() {
-    let dir = tempfile::tempdir().unwrap();
-    for (set, expect) in [
-        ("k=0", "k must be at least 1"),
-        ("nets=[]", "at least one net"),
-        ("nets.0.depth=1", "depth >= 2"),
-        ("nets.1.epochs=0", "epochs must be at least 1"),
-        (
-            "nets.2.weight_decay=-1",
-            "weight_decay must be a number >= 0",
-        ),
-        ("nets.1.depth=11", "depth 11"),
-        ("nets.0.kind=rnn", "unknown variant `rnn`"),
-    ] {
-        let out = dir.path().join("out");
-        let o = Command::new(env!("CARGO_BIN_EXE_cb"))
-            .args(["criteria", "--preset", "quick", "--set", set, "--out"])
-            .arg(&out)
-            .arg("--data-dir")
-            .arg(data())
-            .output()
-            .unwrap();
-        let err = String::from_utf8_lossy(&o.stderr);
-        assert!(!o.status.success(), "{set}");
-        assert!(err.contains(expect), "{set}: {err}");
-        assert_eq!(err.trim().lines().count(), 1, "{set}: {err}");
-        assert!(!out.exists(), "{set}");
-    }
+    bad_sets_stop_in_one_line(
+        "criteria",
+        &data(),
+        &[
+            ("k=0", "k must be at least 1"),
+            ("nets=[]", "at least one net"),
+            ("nets.0.depth=1", "depth >= 2"),
+            ("nets.1.epochs=0", "epochs must be at least 1"),
+            (
+                "nets.2.weight_decay=-1",
+                "weight_decay must be a number >= 0",
+            ),
+            ("nets.1.depth=11", "depth 11"),
+            ("nets.0.kind=rnn", "unknown variant `rnn`"),
+        ],
+    );
 }
 
 /// docs/results.md shows the recorded run's table as the code prints it.

@@ -3,9 +3,8 @@
 //! entropies traced, resumed, sharded) and bad settings refused.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-use crate::common::two_shards_merge_to;
+use crate::common::{bad_sets_stop_in_one_line, two_shards_merge_to};
 use conflicting_bundles::experiments::lbe::*;
 use conflicting_bundles::experiments::settings::RunSettings;
 use conflicting_bundles::experiments::Presets;
@@ -91,32 +90,21 @@ fn a_small_study_runs_resumes_and_merges_from_shards() {
 
 #[test]
 fn bad_settings_stop_in_one_line_before_any_folder() {
-    let dir = tempfile::tempdir().unwrap();
-    for (set, expect) in [
-        ("batch_size=1", "batch_size must be at least 2"),
-        ("nets=[]", "at least one net"),
-        ("lbe_fc.beta=-1", "lbe_fc.beta must be a number >= 0"),
-        ("lbe_conv.alpha_min=nan", "lbe_conv.alpha_min"),
-        ("dataset=cifar10", "the FC nets take 28×28 rows"),
-        (
-            "trace_every_steps=0",
-            "trace_every_steps must be at least 1",
-        ),
-        ("nets.0.width=0", "width and depth of at least 1"),
-        ("nets.1.depth=11", "depth 11"),
-    ] {
-        let out = dir.path().join("out");
-        let o = Command::new(env!("CARGO_BIN_EXE_cb"))
-            .args(["lbe", "--preset", "quick", "--set", set, "--out"])
-            .arg(&out)
-            .arg("--data-dir")
-            .arg(data())
-            .output()
-            .unwrap();
-        let err = String::from_utf8_lossy(&o.stderr);
-        assert!(!o.status.success(), "{set}");
-        assert!(err.contains(expect), "{set}: {err}");
-        assert_eq!(err.trim().lines().count(), 1, "{set}: {err}");
-        assert!(!out.exists(), "{set}");
-    }
+    bad_sets_stop_in_one_line(
+        "lbe",
+        &data(),
+        &[
+            ("batch_size=1", "batch_size must be at least 2"),
+            ("nets=[]", "at least one net"),
+            ("lbe_fc.beta=-1", "lbe_fc.beta must be a number >= 0"),
+            ("lbe_conv.alpha_min=nan", "lbe_conv.alpha_min"),
+            ("dataset=cifar10", "the FC nets take 28×28 rows"),
+            (
+                "trace_every_steps=0",
+                "trace_every_steps must be at least 1",
+            ),
+            ("nets.0.width=0", "width and depth of at least 1"),
+            ("nets.1.depth=11", "depth 11"),
+        ],
+    );
 }

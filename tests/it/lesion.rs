@@ -10,9 +10,8 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-use crate::common::{numbers, two_shards_merge_to};
+use crate::common::{bad_sets_stop_in_one_line, numbers, two_shards_merge_to};
 use conflicting_bundles::data::Dataset;
 use conflicting_bundles::experiments::conv_nets::load_images;
 use conflicting_bundles::experiments::lesion::*;
@@ -326,26 +325,15 @@ fn a_small_study_runs_resumes_and_merges_from_shards() {
 
 #[test]
 fn bad_settings_stop_in_one_line_before_any_folder() {
-    let dir = tempfile::tempdir().unwrap();
-    for (set, expect) in [
-        ("draws=0", "draws must be at least 1"),
-        ("counts=1", "counts must be at least 2"),
-        ("depth=11", "depth 11"),
-        ("conflict_row=input", "unknown variant `input`"),
-        ("weight_decay=-1", "weight_decay must be a number >= 0"),
-    ] {
-        let out = dir.path().join("out");
-        let o = Command::new(env!("CARGO_BIN_EXE_cb"))
-            .args(["lesion", "--preset", "quick", "--set", set, "--out"])
-            .arg(&out)
-            .arg("--data-dir")
-            .arg(data())
-            .output()
-            .unwrap();
-        let err = String::from_utf8_lossy(&o.stderr);
-        assert!(!o.status.success(), "{set}");
-        assert!(err.contains(expect), "{set}: {err}");
-        assert_eq!(err.trim().lines().count(), 1, "{set}: {err}");
-        assert!(!out.exists(), "{set}");
-    }
+    bad_sets_stop_in_one_line(
+        "lesion",
+        &data(),
+        &[
+            ("draws=0", "draws must be at least 1"),
+            ("counts=1", "counts must be at least 2"),
+            ("depth=11", "depth 11"),
+            ("conflict_row=input", "unknown variant `input`"),
+            ("weight_decay=-1", "weight_decay must be a number >= 0"),
+        ],
+    );
 }
