@@ -299,7 +299,7 @@ fn lbe_grads<D: ConvDevice>(dev: &D) -> (Vec<f32>, Vec<(String, Vec<f32>)>) {
     let grads = alloc_grads(&mut WithTargets(&mut net, Some(&mut targets))).unwrap();
     let out = net.forward_train_hidden(x.trace(grads));
     let ce = cross_entropy_with_logits_loss(out.logits, y);
-    let (loss, _) = regularised(ce, out.hidden, &targets, &cfg);
+    let (loss, _) = regularised(ce, out.hidden, &targets);
     let grads = loss.backward();
     struct G<'a, D: ConvDevice>(&'a Gradients<f32, D>, Vec<(String, Vec<f32>)>);
     impl<D: ConvDevice> conflicting_bundles::layers::params::ParamVisitor<f32, D> for G<'_, D> {

@@ -70,22 +70,25 @@ impl LbeConfig {
     }
 }
 
-/// The learned targets `α_l`, one per hidden layer (checkpoint name `lbe.alpha`).
+/// The learned targets `α_l`, one per hidden layer (checkpoint name
+/// `lbe.alpha`), with the term's settings they are used under.
 #[derive(Clone, Debug)]
 pub struct LbeTargets<D: Device<f32>> {
     pub alpha: Tensor<(usize,), f32, D>,
+    pub cfg: LbeConfig,
 }
 
 impl<D: Device<f32>> LbeTargets<D> {
     pub fn new(dev: &D, layers: usize, cfg: &LbeConfig) -> Self {
         Self {
             alpha: dev.tensor_from_vec(vec![cfg.alpha_init as f32; layers], (layers,)),
+            cfg: *cfg,
         }
     }
 
     /// The targets in effect, `max(α_min, |α_l|)`.
-    pub fn effective(&self, cfg: &LbeConfig) -> Vec<f32> {
-        let floor = cfg.alpha_min as f32;
+    pub fn effective(&self) -> Vec<f32> {
+        let floor = self.cfg.alpha_min as f32;
         self.alpha
             .as_vec()
             .iter()
@@ -112,8 +115,8 @@ pub fn regularised<D: Device<f32>, T: Tape<f32, D> + Merge<T>>(
     ce: Tensor<Rank0, f32, D, T>,
     rows: Vec<Flat<D, T>>,
     targets: &LbeTargets<D>,
-    cfg: &LbeConfig,
 ) -> (Tensor<Rank0, f32, D, T>, f32) {
+    let cfg = &targets.cfg;
     let h: Tensor<(usize,), f32, D, T> = rows
         .into_iter()
         .map(batch_entropy_tensor)

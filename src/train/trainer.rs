@@ -437,19 +437,18 @@ fn fit<I: Dim, const C: usize, D: TrainDevice, M: Classifier<I, C, D>>(
                 .map_err(|e| anyhow::anyhow!("{e:?}"))?;
             // A last batch of one sample has no batch entropy: it trains on
             // the cross-entropy alone.
-            let (logits, rows) = match (&targets, cfg.lbe) {
-                (Some(_), Some(_)) if y.len() >= 2 => {
-                    let out = model.forward_train_hidden(x.trace(grads));
-                    (out.logits, Some(out.hidden))
-                }
-                _ => (model.forward_train(x.trace(grads)), None),
+            let (logits, rows) = if targets.is_some() && y.len() >= 2 {
+                let out = model.forward_train_hidden(x.trace(grads));
+                (out.logits, Some(out.hidden))
+            } else {
+                (model.forward_train(x.trace(grads)), None)
             };
             acc.add_logits(&logits.retaped::<NoneTape>().as_vec(), y);
             let mut loss = cross_entropy_with_logits_loss(logits, one_hot::<C, D>(dev, y));
             let loss_value = loss.as_vec()[0];
             acc.add_loss(loss_value as f64, y.len());
-            if let (Some(rows), Some(t), Some(lbe)) = (rows, &targets, &cfg.lbe) {
-                let (total, deviation) = lbe::regularised(loss, rows, t, lbe);
+            if let (Some(rows), Some(t)) = (rows, &targets) {
+                let (total, deviation) = lbe::regularised(loss, rows, t);
                 acc.add_lbe(deviation as f64);
                 loss = total;
             }
@@ -486,8 +485,8 @@ fn fit<I: Dim, const C: usize, D: TrainDevice, M: Classifier<I, C, D>>(
             test_accuracy,
             started.elapsed().as_secs_f64(),
         );
-        if let (Some(t), Some(lbe)) = (&targets, &cfg.lbe) {
-            stats.lbe_targets = t.effective(lbe);
+        if let Some(t) = &targets {
+            stats.lbe_targets = t.effective();
         }
         // The step-wise measurement may have just run at this very step.
         let mut point = match report.bundles.last() {

@@ -86,16 +86,9 @@ fn setup() -> (Cpu, Net, LbeTargets<Cpu>, LbeConfig, Vec<f32>, Vec<usize>) {
 }
 
 /// The regularised loss without a tape.
-fn loss_value(
-    dev: &Cpu,
-    net: &Net,
-    t: &LbeTargets<Cpu>,
-    cfg: &LbeConfig,
-    x: &[f32],
-    y: &[usize],
-) -> f64 {
+fn loss_value(dev: &Cpu, net: &Net, t: &LbeTargets<Cpu>, x: &[f32], y: &[usize]) -> f64 {
     let out = net.forward_hidden(dev.tensor_from_vec(x.to_vec(), (y.len(), Const)));
-    regularised(ce(dev, out.logits, y), out.hidden, t, cfg)
+    regularised(ce(dev, out.logits, y), out.hidden, t)
         .0
         .as_vec()[0] as f64
 }
@@ -112,7 +105,7 @@ fn the_loss_is_the_papers_formula() {
         .sum::<f64>()
         / 3.0;
     let want = ce_value + cfg.beta * ce_value * dev2;
-    let (loss, deviation) = regularised(ce(&dev, out.logits, &y), out.hidden, &targets, &cfg);
+    let (loss, deviation) = regularised(ce(&dev, out.logits, &y), out.hidden, &targets);
     assert!(
         (deviation as f64 - dev2).abs() < 1e-5 * dev2.max(1.0),
         "{deviation} vs {dev2}"
@@ -155,11 +148,11 @@ fn nudge<P: Params<f32, Cpu>>(p: &mut P, name: &str, index: usize, delta: f32) {
 
 #[test]
 fn the_gradient_matches_finite_differences() {
-    let (dev, mut net, mut targets, cfg, x, y) = setup();
+    let (dev, mut net, mut targets, _, x, y) = setup();
     let grads = alloc_grads(&mut WithTargets(&mut net, Some(&mut targets))).unwrap();
     let xt = dev.tensor_from_vec(x.clone(), (8, Const)).trace(grads);
     let out = net.forward_train_hidden(xt);
-    let (loss, _) = regularised(ce(&dev, out.logits, &y), out.hidden, &targets, &cfg);
+    let (loss, _) = regularised(ce(&dev, out.logits, &y), out.hidden, &targets);
     let grads = loss.backward();
     let analytic: Vec<(String, Vec<f32>)> = {
         struct G<'a>(&'a Gradients<f32, Cpu>, Vec<(String, Vec<f32>)>);
@@ -186,10 +179,10 @@ fn the_gradient_matches_finite_differences() {
         for (i, &gi) in g.iter().enumerate() {
             let mut both = WithTargets(&mut net, Some(&mut targets));
             nudge(&mut both, name, i, h);
-            let up = loss_value(&dev, &net, &targets, &cfg, &x, &y);
+            let up = loss_value(&dev, &net, &targets, &x, &y);
             let mut both = WithTargets(&mut net, Some(&mut targets));
             nudge(&mut both, name, i, -2.0 * h);
-            let down = loss_value(&dev, &net, &targets, &cfg, &x, &y);
+            let down = loss_value(&dev, &net, &targets, &x, &y);
             let mut both = WithTargets(&mut net, Some(&mut targets));
             nudge(&mut both, name, i, h);
             let fd = (up - down) / (2.0 * h as f64);
